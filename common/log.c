@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * log: timestamped lines on stderr, one write(2) per line so lines from the
+ * worker thread and the loop never interleave mid-line.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+static int log_verbose;
+static int log_foreground = 1;
+static char log_tag[64];
+
+void
+log_init(int foreground, int verbosity)
+{
+	log_foreground = foreground;
+	log_verbose = verbosity;
+}
+
+void
+log_settag(const char *tag)
+{
+	snprintf(log_tag, sizeof(log_tag), "%s", tag ? tag : "");
+}
+
+int
+log_getverbose(void)
+{
+	return log_verbose;
+}
+
+static void
+log_emit(int prio, const char *msg)
+{
+	static const char *names[] = {"debug", "info", "warn"};
+	char line[2048];
+	struct timespec ts;
+	struct tm tm;
+	size_t n = 0;
+	int r;
+
+	/* journald adds its own timestamp; a terminal wants one. */
+	if (log_foreground) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		gmtime_r(&ts.tv_sec, &tm);
+		n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
+		r = snprintf(line + n, sizeof(line) - n, ".%03ldZ ",
+		    ts.tv_nsec / 1000000);
+		if (r > 0)
+			n += (size_t)r;
+	}
+	r = snprintf(line + n, sizeof(line) - n, "%s%s%s: %s", log_tag,
+	    log_tag[0] ? " " : "", names[prio], msg);
+	if (r > 0)
+		n += (size_t)r;
+	if (n > sizeof(line) - 2)
+		n = sizeof(line) - 2;
+	line[n++] = '\n';
+	(void)!write(STDERR_FILENO, line, n);
+}
+
+static int
+log_enabled(int prio)
+{
+	if (prio == LOG_PRIO_DEBUG)
+		return log_verbose >= 1;
+	if (prio == LOG_PRIO_INFO)
+		return log_verbose >= 0;
+	return 1;
+}
+
+void
+log_vlog(int prio, const char *fmt, va_list ap)
+{
+	char msg[1800];
+
+	if (!log_enabled(prio))
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	log_emit(prio, msg);
+}
+
+static void
+log_verrno(int prio, int saved, const char *fmt, va_list ap)
+{
+	char msg[1536], out[1800];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	snprintf(out, sizeof(out), "%s: %s", msg, strerror(saved));
+	log_emit(prio, out);
+}
+
+void
+log_warn(const char *fmt, ...)
+{
+	int saved = errno;
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_verrno(LOG_PRIO_WARN, saved, fmt, ap);
+	va_end(ap);
+	errno = saved;
+}
+
+void
+log_warnx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vlog(LOG_PRIO_WARN, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vlog(LOG_PRIO_INFO, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_debug(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vlog(LOG_PRIO_DEBUG, fmt, ap);
+	va_end(ap);
+}
+
+void
+fatal(const char *fmt, ...)
+{
+	int saved = errno;
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_verrno(LOG_PRIO_WARN, saved, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vlog(LOG_PRIO_WARN, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
