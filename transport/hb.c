@@ -1,0 +1,677 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * hb: UDP heartbeats on libevent. See hb.h for the contract. The receive
+ * path checks in the order that costs least first and trusts nothing before
+ * the signature verifies: size, header, sender name, signature, replay
+ * window, payload JSON. Only then is any state touched.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/util.h>
+#include <jansson.h>
+#include <sodium.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/xmalloc.h"
+#include "config/conf.h"
+#include "transport/hb.h"
+#include "transport/wire.h"
+
+struct hb_peer {
+	char name[CONF_NAME_MAX + 1];
+	struct sockaddr_storage ss;
+	socklen_t sslen; /* 0 while unresolved */
+	uint64_t last_inc;
+	uint64_t last_seq;
+	uint64_t saved_inc; /* what replay.json holds */
+	struct evdns_getaddrinfo_request *dnsreq;
+	struct hb *hb;
+};
+
+struct hb {
+	struct event_base *base;
+	struct evdns_base *dns;
+	const struct conf *conf;
+	size_t self;
+	unsigned char *sk; /* sodium_malloc'd */
+	hb_recv_cb recv_cb;
+	hb_status_cb status_cb;
+	void *arg;
+	int fd4, fd6;
+	struct event *ev4, *ev6, *send_ev, *dns_ev;
+	struct hb_peer *peers;
+	size_t npeers;
+	char *state_dir;
+	uint64_t incarnation;
+	uint64_t seq;
+	char *last_full; /* payload last sent in full */
+	uint64_t last_full_ms;
+	int force_full;
+	struct hb_counters c;
+};
+
+static void hb_on_read(evutil_socket_t, short, void *);
+static void hb_on_send_timer(evutil_socket_t, short, void *);
+static void hb_on_dns_timer(evutil_socket_t, short, void *);
+static void hb_resolve_all(struct hb *);
+
+static int
+hb_write_file(const char *dir, const char *name, const char *data, char *err,
+    size_t errlen)
+{
+	char tmp[4096], path[4096];
+	size_t len = strlen(data);
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd == -1)
+		goto fail;
+	if (write(fd, data, len) != (ssize_t)len || fsync(fd) == -1) {
+		close(fd);
+		goto fail;
+	}
+	close(fd);
+	if (rename(tmp, path) == -1)
+		goto fail;
+	return 0;
+fail:
+	snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	return -1;
+}
+
+static int
+hb_mkdir(const char *dir, char *err, size_t errlen)
+{
+	char buf[4096], *p;
+
+	snprintf(buf, sizeof(buf), "%s", dir);
+	for (p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) == -1 && errno != EEXIST)
+			goto fail;
+		*p = '/';
+	}
+	if (mkdir(buf, 0700) == -1 && errno != EEXIST)
+		goto fail;
+	return 0;
+fail:
+	snprintf(err, errlen, "mkdir %s: %s", buf, strerror(errno));
+	return -1;
+}
+
+int
+hb_next_incarnation(const char *state_dir, uint64_t now_s, uint64_t *inc,
+    char *err, size_t errlen)
+{
+	char path[4096], buf[64];
+	unsigned long long saved = 0;
+	FILE *f;
+
+	if (hb_mkdir(state_dir, err, errlen) == -1)
+		return -1;
+	snprintf(path, sizeof(path), "%s/incarnation", state_dir);
+	if ((f = fopen(path, "r")) != NULL) {
+		if (fscanf(f, "%llu", &saved) != 1)
+			saved = 0;
+		fclose(f);
+	}
+	*inc = saved + 1 > now_s ? saved + 1 : now_s;
+	snprintf(buf, sizeof(buf), "%llu\n", (unsigned long long)*inc);
+	return hb_write_file(state_dir, "incarnation", buf, err, errlen);
+}
+
+/* replay.json: {"beta": 1795386990, ...} */
+static void
+hb_load_replay(struct hb *hb)
+{
+	char path[4096];
+	json_t *root, *v;
+	size_t i;
+
+	snprintf(path, sizeof(path), "%s/replay.json", hb->state_dir);
+	if ((root = json_load_file(path, 0, NULL)) == NULL)
+		return;
+	for (i = 0; i < hb->npeers; i++) {
+		v = json_object_get(root, hb->peers[i].name);
+		if (json_is_integer(v) && json_integer_value(v) > 0) {
+			hb->peers[i].saved_inc =
+			    (uint64_t)json_integer_value(v);
+			hb->peers[i].last_inc = hb->peers[i].saved_inc;
+			/* seq unknown: accept any seq of the saved incarnation
+			 */
+			hb->peers[i].last_seq = 0;
+		}
+	}
+	json_decref(root);
+}
+
+static void
+hb_save_replay(struct hb *hb)
+{
+	char err[256], *s;
+	json_t *root = json_object();
+	size_t i;
+
+	for (i = 0; i < hb->npeers; i++)
+		if (hb->peers[i].saved_inc)
+			json_object_set_new(root, hb->peers[i].name,
+			    json_integer((json_int_t)hb->peers[i].saved_inc));
+	s = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(root);
+	if (s == NULL)
+		return;
+	if (hb_write_file(hb->state_dir, "replay.json", s, err, sizeof(err)) ==
+	    -1)
+		log_warnx("replay window not saved: %s", err);
+	free(s);
+}
+
+static int
+hb_bind(int family, const char *addr, uint16_t port, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, on = 1;
+
+	memset(&ss, 0, sizeof(ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		if (addr == NULL ||
+		    inet_pton(AF_INET, addr, &s4->sin_addr) != 1)
+			s4->sin_addr.s_addr = htonl(INADDR_ANY);
+		len = sizeof(*s4);
+	} else {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		if (addr == NULL ||
+		    inet_pton(AF_INET6, addr, &s6->sin6_addr) != 1)
+			s6->sin6_addr = in6addr_any;
+		len = sizeof(*s6);
+	}
+	fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		goto fail;
+	if (family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+	if (bind(fd, (struct sockaddr *)&ss, len) == -1) {
+		close(fd);
+		goto fail;
+	}
+	return fd;
+fail:
+	snprintf(err, errlen, "udp %s port %u: %s",
+	    addr ? addr : (family == AF_INET ? "0.0.0.0" : "::"), port,
+	    strerror(errno));
+	return -1;
+}
+
+static int
+hb_family_of(const char *addr)
+{
+	unsigned char buf[16];
+
+	if (inet_pton(AF_INET, addr, buf) == 1)
+		return AF_INET;
+	if (inet_pton(AF_INET6, addr, buf) == 1)
+		return AF_INET6;
+	return AF_UNSPEC;
+}
+
+/* Bind the self address when it is a literal (several hosts may share one
+ * machine on 127.0.0.x); the other family only when some peer needs it. */
+static int
+hb_open_sockets(struct hb *hb, char *err, size_t errlen)
+{
+	const struct conf_peer *me = &hb->conf->peers[hb->self];
+	int fam = hb_family_of(me->address), need4 = 0, need6 = 0;
+	size_t i;
+
+	for (i = 0; i < hb->conf->npeers; i++) {
+		int f = hb_family_of(hb->conf->peers[i].address);
+		need4 |= f == AF_INET || f == AF_UNSPEC;
+		need6 |= f == AF_INET6;
+	}
+	hb->fd4 = hb->fd6 = -1;
+	if (fam == AF_INET || need4) {
+		hb->fd4 = hb_bind(AF_INET, fam == AF_INET ? me->address : NULL,
+		    me->port, err, errlen);
+		if (hb->fd4 == -1)
+			return -1;
+	}
+	if (fam == AF_INET6 || need6) {
+		hb->fd6 =
+		    hb_bind(AF_INET6, fam == AF_INET6 ? me->address : NULL,
+		        me->port, err, errlen);
+		if (hb->fd6 == -1 && fam == AF_INET6)
+			return -1;
+	}
+	if (hb->fd4 != -1) {
+		hb->ev4 = event_new(
+		    hb->base, hb->fd4, EV_READ | EV_PERSIST, hb_on_read, hb);
+		event_add(hb->ev4, NULL);
+	}
+	if (hb->fd6 != -1) {
+		hb->ev6 = event_new(
+		    hb->base, hb->fd6, EV_READ | EV_PERSIST, hb_on_read, hb);
+		event_add(hb->ev6, NULL);
+	}
+	return 0;
+}
+
+static void
+hb_set_peers(struct hb *hb)
+{
+	struct hb_peer *old = hb->peers;
+	size_t i, j, nold = hb->npeers;
+
+	hb->npeers = hb->conf->npeers;
+	hb->peers = xcalloc(hb->npeers, sizeof(*hb->peers));
+	for (i = 0; i < hb->npeers; i++) {
+		struct hb_peer *p = &hb->peers[i];
+		snprintf(
+		    p->name, sizeof(p->name), "%s", hb->conf->peers[i].name);
+		p->hb = hb;
+		for (j = 0; j < nold; j++) {
+			if (strcmp(old[j].name, p->name) != 0)
+				continue;
+			p->last_inc = old[j].last_inc;
+			p->last_seq = old[j].last_seq;
+			p->saved_inc = old[j].saved_inc;
+		}
+	}
+	for (j = 0; j < nold; j++)
+		if (old[j].dnsreq)
+			evdns_getaddrinfo_cancel(old[j].dnsreq);
+	free(old);
+}
+
+struct hb *
+hb_new(struct event_base *base, const struct conf *conf, size_t self,
+    const unsigned char *seckey, hb_recv_cb recv_cb, hb_status_cb status_cb,
+    void *arg, char *err, size_t errlen)
+{
+	struct hb *hb = xcalloc(1, sizeof(*hb));
+	struct timeval tv = {60, 0};
+
+	hb->base = base;
+	hb->conf = conf;
+	hb->self = self;
+	hb->recv_cb = recv_cb;
+	hb->status_cb = status_cb;
+	hb->arg = arg;
+	hb->fd4 = hb->fd6 = -1;
+	hb->state_dir = xstrdup(conf_state_dir(conf, self));
+	if ((hb->sk = sodium_malloc(CONF_SECKEY_LEN)) == NULL)
+		fatalx("sodium_malloc");
+	memcpy(hb->sk, seckey, CONF_SECKEY_LEN);
+	if (hb_next_incarnation(hb->state_dir, clock_wall_ms() / 1000,
+	        &hb->incarnation, err, errlen) == -1)
+		goto fail;
+	hb_set_peers(hb);
+	hb_load_replay(hb);
+	if (hb_open_sockets(hb, err, errlen) == -1)
+		goto fail;
+	hb->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+	                                   EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	hb->send_ev = evtimer_new(base, hb_on_send_timer, hb);
+	hb->dns_ev = event_new(base, -1, EV_PERSIST, hb_on_dns_timer, hb);
+	event_add(hb->dns_ev, &tv);
+	hb_resolve_all(hb);
+	return hb;
+fail:
+	hb_free(hb);
+	return NULL;
+}
+
+void
+hb_free(struct hb *hb)
+{
+	size_t i;
+
+	if (hb == NULL)
+		return;
+	for (i = 0; i < hb->npeers; i++)
+		if (hb->peers[i].dnsreq)
+			evdns_getaddrinfo_cancel(hb->peers[i].dnsreq);
+	if (hb->ev4)
+		event_free(hb->ev4);
+	if (hb->ev6)
+		event_free(hb->ev6);
+	if (hb->send_ev)
+		event_free(hb->send_ev);
+	if (hb->dns_ev)
+		event_free(hb->dns_ev);
+	if (hb->dns)
+		evdns_base_free(hb->dns, 1);
+	if (hb->fd4 != -1)
+		close(hb->fd4);
+	if (hb->fd6 != -1)
+		close(hb->fd6);
+	if (hb->sk)
+		sodium_free(hb->sk);
+	free(hb->peers);
+	free(hb->state_dir);
+	free(hb->last_full);
+	free(hb);
+}
+
+static void
+hb_on_resolved(int result, struct evutil_addrinfo *res, void *arg)
+{
+	struct hb_peer *p = arg;
+
+	p->dnsreq = NULL;
+	if (result != 0 || res == NULL) {
+		if (result != EVUTIL_EAI_CANCEL)
+			log_warnx("peer=%s address not resolved: %s", p->name,
+			    evutil_gai_strerror(result));
+		return;
+	}
+	memcpy(&p->ss, res->ai_addr, res->ai_addrlen);
+	p->sslen = (socklen_t)res->ai_addrlen;
+	evutil_freeaddrinfo(res);
+}
+
+static void
+hb_resolve(struct hb *hb, size_t i)
+{
+	const struct conf_peer *cp = &hb->conf->peers[i];
+	struct hb_peer *p = &hb->peers[i];
+	struct evutil_addrinfo hints, *res = NULL;
+	char port[8];
+
+	if (i == hb->self || p->dnsreq != NULL)
+		return;
+	snprintf(port, sizeof(port), "%u", cp->port);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_DGRAM;
+	hints.ai_flags = EVUTIL_AI_NUMERICHOST | EVUTIL_AI_NUMERICSERV;
+	/* literals resolve at once, without the network */
+	if (evutil_getaddrinfo(cp->address, port, &hints, &res) == 0) {
+		hb_on_resolved(0, res, p);
+		return;
+	}
+	hints.ai_flags = EVUTIL_AI_NUMERICSERV;
+	p->dnsreq = evdns_getaddrinfo(
+	    hb->dns, cp->address, port, &hints, hb_on_resolved, p);
+}
+
+static void
+hb_resolve_all(struct hb *hb)
+{
+	size_t i;
+
+	for (i = 0; i < hb->npeers; i++)
+		hb_resolve(hb, i);
+}
+
+static void
+hb_on_dns_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	hb_resolve_all(arg);
+}
+
+static uint64_t
+hb_jitter_ms(uint64_t interval)
+{
+	/* +-10 %: interval * (0.9 .. 1.1) */
+	uint64_t span = interval / 5;
+
+	if (span == 0)
+		return interval;
+	return interval - interval / 10 + randombytes_uniform((uint32_t)span);
+}
+
+static void
+hb_schedule(struct hb *hb)
+{
+	uint64_t ms = hb_jitter_ms(hb->conf->mesh.interval_ms);
+	struct timeval tv = {
+	    (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+
+	evtimer_add(hb->send_ev, &tv);
+}
+
+static void
+hb_send_all(struct hb *hb, int full)
+{
+	unsigned char buf[WIRE_MAX];
+	struct wire_hb w;
+	const char *status = hb->status_cb(hb->arg);
+	size_t i;
+	int len, fd;
+
+	memset(&w, 0, sizeof(w));
+	w.incarnation = hb->incarnation;
+	w.seq = ++hb->seq;
+	w.sent_at_ms = clock_wall_ms();
+	snprintf(w.name, sizeof(w.name), "%s", hb->conf->peers[hb->self].name);
+	if (!full && hb->last_full && strcmp(hb->last_full, status) == 0 &&
+	    clock_mono_ms() - hb->last_full_ms < HB_FULL_EVERY_MS)
+		full = 0;
+	else
+		full = 1;
+	if (full) {
+		w.payload = status;
+		w.payload_len = strlen(status);
+	}
+	if ((len = wire_encode(&w, hb->sk, buf, sizeof(buf))) == -1) {
+		log_warnx("status too large for one datagram (%zu bytes); "
+		          "sending a short heartbeat",
+		    strlen(status));
+		w.payload = NULL;
+		w.payload_len = 0;
+		full = 0;
+		if ((len = wire_encode(&w, hb->sk, buf, sizeof(buf))) == -1)
+			return;
+	}
+	if (full) {
+		free(hb->last_full);
+		hb->last_full = xstrdup(status);
+		hb->last_full_ms = clock_mono_ms();
+		hb->c.sent_full++;
+	}
+	for (i = 0; i < hb->npeers; i++) {
+		struct hb_peer *p = &hb->peers[i];
+		if (i == hb->self || p->sslen == 0)
+			continue;
+		fd = p->ss.ss_family == AF_INET6 ? hb->fd6 : hb->fd4;
+		if (fd == -1 ||
+		    sendto(fd, buf, (size_t)len, 0, (struct sockaddr *)&p->ss,
+		        p->sslen) != len) {
+			hb->c.send_errors++;
+			continue;
+		}
+		hb->c.sent++;
+		hb->c.bytes_sent += (uint64_t)len;
+	}
+}
+
+static void
+hb_on_send_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct hb *hb = arg;
+
+	(void)fd;
+	(void)what;
+	hb_send_all(hb, hb->force_full);
+	hb->force_full = 0;
+	hb_schedule(hb);
+}
+
+void
+hb_start(struct hb *hb)
+{
+	hb_send_all(hb, 1);
+	hb_schedule(hb);
+}
+
+void
+hb_kick(struct hb *hb)
+{
+	hb_send_all(hb, 1);
+}
+
+static int
+hb_peer_by_name(const struct hb *hb, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < hb->npeers; i++)
+		if (strcmp(hb->peers[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* Checks after the signature: replay window, then payload. */
+static enum wire_drop
+hb_accept(struct hb *hb, size_t idx, const struct wire_hb *w, json_t **payload)
+{
+	struct hb_peer *p = &hb->peers[idx];
+	json_error_t jerr;
+
+	if (!wire_is_newer(w->incarnation, w->seq, p->last_inc, p->last_seq))
+		return WIRE_REPLAY;
+	*payload = NULL;
+	if (w->payload_len > 0) {
+		*payload = json_loadb(
+		    w->payload, w->payload_len, JSON_REJECT_DUPLICATES, &jerr);
+		if (*payload == NULL || !json_is_object(*payload)) {
+			json_decref(*payload);
+			*payload = NULL;
+			return WIRE_BAD_PAYLOAD;
+		}
+	}
+	return WIRE_OK;
+}
+
+static void
+hb_receive(struct hb *hb, const unsigned char *buf, size_t len)
+{
+	struct wire_hb w;
+	struct hb_msg m;
+	json_t *payload = NULL;
+	enum wire_drop d;
+	int idx;
+
+	if ((d = wire_parse(buf, len, &w)) != WIRE_OK)
+		goto drop;
+	idx = hb_peer_by_name(hb, w.name);
+	if (idx == -1 || (size_t)idx == hb->self) {
+		d = WIRE_UNKNOWN_PEER;
+		goto drop;
+	}
+	if (wire_verify(buf, len, hb->conf->peers[idx].pubkey) == -1) {
+		d = WIRE_BAD_SIGNATURE;
+		goto drop;
+	}
+	if ((d = hb_accept(hb, (size_t)idx, &w, &payload)) != WIRE_OK)
+		goto drop;
+	m.peer = (size_t)idx;
+	m.incarnation = w.incarnation;
+	m.seq = w.seq;
+	m.sent_at_ms = w.sent_at_ms;
+	m.new_incarnation = w.incarnation != hb->peers[idx].last_inc;
+	m.payload = payload;
+	hb->peers[idx].last_inc = w.incarnation;
+	hb->peers[idx].last_seq = w.seq;
+	if (w.incarnation > hb->peers[idx].saved_inc) {
+		hb->peers[idx].saved_inc = w.incarnation;
+		hb_save_replay(hb);
+	}
+	hb->c.received++;
+	hb->c.bytes_received += len;
+	hb->recv_cb(&m, hb->arg);
+	json_decref(payload);
+	return;
+drop:
+	hb->c.drops[d]++;
+	/* one line per drop at debug: a flood must not flood the log */
+	log_debug("heartbeat dropped: %s (%zu bytes)", wire_drop_name(d), len);
+}
+
+static void
+hb_on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct hb *hb = arg;
+	unsigned char buf[WIRE_MAX + 1];
+	ssize_t n;
+	int i;
+
+	(void)what;
+	/* drain a bounded batch so one busy socket cannot starve timers */
+	for (i = 0; i < 64; i++) {
+		n = recv(fd, buf, sizeof(buf), MSG_TRUNC);
+		if (n == -1)
+			return;
+		if ((size_t)n > WIRE_MAX) {
+			hb->c.drops[WIRE_TOO_LONG]++;
+			continue;
+		}
+		hb_receive(hb, buf, (size_t)n);
+	}
+}
+
+int
+hb_reconf(struct hb *hb, const struct conf *conf, size_t self, char *err,
+    size_t errlen)
+{
+	const struct conf_peer *o = &hb->conf->peers[hb->self];
+	const struct conf_peer *n = &conf->peers[self];
+
+	if (strcmp(o->address, n->address) != 0 || o->port != n->port) {
+		snprintf(err, errlen,
+		    "this host's address or port changed; "
+		    "restart peerwatch to apply");
+		return -1;
+	}
+	hb->conf = conf;
+	hb->self = self;
+	hb_set_peers(hb);
+	hb_resolve_all(hb);
+	free(hb->last_full);
+	hb->last_full = NULL;
+	return 0;
+}
+
+uint64_t
+hb_incarnation(const struct hb *hb)
+{
+	return hb->incarnation;
+}
+
+const struct hb_counters *
+hb_counters(const struct hb *hb)
+{
+	return &hb->c;
+}
+
+void
+hb_last(const struct hb *hb, size_t peer, uint64_t *inc, uint64_t *seq)
+{
+	*inc = peer < hb->npeers ? hb->peers[peer].last_inc : 0;
+	*seq = peer < hb->npeers ? hb->peers[peer].last_seq : 0;
+}
