@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * cli: `peerwatch status` and the shared "which config, which host" logic.
+ * The table mimics `serf members`: one row per peer, fixed columns.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "common/log.h"
+#include "config/conf.h"
+#include "peer/cli.h"
+#include "peer/ctl.h"
+
+const char *
+cli_config_path(const char *opt)
+{
+	const char *env = getenv("PEERWATCH_CONFIG");
+
+	if (opt)
+		return opt;
+	if (env && *env)
+		return env;
+	return CONF_DEFAULT_PATH;
+}
+
+const char *
+cli_name(const char *opt)
+{
+	const char *env = getenv("PEERWATCH_NAME");
+
+	if (opt)
+		return opt;
+	return env && *env ? env : NULL;
+}
+
+struct conf *
+cli_load(const char *cpath_opt, const char *name_opt, int *self)
+{
+	struct conf_errors errs = {NULL, 0};
+	const char *cpath = cli_config_path(cpath_opt);
+	const char *name = cli_name(name_opt);
+	struct conf *c;
+	char err[1024];
+	size_t i;
+
+	if ((c = conf_load_file(cpath, &errs)) == NULL) {
+		for (i = 0; i < errs.n; i++)
+			fprintf(stderr, "%s\n", errs.msgs[i]);
+		fprintf(stderr,
+		    "peerwatch: %s is invalid (peerwatch "
+		    "check-config -c %s)\n",
+		    cpath, cpath);
+		conf_errors_clear(&errs);
+		return NULL;
+	}
+	conf_errors_clear(&errs);
+	/* the CLI needs only to know which host it is, not the key itself */
+	if (name && (*self = conf_peer_index(c, name)) >= 0)
+		return c;
+	if ((*self = conf_find_self(c, name, NULL, err, sizeof(err))) == -1) {
+		fprintf(stderr, "peerwatch: %s\n", err);
+		conf_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static void
+cli_print_table(json_t *o)
+{
+	json_t *peers = json_object_get(o, "peers"), *p, *v;
+	const char *name;
+	char heard[32], votes[32];
+
+	printf("%-16s %-8s %-9s %-7s %-16s %-10s %s\n", "Node", "State",
+	    "Confirmed", "Votes", "Acting peer", "Heard", "Incarnation");
+	printf("%-16s %-8s %-9s %-7s %-16s %-10s %lld\n",
+	    json_string_value(json_object_get(o, "self")), "self", "-", "-",
+	    "-", "-",
+	    (long long)json_integer_value(json_object_get(o, "incarnation")));
+	json_object_foreach(peers, name, p) {
+		v = json_object_get(p, "last_heard_ms");
+		if (json_is_integer(v))
+			snprintf(heard, sizeof(heard), "%lldms",
+			    (long long)json_integer_value(v));
+		else
+			snprintf(heard, sizeof(heard), "never");
+		snprintf(votes, sizeof(votes), "%lld/%lld",
+		    (long long)json_integer_value(
+		        json_object_get(p, "votes_down")),
+		    (long long)json_integer_value(
+		        json_object_get(p, "votes_needed")));
+		v = json_object_get(p, "acting_peer");
+		printf("%-16s %-8s %-9s %-7s %-16s %-10s %lld\n", name,
+		    json_string_value(json_object_get(p, "state")),
+		    json_is_true(json_object_get(p, "confirmed_down")) ? "down"
+		                                                       : "no",
+		    votes, json_is_string(v) ? json_string_value(v) : "-",
+		    heard,
+		    (long long)json_integer_value(
+		        json_object_get(p, "incarnation")));
+	}
+	printf("\nquorum: %s", json_is_true(json_object_get(o, "has_quorum"))
+	                           ? "yes"
+	                           : "NO (this host will not act)");
+	json_object_foreach(json_object_get(o, "acting"), name, p)
+		printf("; acting for %s (%s)", name,
+		    json_string_value(json_object_get(p, "step")));
+	printf("\n");
+}
+
+int
+cli_status(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"name", required_argument, NULL, 'n'},
+	    {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0}};
+	const char *cpath = NULL, *name = NULL;
+	json_t *req, *reply = NULL;
+	struct conf *c;
+	char err[1024];
+	int ch, json = 0, self, rc = 1;
+
+	while ((ch = getopt_long(argc, argv, "c:n:jh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			cpath = optarg;
+			break;
+		case 'n':
+			name = optarg;
+			break;
+		case 'j':
+			json = 1;
+			break;
+		case 'h':
+			printf(
+			    "usage: peerwatch status [-c FILE] [--name NAME] "
+			    "[--json]\n       peerwatch members ...\n\n"
+			    "Ask the running daemon (through state_dir/"
+			    "control.sock) for its view of the mesh.\n"
+			    "  --json  the same object as GET /status\n");
+			return 0;
+		default:
+			return 2;
+		}
+	}
+	if ((c = cli_load(cpath, name, &self)) == NULL)
+		return 1;
+	req = json_pack("{ss}", "cmd", "status");
+	if (ctl_request(conf_state_dir(c, (size_t)self), req, &reply, 5000, err,
+	        sizeof(err)) == -1)
+		fprintf(stderr, "peerwatch: %s\n", err);
+	else if (json_object_get(reply, "error"))
+		fprintf(stderr, "peerwatch: %s\n",
+		    json_string_value(json_object_get(reply, "error")));
+	else {
+		if (json) {
+			json_dumpf(reply, stdout,
+			    JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+			putchar('\n');
+		} else
+			cli_print_table(reply);
+		rc = 0;
+	}
+	json_decref(req);
+	json_decref(reply);
+	conf_free(c);
+	return rc;
+}
+
+static void
+cli_print_revive(json_t *r)
+{
+	json_t *g;
+	size_t i;
+
+	printf("%s %s: ssh %s%s%s\n",
+	    json_is_true(json_object_get(r, "dry_run")) ? "dry run of revive of"
+	                                                : "revive of",
+	    json_string_value(json_object_get(r, "peer")),
+	    json_string_value(json_object_get(r, "ssh")),
+	    *json_string_value(json_object_get(r, "error")) ? ": " : "",
+	    json_string_value(json_object_get(r, "error")));
+	json_array_foreach(json_object_get(r, "guards"), i, g) {
+		const char *src =
+		    json_string_value(json_object_get(g, "source"));
+		const char *why =
+		    json_string_value(json_object_get(g, "invalid_reason"));
+		printf("  %-16s %-14s %s%s%s%s\n",
+		    json_string_value(json_object_get(g, "guard")),
+		    json_string_value(json_object_get(g, "outcome")),
+		    json_string_value(json_object_get(g, "file")),
+		    *why ? " (" : "", why, *why ? ")" : "");
+		if (src && *src)
+			printf("  %-16s %-14s from %s\n", "", "", src);
+	}
+	if (!json_is_true(json_object_get(r, "dry_run")))
+		printf("  revive flag %s\n",
+		    json_is_true(json_object_get(r, "flag_written"))
+		        ? "written"
+		        : "NOT written");
+}
+
+int
+cli_revive(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"name", required_argument, NULL, 'n'},
+	    {"dry-run", no_argument, NULL, 'd'},
+	    {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0}};
+	const char *cpath = NULL, *name = NULL;
+	json_t *req, *reply = NULL;
+	struct conf *c;
+	char err[1024];
+	int ch, json = 0, dry = 0, self, rc = 1;
+
+	while ((ch = getopt_long(argc, argv, "c:n:djh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			cpath = optarg;
+			break;
+		case 'n':
+			name = optarg;
+			break;
+		case 'd':
+			dry = 1;
+			break;
+		case 'j':
+			json = 1;
+			break;
+		case 'h':
+			printf(
+			    "usage: peerwatch revive PEER [--dry-run] "
+			    "[--json] [-c FILE] [--name NAME]\n\nRevive PEER "
+			    "now, through the running daemon: over SSH, check "
+			    "each of its\nguarded files, restore broken ones "
+			    "from the backup cascade, drop the revive\nflags. "
+			    "Lifts the hourly limit. --dry-run shows what it "
+			    "would do and writes\nnothing.\n");
+			return 0;
+		default:
+			return 2;
+		}
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "usage: peerwatch revive PEER [--dry-run]\n");
+		return 2;
+	}
+	if ((c = cli_load(cpath, name, &self)) == NULL)
+		return 1;
+	req = json_pack(
+	    "{sssssb}", "cmd", "revive", "peer", argv[optind], "dry_run", dry);
+	if (ctl_request(conf_state_dir(c, (size_t)self), req, &reply,
+	        (int)(3 * c->mesh.ssh_timeout_ms + 10000), err,
+	        sizeof(err)) == -1)
+		fprintf(stderr, "peerwatch: %s\n", err);
+	else if (json_object_get(reply, "error") &&
+	         !json_object_get(reply, "peer"))
+		fprintf(stderr, "peerwatch: %s\n",
+		    json_string_value(json_object_get(reply, "error")));
+	else {
+		if (json) {
+			json_dumpf(reply, stdout,
+			    JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+			putchar('\n');
+		} else
+			cli_print_revive(reply);
+		rc = strcmp(json_string_value(json_object_get(reply, "ssh")),
+		         "ok") == 0
+		         ? 0
+		         : 1;
+	}
+	json_decref(req);
+	json_decref(reply);
+	conf_free(c);
+	return rc;
+}

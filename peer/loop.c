@@ -1,0 +1,435 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * loop: wires the modules together on one libevent loop. Modules report
+ * upward through callbacks whose arg is the struct loop; the loop turns
+ * them into calls on other modules, so no module knows another's insides.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <sodium.h>
+
+#include "common/clock.h"
+#include "common/evlog.h"
+#include "common/log.h"
+#include "common/xmalloc.h"
+#include "config/conf.h"
+#include "heal/incident.h"
+#include "heal/revive.h"
+#include "peer/ctl.h"
+#include "peer/loop.h"
+#include "peer/membership.h"
+#include "peer/status.h"
+#include "transport/hb.h"
+#include "transport/wire.h"
+
+struct loop {
+	struct event_base *base;
+	char *conf_path;
+	char *name;
+	struct conf *conf;
+	size_t self;
+	unsigned char *sk; /* sodium_malloc'd */
+	struct evlog *ev;
+	struct hb *hb;
+	struct membership *mb;
+	struct status *status;
+	struct ctl *ctl;
+	struct incidents *inc;
+	struct revive *rv;
+	struct event *tick_ev, *sigterm_ev, *sigint_ev, *sighup_ev;
+	uint64_t started_ms;
+	uint64_t reloads, reload_failures;
+	char *worker; /* peerwatch-heal */
+};
+
+static void
+loop_on_member_event(enum membership_event e, size_t peer, void *arg)
+{
+	struct loop *l = arg;
+
+	switch (e) {
+	case MEMBERSHIP_EV_VIEW_CHANGED:
+		hb_kick(l->hb);
+		break;
+	case MEMBERSHIP_EV_ACT_START:
+		revive_act_start(l->rv, peer);
+		break;
+	case MEMBERSHIP_EV_ACT_STOP:
+		revive_act_stop(l->rv, peer);
+		break;
+	case MEMBERSHIP_EV_RESTARTED:
+		revive_peer_restarted(l->rv, peer);
+		break;
+	}
+}
+
+static void
+loop_on_revive_step(
+    size_t target, const char *step, unsigned attempt, void *arg)
+{
+	struct loop *l = arg;
+
+	membership_set_step(l->mb, target, step, attempt, clock_wall_ms());
+}
+
+static int
+loop_would_act(size_t target, void *arg)
+{
+	struct loop *l = arg;
+
+	return membership_would_act(l->mb, target) &&
+	       membership_state_of(l->mb, target) == MEMBERSHIP_ALIVE;
+}
+
+static void
+loop_on_heartbeat(const struct hb_msg *msg, void *arg)
+{
+	struct loop *l = arg;
+
+	membership_on_heartbeat(l->mb, msg->peer, msg->incarnation,
+	    msg->sent_at_ms, msg->new_incarnation, msg->payload,
+	    clock_mono_ms(), clock_wall_ms());
+}
+
+static const char *
+loop_status_payload(void *arg)
+{
+	struct loop *l = arg;
+
+	return membership_payload(l->mb);
+}
+
+static json_t *
+loop_status_json(void *arg)
+{
+	struct loop *l = arg;
+	const struct hb_counters *c = hb_counters(l->hb);
+	json_t *o = membership_status_json(l->mb, clock_mono_ms());
+	json_t *drops = json_object();
+	int d;
+
+	for (d = 1; d < WIRE_NDROPS; d++)
+		json_object_set_new(drops, wire_drop_name(d),
+		    json_integer((json_int_t)c->drops[d]));
+	json_object_set_new(o, "drops", drops);
+	json_object_set_new(o, "heartbeats",
+	    json_pack("{sIsIsIsI}", "sent", (json_int_t)c->sent, "received",
+	        (json_int_t)c->received, "bytes_sent",
+	        (json_int_t)c->bytes_sent, "send_errors",
+	        (json_int_t)c->send_errors));
+	json_object_set_new(o, "incidents", incidents_json(l->inc));
+	json_object_set_new(o, "revive", revive_status_json(l->rv));
+	json_object_set_new(o, "uptime_ms",
+	    json_integer((json_int_t)(clock_mono_ms() - l->started_ms)));
+	json_object_set_new(o, "config", json_string(l->conf->path));
+	return o;
+}
+
+static char *
+loop_metrics(void *arg)
+{
+	struct loop *l = arg;
+	const struct hb_counters *c = hb_counters(l->hb);
+	uint64_t sus, down, conf, stall, n[3] = {0, 0, 0};
+	char *s, *t;
+	size_t i;
+	int d;
+
+	membership_counts(l->mb, &sus, &down, &conf, &stall);
+	for (i = 0; i < l->conf->npeers; i++)
+		if (i != l->self)
+			n[membership_state_of(l->mb, i)]++;
+	s = xasprintf(
+	    "# TYPE peerwatch_heartbeats_sent_total counter\n"
+	    "peerwatch_heartbeats_sent_total %llu\n"
+	    "# TYPE peerwatch_heartbeats_full_sent_total counter\n"
+	    "peerwatch_heartbeats_full_sent_total %llu\n"
+	    "# TYPE peerwatch_heartbeat_bytes_sent_total counter\n"
+	    "peerwatch_heartbeat_bytes_sent_total %llu\n"
+	    "# TYPE peerwatch_heartbeats_received_total counter\n"
+	    "peerwatch_heartbeats_received_total %llu\n"
+	    "# TYPE peerwatch_heartbeat_bytes_received_total counter\n"
+	    "peerwatch_heartbeat_bytes_received_total %llu\n"
+	    "# TYPE peerwatch_heartbeat_send_errors_total counter\n"
+	    "peerwatch_heartbeat_send_errors_total %llu\n"
+	    "# TYPE peerwatch_peers gauge\n"
+	    "peerwatch_peers{state=\"alive\"} %llu\n"
+	    "peerwatch_peers{state=\"suspect\"} %llu\n"
+	    "peerwatch_peers{state=\"down\"} %llu\n"
+	    "# TYPE peerwatch_has_quorum gauge\npeerwatch_has_quorum %d\n"
+	    "# TYPE peerwatch_detections_total counter\n"
+	    "peerwatch_detections_total{event=\"suspect\"} %llu\n"
+	    "peerwatch_detections_total{event=\"down\"} %llu\n"
+	    "peerwatch_detections_total{event=\"confirmed_down\"} %llu\n"
+	    "peerwatch_detections_total{event=\"self_stall\"} %llu\n"
+	    "# TYPE peerwatch_config_reloads_total counter\n"
+	    "peerwatch_config_reloads_total{result=\"ok\"} %llu\n"
+	    "peerwatch_config_reloads_total{result=\"failed\"} %llu\n"
+	    "# TYPE peerwatch_heartbeat_drops_total counter\n",
+	    (unsigned long long)c->sent, (unsigned long long)c->sent_full,
+	    (unsigned long long)c->bytes_sent, (unsigned long long)c->received,
+	    (unsigned long long)c->bytes_received,
+	    (unsigned long long)c->send_errors, (unsigned long long)n[0],
+	    (unsigned long long)n[1], (unsigned long long)n[2],
+	    membership_has_quorum(l->mb), (unsigned long long)sus,
+	    (unsigned long long)down, (unsigned long long)conf,
+	    (unsigned long long)stall, (unsigned long long)l->reloads,
+	    (unsigned long long)l->reload_failures);
+	for (d = 1; d < WIRE_NDROPS; d++) {
+		t = xasprintf(
+		    "%speerwatch_heartbeat_drops_total{reason=\"%s\"} "
+		    "%llu\n",
+		    s, wire_drop_name(d), (unsigned long long)c->drops[d]);
+		free(s);
+		s = t;
+	}
+	return s;
+}
+
+static void
+loop_on_manual_done(const json_t *result, void *arg)
+{
+	ctl_reply(arg, json_deep_copy(result));
+}
+
+static json_t *
+loop_ctl_revive(struct loop *l, const json_t *req, struct ctl_req *r)
+{
+	const char *peer = json_string_value(json_object_get(req, "peer"));
+	int dry = json_is_true(json_object_get(req, "dry_run"));
+	char err[256];
+	int idx;
+
+	if (peer == NULL || (idx = conf_peer_index(l->conf, peer)) < 0)
+		return json_pack("{ss}", "error", "no such peer");
+	if (revive_manual(l->rv, (size_t)idx, dry, loop_on_manual_done, r, err,
+	        sizeof(err)) == -1)
+		return json_pack("{ss}", "error", err);
+	return NULL;
+}
+
+static json_t *
+loop_on_ctl(const json_t *req, struct ctl_req *r, void *arg)
+{
+	struct loop *l = arg;
+	const char *cmd = json_string_value(json_object_get(req, "cmd"));
+
+	if (strcmp(cmd, "revive") == 0)
+		return loop_ctl_revive(l, req, r);
+	if (strcmp(cmd, "status") == 0)
+		return loop_status_json(l);
+	if (strcmp(cmd, "metrics") == 0) {
+		char *m = loop_metrics(l);
+		json_t *o = json_pack("{ss}", "metrics", m);
+		free(m);
+		return o;
+	}
+	return json_pack("{ss}", "error", "unknown command");
+}
+
+static void
+loop_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct loop *l = arg;
+
+	(void)fd;
+	(void)what;
+	membership_tick(l->mb, clock_mono_ms());
+}
+
+static struct conf *
+loop_load_conf(const char *path, const char *name, size_t *self,
+    unsigned char *sk, char *err, size_t errlen)
+{
+	struct conf_errors errs = {NULL, 0};
+	struct conf *c;
+	size_t i, n;
+	int idx;
+
+	if ((c = conf_load_file(path, &errs)) == NULL) {
+		n = (size_t)snprintf(
+		    err, errlen, "%s: invalid (%zu errors)", path, errs.n);
+		for (i = 0; i < errs.n && n < errlen; i++)
+			n += (size_t)snprintf(
+			    err + n, errlen - n, "\n  %s", errs.msgs[i]);
+		conf_errors_clear(&errs);
+		return NULL;
+	}
+	conf_errors_clear(&errs);
+	if ((idx = conf_find_self(c, name, sk, err, errlen)) == -1) {
+		conf_free(c);
+		return NULL;
+	}
+	*self = (size_t)idx;
+	return c;
+}
+
+static void
+loop_reload(struct loop *l)
+{
+	unsigned char sk[CONF_SECKEY_LEN];
+	char err[4096];
+	struct conf *c;
+	size_t self;
+
+	log_info("SIGHUP: reloading %s", l->conf_path);
+	c = loop_load_conf(l->conf_path, l->conf->peers[l->self].name, &self,
+	    sk, err, sizeof(err));
+	sodium_memzero(sk, sizeof(sk));
+	if (c == NULL || hb_reconf(l->hb, c, self, err, sizeof(err)) == -1) {
+		l->reload_failures++;
+		log_warnx("reload failed, keeping the running config: %s", err);
+		evlog_write(l->ev, "config_reload_failed",
+		    l->conf->peers[l->self].name, err, NULL);
+		conf_free(c);
+		return;
+	}
+	membership_reconf(l->mb, c, self, clock_mono_ms());
+	revive_reconf(l->rv, c, self);
+	conf_free(l->conf);
+	l->conf = c;
+	l->self = self;
+	l->reloads++;
+	evlog_writef(l->ev, "config_reloaded", c->peers[self].name, NULL,
+	    "%zu peers, %zu guards, %zu services", c->npeers, c->nguards,
+	    c->nservices);
+}
+
+static void
+loop_on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct loop *l = arg;
+
+	(void)what;
+	if (sig == SIGHUP) {
+		loop_reload(l);
+		return;
+	}
+	log_info("signal %d: stopping", (int)sig);
+	event_base_loopexit(l->base, NULL);
+}
+
+static int
+loop_start_modules(struct loop *l, char *err, size_t errlen)
+{
+	const char *sd = conf_state_dir(l->conf, l->self);
+	uint64_t now = clock_mono_ms();
+
+	l->ev = evlog_open(sd, l->conf->mesh.events_max_bytes,
+	    l->conf->mesh.events_keep, err, errlen);
+	if (l->ev == NULL)
+		return -1;
+	l->hb = hb_new(l->base, l->conf, l->self, l->sk, loop_on_heartbeat,
+	    loop_status_payload, l, err, errlen);
+	if (l->hb == NULL)
+		return -1;
+	l->inc = incidents_new(l->ev, NULL, NULL);
+	l->rv = revive_new(l->base, l->conf, l->self, l->worker, l->ev, l->inc,
+	    loop_on_revive_step, loop_would_act, l);
+	l->mb = membership_new(l->conf, l->self, hb_incarnation(l->hb), l->ev,
+	    loop_on_member_event, l, now);
+	l->status = status_new(l->base, conf_status_listen(l->conf, l->self),
+	    loop_status_json, loop_metrics, l, err, errlen);
+	if (l->status == NULL)
+		return -1;
+	l->ctl = ctl_new(l->base, sd, loop_on_ctl, l, err, errlen);
+	if (l->ctl == NULL)
+		return -1;
+	return 0;
+}
+
+struct loop *
+loop_new(const struct loop_opts *o, char *err, size_t errlen)
+{
+	struct loop *l = xcalloc(1, sizeof(*l));
+	uint64_t tick = 100;
+	struct timeval tv;
+
+	l->conf_path = xstrdup(o->conf_path);
+	l->worker = revive_worker_path(o->self_exe);
+	l->name = o->name ? xstrdup(o->name) : NULL;
+	if ((l->sk = sodium_malloc(CONF_SECKEY_LEN)) == NULL)
+		fatalx("sodium_malloc");
+	l->conf =
+	    loop_load_conf(o->conf_path, o->name, &l->self, l->sk, err, errlen);
+	if (l->conf == NULL)
+		goto fail;
+	log_settag(l->conf->peers[l->self].name);
+	l->base = event_base_new();
+	l->started_ms = clock_mono_ms();
+	if (loop_start_modules(l, err, errlen) == -1)
+		goto fail;
+	if (l->conf->mesh.interval_ms / 5 < tick)
+		tick = l->conf->mesh.interval_ms / 5
+		           ? l->conf->mesh.interval_ms / 5
+		           : 1;
+	tv.tv_sec = (time_t)(tick / 1000);
+	tv.tv_usec = (suseconds_t)(tick % 1000) * 1000;
+	l->tick_ev = event_new(l->base, -1, EV_PERSIST, loop_on_tick, l);
+	event_add(l->tick_ev, &tv);
+	l->sigterm_ev = evsignal_new(l->base, SIGTERM, loop_on_signal, l);
+	l->sigint_ev = evsignal_new(l->base, SIGINT, loop_on_signal, l);
+	l->sighup_ev = evsignal_new(l->base, SIGHUP, loop_on_signal, l);
+	event_add(l->sigterm_ev, NULL);
+	event_add(l->sigint_ev, NULL);
+	event_add(l->sighup_ev, NULL);
+	return l;
+fail:
+	loop_free(l);
+	return NULL;
+}
+
+int
+loop_run(struct loop *l)
+{
+	const struct conf_peer *me = &l->conf->peers[l->self];
+
+	evlog_write(l->ev, "started", me->name, "peerwatch " PW_VERSION,
+	    json_pack("{sIsisi}", "incarnation",
+	        (json_int_t)hb_incarnation(l->hb), "peers",
+	        (int)l->conf->npeers, "port", (int)me->port));
+	log_info("started: incarnation %llu, %zu peers, heartbeat %s:%u, "
+	         "status http://%s/",
+	    (unsigned long long)hb_incarnation(l->hb), l->conf->npeers,
+	    me->address, me->port, conf_status_listen(l->conf, l->self));
+	hb_start(l->hb);
+	event_base_dispatch(l->base);
+	evlog_write(l->ev, "stopped", me->name, "clean shutdown", NULL);
+	return 0;
+}
+
+void
+loop_free(struct loop *l)
+{
+	if (l == NULL)
+		return;
+	if (l->tick_ev)
+		event_free(l->tick_ev);
+	if (l->sigterm_ev)
+		event_free(l->sigterm_ev);
+	if (l->sigint_ev)
+		event_free(l->sigint_ev);
+	if (l->sighup_ev)
+		event_free(l->sighup_ev);
+	ctl_free(l->ctl);
+	status_free(l->status);
+	revive_free(l->rv);
+	incidents_free(l->inc);
+	membership_free(l->mb);
+	hb_free(l->hb);
+	evlog_free(l->ev);
+	conf_free(l->conf);
+	if (l->base)
+		event_base_free(l->base);
+	if (l->sk)
+		sodium_free(l->sk);
+	free(l->conf_path);
+	free(l->worker);
+	free(l->name);
+	free(l);
+}

@@ -1,0 +1,362 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * main: the peerwatch command line. Each subcommand parses its own options
+ * and has --help. Only this file and loop.c may stop the process.
+ * Globals: the stop flag for `events --follow` (set from a signal).
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <sodium.h>
+
+#include "common/evlog.h"
+#include "common/log.h"
+#include "common/xmalloc.h"
+#include "config/conf.h"
+#include "peer/cli.h"
+#include "peer/ctl.h"
+#include "peer/loop.h"
+
+static volatile int main_stop; /* events --follow: SIGINT/SIGTERM */
+
+struct main_cmd {
+	const char *name;
+	int (*fn)(int, char **);
+	const char *summary;
+};
+
+static int main_run(int, char **);
+static int main_check_config(int, char **);
+static int main_keygen(int, char **);
+static int main_version(int, char **);
+static int main_events(int, char **);
+
+static const struct main_cmd main_cmds[] = {
+    {"run", main_run, "run the daemon in the foreground"},
+    {"status", cli_status, "show this host's view of the mesh"},
+    {"members", cli_status, "alias of status"},
+    {"revive", cli_revive, "revive a peer now (or --dry-run)"},
+    {"deploy-units", cli_deploy_units,
+        "print systemd/launchd units for the flags"},
+    {"check-config", main_check_config, "validate peers.conf"},
+    {"keygen", main_keygen, "create this host's Ed25519 key"},
+    {"events", main_events, "print the event log"},
+    {"version", main_version, "print the version"},
+};
+#define MAIN_NCMDS (sizeof(main_cmds) / sizeof(main_cmds[0]))
+
+static void
+main_usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: peerwatch COMMAND [options]\n\n"
+	           "peerwatch: a few machines watch each other and revive what "
+	           "goes silent.\n\ncommands:\n");
+	for (i = 0; i < MAIN_NCMDS; i++)
+		fprintf(
+		    f, "  %-14s %s\n", main_cmds[i].name, main_cmds[i].summary);
+	fprintf(f,
+	    "\n'peerwatch COMMAND --help' for a command's options.\n"
+	    "The config is -c FILE, else $PEERWATCH_CONFIG, else %s.\n",
+	    CONF_DEFAULT_PATH);
+}
+
+static int
+main_run(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"name", required_argument, NULL, 'n'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"quiet", no_argument, NULL, 'q'}, {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0}};
+	struct loop_opts lo = {NULL, NULL, NULL};
+	struct loop *l;
+	const char *cpath = NULL, *name = NULL;
+	char err[8192], exe[4096];
+	ssize_t n;
+	int ch, verbose = 0;
+
+	while ((ch = getopt_long(argc, argv, "c:n:vqh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			cpath = optarg;
+			break;
+		case 'n':
+			name = optarg;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		case 'q':
+			verbose = -1;
+			break;
+		case 'h':
+			printf(
+			    "usage: peerwatch run [-c FILE] [--name NAME] "
+			    "[-v|-q]\n\nRun the daemon in the foreground "
+			    "(systemd and launchd run it so). Logs go to "
+			    "stderr.\n  -c, --config FILE  peers.conf\n"
+			    "  -n, --name NAME    this host's [peer] section "
+			    "(default: the one matching the key; "
+			    "$PEERWATCH_NAME)\n  -v, --verbose      debug "
+			    "logging\n  -q, --quiet        warnings only\n"
+			    "Signals: SIGHUP reloads peers.conf (the old one "
+			    "stays if the new one is invalid); SIGTERM and "
+			    "SIGINT stop cleanly.\n");
+			return 0;
+		default:
+			return 2;
+		}
+	}
+	log_init(1, verbose);
+	lo.conf_path = cli_config_path(cpath);
+	lo.name = cli_name(name);
+	if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) > 0) {
+		exe[n] = '\0';
+		lo.self_exe = exe;
+	} else
+		lo.self_exe = NULL; /* no /proc: the libexec path */
+	signal(SIGPIPE, SIG_IGN);
+	if ((l = loop_new(&lo, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "peerwatch: %s\n", err);
+		return 1;
+	}
+	loop_run(l);
+	loop_free(l);
+	return 0;
+}
+
+static int
+main_check_config(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0}};
+	struct conf_errors errs = {NULL, 0};
+	const char *cpath = NULL;
+	struct conf *c;
+	json_t *o, *a;
+	size_t i;
+	int ch, json = 0;
+
+	while ((ch = getopt_long(argc, argv, "c:jh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			cpath = optarg;
+			break;
+		case 'j':
+			json = 1;
+			break;
+		case 'h':
+			printf(
+			    "usage: peerwatch check-config [-c FILE] "
+			    "[--json]\n\nValidate peers.conf and list every "
+			    "error as FILE:LINE: message.\nExit 0 when valid, "
+			    "1 when not.\n");
+			return 0;
+		default:
+			return 2;
+		}
+	}
+	cpath = cli_config_path(cpath);
+	c = conf_load_file(cpath, &errs);
+	if (json) {
+		a = json_array();
+		for (i = 0; i < errs.n; i++)
+			json_array_append_new(a, json_string(errs.msgs[i]));
+		o = json_pack("{sssbso}", "config", cpath, "valid", c != NULL,
+		    "errors", a);
+		if (c)
+			json_object_set_new(
+			    o, "peers", json_integer((json_int_t)c->npeers));
+		json_dumpf(o, stdout, JSON_INDENT(2));
+		putchar('\n');
+		json_decref(o);
+	} else {
+		for (i = 0; i < errs.n; i++)
+			fprintf(stderr, "%s\n", errs.msgs[i]);
+		if (c)
+			printf("%s: OK (%zu peers, %zu guards, %zu services)\n",
+			    cpath, c->npeers, c->nguards, c->nservices);
+		else
+			fprintf(stderr, "%s: %zu error%s\n", cpath, errs.n,
+			    errs.n == 1 ? "" : "s");
+	}
+	conf_errors_clear(&errs);
+	ch = c ? 0 : 1;
+	conf_free(c);
+	return ch;
+}
+
+static int
+main_keygen(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"output", required_argument, NULL, 'o'},
+	    {"show", required_argument, NULL, 's'},
+	    {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+	unsigned char *sk, pk[CONF_PUBKEY_LEN];
+	const char *out = NULL, *show = NULL;
+	char b64[64], err[512];
+	int ch, rc = 1;
+
+	while ((ch = getopt_long(argc, argv, "o:s:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'o':
+			out = optarg;
+			break;
+		case 's':
+			show = optarg;
+			break;
+		case 'h':
+			printf(
+			    "usage: peerwatch keygen -o FILE\n"
+			    "       peerwatch keygen --show FILE\n\n"
+			    "Write a new Ed25519 secret key to FILE (mode "
+			    "0600; never overwrites) and print the\n"
+			    "'pubkey = ...' line for this host's [peer] "
+			    "section. --show prints it for an existing key.\n");
+			return 0;
+		default:
+			return 2;
+		}
+	}
+	if ((out == NULL) == (show == NULL)) {
+		fprintf(stderr, "peerwatch keygen: need -o FILE or --show "
+		                "FILE (see --help)\n");
+		return 2;
+	}
+	if ((sk = sodium_malloc(CONF_SECKEY_LEN)) == NULL)
+		return 1;
+	if (show) {
+		if (conf_read_seckey(show, sk, err, sizeof(err)) == -1)
+			goto fail;
+	} else {
+		crypto_sign_keypair(pk, sk);
+		if (conf_write_seckey(out, sk, err, sizeof(err)) == -1)
+			goto fail;
+	}
+	crypto_sign_ed25519_sk_to_pk(pk, sk);
+	conf_pubkey_b64(pk, b64, sizeof(b64));
+	if (out)
+		fprintf(stderr,
+		    "wrote %s (mode 0600); add this line to this "
+		    "host's [peer] section:\n",
+		    out);
+	printf("pubkey = %s\n", b64);
+	rc = 0;
+fail:
+	if (rc)
+		fprintf(stderr, "peerwatch keygen: %s\n", err);
+	sodium_free(sk);
+	return rc;
+}
+
+static void
+main_on_stop(int sig)
+{
+	(void)sig;
+	main_stop = 1;
+}
+
+static int
+main_events(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"name", required_argument, NULL, 'N'},
+	    {"lines", required_argument, NULL, 'n'},
+	    {"follow", no_argument, NULL, 'f'},
+	    {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0}};
+	const char *cpath = NULL, *name = NULL, *sd;
+	struct conf *c;
+	long n = 20;
+	int ch, follow = 0, json = 0, self, rc;
+
+	while ((ch = getopt_long(argc, argv, "c:N:n:fjh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			cpath = optarg;
+			break;
+		case 'N':
+			name = optarg;
+			break;
+		case 'n':
+			n = strtol(optarg, NULL, 10);
+			break;
+		case 'f':
+			follow = 1;
+			break;
+		case 'j':
+			json = 1;
+			break;
+		case 'h':
+			printf(
+			    "usage: peerwatch events [-c FILE] [--name NAME] "
+			    "[-n N] [-f] [--json]\n\nPrint the last N "
+			    "(default 20; 0 = all) events of state_dir/"
+			    "events.jsonl.\n  -f, --follow  keep printing new "
+			    "events until interrupted\n  --json        the raw "
+			    "JSON lines\n");
+			return 0;
+		default:
+			return 2;
+		}
+	}
+	if ((c = cli_load(cpath, name, &self)) == NULL)
+		return 1;
+	sd = conf_state_dir(c, (size_t)self);
+	signal(SIGINT, main_on_stop);
+	signal(SIGTERM, main_on_stop);
+	rc = evlog_tail(sd, n, follow, json, stdout, &main_stop) == 0 ? 0 : 1;
+	conf_free(c);
+	return rc;
+}
+
+static int
+main_version(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	printf("peerwatch %s (libevent %s, libsodium %s, jansson %s)\n",
+	    PW_VERSION, event_get_version(), sodium_version_string(),
+	    JANSSON_VERSION);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	size_t i;
+
+	if (sodium_init() < 0) {
+		fprintf(stderr, "peerwatch: libsodium failed to initialise\n");
+		return 1;
+	}
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+		main_usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	if (strcmp(argv[1], "--version") == 0)
+		return main_version(0, NULL);
+	for (i = 0; i < MAIN_NCMDS; i++)
+		if (strcmp(argv[1], main_cmds[i].name) == 0)
+			return main_cmds[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "peerwatch: unknown command \"%s\"\n\n", argv[1]);
+	main_usage(stderr);
+	return 2;
+}

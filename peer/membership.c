@@ -1,0 +1,673 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * membership: failure detector, quorum and the acting peer. See
+ * membership.h. The rules are DESIGN.md's "Failure detection and quorum";
+ * every peer computes them from the same heartbeats, so they agree on who
+ * acts without a leader election.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "common/clock.h"
+#include "common/evlog.h"
+#include "common/log.h"
+#include "common/xmalloc.h"
+#include "config/conf.h"
+#include "peer/membership.h"
+
+struct mb_act { /* what a peer reports doing for a target */
+	char step[32];
+	unsigned attempt;
+	uint64_t changed_ms; /* local receipt time of the last change */
+};
+
+struct mb_peer {
+	char name[CONF_NAME_MAX + 1];
+	enum membership_state state;
+	int heard; /* any heartbeat since we started */
+	uint64_t last_heard_ms;
+	uint64_t incarnation;
+	int64_t skew_ms;
+	int skew_warned;
+	int confirmed; /* quorum verdict */
+	uint64_t confirmed_since_ms;
+	int acting_peer;             /* who acts for this peer, -1 none */
+	int has_view;                /* a full status has arrived */
+	int quorum;                  /* their reported has_quorum */
+	enum membership_state *view; /* their view of each peer */
+	struct mb_act *acts;         /* their acting, by target */
+	/* this host's own acting for this peer as target */
+	int self_acting;
+	char step[32];
+	unsigned attempt;
+	uint64_t step_since_wall_ms;
+};
+
+struct membership {
+	const struct conf *conf;
+	size_t self;
+	size_t n;
+	uint64_t incarnation;
+	struct mb_peer *p;
+	struct evlog *ev;
+	membership_event_cb cb;
+	void *arg;
+	int has_quorum;
+	uint64_t last_tick_ms;
+	int distrust; /* our loop stalled: no down votes yet */
+	uint64_t wake_ms;
+	char *payload;
+	int payload_dirty;
+	uint64_t n_suspect, n_down, n_confirmed, n_stall;
+};
+
+static const char *mb_state_names[] = {"alive", "suspect", "down", "unknown"};
+
+const char *
+membership_state_name(enum membership_state s)
+{
+	return s <= MEMBERSHIP_UNKNOWN ? mb_state_names[s] : "unknown";
+}
+
+static enum membership_state
+mb_state_parse(const char *s)
+{
+	int i;
+
+	for (i = 0; i < MEMBERSHIP_UNKNOWN; i++)
+		if (s && strcmp(s, mb_state_names[i]) == 0)
+			return (enum membership_state)i;
+	return MEMBERSHIP_UNKNOWN;
+}
+
+static void mb_event(struct membership *m, const char *type, size_t peer,
+    json_t *f, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void
+mb_event(struct membership *m, const char *type, size_t peer, json_t *f,
+    const char *fmt, ...)
+{
+	char detail[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	log_info("peer=%s %s %s", m->p[peer].name, type, detail);
+	if (m->ev)
+		evlog_write(m->ev, type, m->p[peer].name, detail, f);
+	json_decref(f);
+}
+
+static void
+mb_init_peer(
+    struct membership *m, struct mb_peer *p, const char *name, uint64_t now_ms)
+{
+	size_t i;
+
+	memset(p, 0, sizeof(*p));
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	/* unheard: not alive until a heartbeat says so; down_after from
+	 * start if it never speaks */
+	p->state = MEMBERSHIP_SUSPECT;
+	p->last_heard_ms = now_ms;
+	p->acting_peer = -1;
+	p->view = xcalloc(m->n, sizeof(*p->view));
+	p->acts = xcalloc(m->n, sizeof(*p->acts));
+	for (i = 0; i < m->n; i++)
+		p->view[i] = MEMBERSHIP_UNKNOWN;
+}
+
+static void
+mb_free_peers(struct mb_peer *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(p[i].view);
+		free(p[i].acts);
+	}
+	free(p);
+}
+
+struct membership *
+membership_new(const struct conf *conf, size_t self, uint64_t incarnation,
+    struct evlog *ev, membership_event_cb cb, void *arg, uint64_t now_ms)
+{
+	struct membership *m = xcalloc(1, sizeof(*m));
+	size_t i;
+
+	m->conf = conf;
+	m->self = self;
+	m->n = conf->npeers;
+	m->incarnation = incarnation;
+	m->ev = ev;
+	m->cb = cb;
+	m->arg = arg;
+	m->last_tick_ms = now_ms;
+	m->p = xcalloc(m->n, sizeof(*m->p));
+	for (i = 0; i < m->n; i++)
+		mb_init_peer(m, &m->p[i], conf->peers[i].name, now_ms);
+	m->p[self].heard = 1;
+	m->p[self].state = MEMBERSHIP_ALIVE;
+	m->payload_dirty = 1;
+	return m;
+}
+
+void
+membership_free(struct membership *m)
+{
+	if (m == NULL)
+		return;
+	mb_free_peers(m->p, m->n);
+	free(m->payload);
+	free(m);
+}
+
+void
+membership_reconf(
+    struct membership *m, const struct conf *conf, size_t self, uint64_t now_ms)
+{
+	struct mb_peer *old = m->p;
+	size_t i, j, nold = m->n;
+
+	m->conf = conf;
+	m->self = self;
+	m->n = conf->npeers;
+	m->p = xcalloc(m->n, sizeof(*m->p));
+	for (i = 0; i < m->n; i++) {
+		struct mb_peer *p = &m->p[i];
+		mb_init_peer(m, p, conf->peers[i].name, now_ms);
+		for (j = 0; j < nold; j++) {
+			if (strcmp(old[j].name, p->name) != 0)
+				continue;
+			p->state = old[j].state;
+			p->heard = old[j].heard;
+			p->last_heard_ms = old[j].last_heard_ms;
+			p->incarnation = old[j].incarnation;
+			p->skew_ms = old[j].skew_ms;
+			/* views are re-learnt from the next full status */
+		}
+	}
+	m->p[self].heard = 1;
+	m->p[self].state = MEMBERSHIP_ALIVE;
+	mb_free_peers(old, nold);
+	m->payload_dirty = 1;
+}
+
+static void
+mb_parse_view(struct membership *m, struct mb_peer *p, const json_t *payload,
+    uint64_t now_ms)
+{
+	const json_t *view = json_object_get(payload, "view");
+	const json_t *acting = json_object_get(payload, "acting");
+	size_t i;
+
+	p->has_view = 1;
+	p->quorum = json_is_true(json_object_get(payload, "quorum"));
+	for (i = 0; i < m->n; i++) {
+		const json_t *a = json_object_get(acting, m->p[i].name);
+		const char *step =
+		    json_string_value(json_object_get(a, "step"));
+		unsigned att =
+		    (unsigned)json_integer_value(json_object_get(a, "attempt"));
+		struct mb_act *act = &p->acts[i];
+
+		p->view[i] = mb_state_parse(
+		    json_string_value(json_object_get(view, m->p[i].name)));
+		if (step == NULL)
+			step = "";
+		if (strcmp(act->step, step) != 0 || act->attempt != att) {
+			snprintf(act->step, sizeof(act->step), "%s", step);
+			act->attempt = att;
+			act->changed_ms = now_ms;
+		}
+	}
+}
+
+static void
+mb_note_skew(
+    struct membership *m, size_t idx, uint64_t sent_at_ms, uint64_t wall_ms)
+{
+	struct mb_peer *p = &m->p[idx];
+	int64_t skew = (int64_t)sent_at_ms - (int64_t)wall_ms;
+	uint64_t mag = (uint64_t)(skew < 0 ? -skew : skew);
+
+	p->skew_ms = skew;
+	if (mag > m->conf->mesh.max_skew_ms && !p->skew_warned) {
+		p->skew_warned = 1;
+		mb_event(m, "clock_skew", idx,
+		    json_pack("{sI}", "clock_skew_ms", (json_int_t)skew),
+		    "clock differs by %lld ms (max_skew %llu ms); not dropped",
+		    (long long)skew,
+		    (unsigned long long)m->conf->mesh.max_skew_ms);
+	} else if (mag <= m->conf->mesh.max_skew_ms / 2)
+		p->skew_warned = 0;
+}
+
+void
+membership_on_heartbeat(struct membership *m, size_t idx, uint64_t incarnation,
+    uint64_t sent_at_ms, int new_incarnation, const json_t *payload,
+    uint64_t now_ms, uint64_t wall_ms)
+{
+	struct mb_peer *p;
+	int restarted;
+
+	if (idx >= m->n || idx == m->self)
+		return;
+	p = &m->p[idx];
+	restarted = new_incarnation && p->incarnation != 0 &&
+	            incarnation > p->incarnation;
+	p->last_heard_ms = now_ms;
+	if (restarted)
+		mb_event(m, "peer_restarted", idx,
+		    json_pack("{sIsI}", "incarnation", (json_int_t)incarnation,
+		        "previous", (json_int_t)p->incarnation),
+		    "new incarnation %llu", (unsigned long long)incarnation);
+	p->incarnation = incarnation;
+	if (p->state != MEMBERSHIP_ALIVE || !p->heard) {
+		mb_event(m, "peer_alive", idx,
+		    json_pack("{sssI}", "from",
+		        p->heard ? membership_state_name(p->state) : "unheard",
+		        "incarnation", (json_int_t)incarnation),
+		    "state %s->alive",
+		    p->heard ? membership_state_name(p->state) : "unheard");
+		p->state = MEMBERSHIP_ALIVE;
+		m->payload_dirty = 1;
+	}
+	p->heard = 1;
+	if (payload)
+		mb_parse_view(m, p, payload, now_ms);
+	mb_note_skew(m, idx, sent_at_ms, wall_ms);
+	if (restarted && m->cb)
+		m->cb(MEMBERSHIP_EV_RESTARTED, idx, m->arg);
+}
+
+static int
+mb_fresh(const struct membership *m, size_t i)
+{
+	return i == m->self ||
+	       (m->p[i].heard && m->p[i].state == MEMBERSHIP_ALIVE);
+}
+
+static int
+mb_compute_quorum(const struct membership *m)
+{
+	size_t i, heard = 0;
+
+	if (m->n <= 2)
+		return 1; /* like Corosync's two_node */
+	for (i = 0; i < m->n; i++)
+		heard += (size_t)mb_fresh(m, i);
+	return heard >= m->n / 2 + 1;
+}
+
+/* voters: every configured peer but the target, counted if fresh */
+static unsigned
+mb_votes_down(const struct membership *m, size_t t)
+{
+	unsigned votes = 0;
+	size_t v;
+
+	for (v = 0; v < m->n; v++) {
+		if (v == t || !mb_fresh(m, v))
+			continue;
+		if (v == m->self) {
+			if (!m->distrust && m->p[t].state == MEMBERSHIP_DOWN)
+				votes++;
+		} else if (m->p[v].has_view &&
+		           m->p[v].view[t] == MEMBERSHIP_DOWN)
+			votes++;
+	}
+	return votes;
+}
+
+/* A candidate that has not taken up a target in time, or whose step has
+ * not moved for longer than a revive may take, is passed over. */
+static int
+mb_candidate_stalled(
+    const struct membership *m, size_t c, size_t t, uint64_t now_ms)
+{
+	const struct conf_mesh *mesh = &m->conf->mesh;
+	const struct mb_act *a = &m->p[c].acts[t];
+	uint64_t takeup = 3 * mesh->interval_ms + 1000;
+	/* a revive: connect + SFTP work, the verify wait, a backoff step */
+	uint64_t progress =
+	    mesh->revive_verify_ms + 2 * mesh->ssh_timeout_ms + 35000;
+
+	if (a->step[0] == '\0')
+		return now_ms - m->p[t].confirmed_since_ms > takeup;
+	/* waiting for a human or for the hourly limit is not a stall */
+	if (strcmp(a->step, "escalated") == 0 || strcmp(a->step, "limit") == 0)
+		return 0;
+	return now_ms - a->changed_ms > progress;
+}
+
+static int
+mb_choose_acting(const struct membership *m, size_t t, uint64_t now_ms)
+{
+	size_t c, best = m->n;
+
+	for (c = 0; c < m->n; c++) {
+		if (c == t || !mb_fresh(m, c))
+			continue;
+		if (c == m->self ? !m->has_quorum || m->distrust
+		                 : !(m->p[c].has_view && m->p[c].quorum))
+			continue;
+		if (c != m->self && mb_candidate_stalled(m, c, t, now_ms))
+			continue;
+		if (best == m->n || strcmp(m->p[c].name, m->p[best].name) < 0)
+			best = c;
+	}
+	return best == m->n ? -1 : (int)best;
+}
+
+static void
+mb_set_self_acting(struct membership *m, size_t t, int on, uint64_t now_ms)
+{
+	struct mb_peer *p = &m->p[t];
+	const struct conf_peer *cp = &m->conf->peers[t];
+
+	(void)now_ms;
+	if (p->self_acting == on)
+		return;
+	p->self_acting = on;
+	m->payload_dirty = 1;
+	if (on) {
+		snprintf(p->step, sizeof(p->step), "%s",
+		    cp->has_ssh ? "waiting" : "escalating");
+		p->attempt = 1;
+		p->step_since_wall_ms = clock_wall_ms();
+		mb_event(m, "acting", t, json_pack("{ss}", "step", p->step),
+		    "this host acts for %s (%s)", p->name,
+		    cp->has_ssh ? "revive" : "no ssh line: escalate only");
+	} else {
+		p->step[0] = '\0';
+		mb_event(m, "acting_end", t, NULL, "no longer acting for %s",
+		    p->name);
+	}
+	if (m->cb)
+		m->cb(on ? MEMBERSHIP_EV_ACT_START : MEMBERSHIP_EV_ACT_STOP, t,
+		    m->arg);
+}
+
+static void
+mb_update_target(
+    struct membership *m, size_t t, unsigned needed, uint64_t now_ms)
+{
+	struct mb_peer *p = &m->p[t];
+	unsigned votes = mb_votes_down(m, t);
+	int confirmed = votes >= needed && p->state != MEMBERSHIP_ALIVE;
+	int acting;
+
+	if (confirmed && !p->confirmed) {
+		p->confirmed_since_ms = now_ms;
+		m->n_confirmed++;
+		mb_event(m, "peer_confirmed_down", t,
+		    json_pack("{sisi}", "votes", votes, "needed", needed),
+		    "%u of %u votes", votes, needed);
+	} else if (!confirmed && p->confirmed)
+		m->payload_dirty = 1;
+	p->confirmed = confirmed;
+	acting = confirmed ? mb_choose_acting(m, t, now_ms) : -1;
+	p->acting_peer = acting;
+	mb_set_self_acting(m, t, acting == (int)m->self, now_ms);
+}
+
+static void
+mb_detect(struct membership *m, size_t i, uint64_t now_ms)
+{
+	struct mb_peer *p = &m->p[i];
+	uint64_t age = now_ms - p->last_heard_ms;
+	enum membership_state s = p->state;
+
+	if (age >= m->conf->mesh.down_after_ms)
+		s = MEMBERSHIP_DOWN;
+	else if (age >= m->conf->mesh.suspect_after_ms)
+		s = MEMBERSHIP_SUSPECT;
+	if (s == p->state || s < p->state)
+		return;
+	if (s == MEMBERSHIP_SUSPECT)
+		m->n_suspect++;
+	else
+		m->n_down++;
+	mb_event(m, s == MEMBERSHIP_DOWN ? "peer_down" : "peer_suspect", i,
+	    json_pack("{sI}", "silent_ms", (json_int_t)age),
+	    "state %s->%s after %llu ms", membership_state_name(p->state),
+	    membership_state_name(s), (unsigned long long)age);
+	p->state = s;
+	m->payload_dirty = 1;
+}
+
+/* Distrust yourself first: a jump of the monotonic clock between ticks
+ * means this process was frozen, not that everyone else died. */
+static void
+mb_check_stall(struct membership *m, uint64_t now_ms)
+{
+	uint64_t gap = now_ms - m->last_tick_ms;
+	size_t i;
+
+	m->last_tick_ms = now_ms;
+	if (m->distrust && now_ms - m->wake_ms >= m->conf->mesh.down_after_ms)
+		m->distrust = 0;
+	if (gap <= m->conf->mesh.suspect_after_ms)
+		return;
+	m->n_stall++;
+	m->distrust = 1;
+	m->wake_ms = now_ms;
+	for (i = 0; i < m->n; i++)
+		if (i != m->self)
+			m->p[i].last_heard_ms = now_ms;
+	log_warnx("loop stalled for %llu ms; restarting peer timers, no votes "
+	          "until fresh heartbeats",
+	    (unsigned long long)gap);
+	if (m->ev)
+		evlog_writef(m->ev, "self_stall", m->p[m->self].name, NULL,
+		    "loop stalled for %llu ms; peer timers restarted",
+		    (unsigned long long)gap);
+}
+
+void
+membership_tick(struct membership *m, uint64_t now_ms)
+{
+	unsigned needed = conf_needed_votes(m->conf);
+	int q;
+	size_t i;
+
+	mb_check_stall(m, now_ms);
+	for (i = 0; i < m->n; i++)
+		if (i != m->self)
+			mb_detect(m, i, now_ms);
+	q = mb_compute_quorum(m);
+	if (q != m->has_quorum) {
+		if (m->ev)
+			evlog_writef(m->ev,
+			    q ? "quorum_regained" : "quorum_lost",
+			    m->p[m->self].name, NULL, "%s",
+			    q ? "hears a majority of the mesh"
+			      : "hears less than a majority: will not act");
+		log_info("quorum=%s", q ? "yes" : "no");
+		m->has_quorum = q;
+		m->payload_dirty = 1;
+	}
+	for (i = 0; i < m->n; i++)
+		if (i != m->self)
+			mb_update_target(m, i, needed, now_ms);
+	if (m->payload_dirty && m->cb)
+		m->cb(MEMBERSHIP_EV_VIEW_CHANGED, m->self, m->arg);
+}
+
+void
+membership_set_step(struct membership *m, size_t t, const char *step,
+    unsigned attempt, uint64_t wall_ms)
+{
+	struct mb_peer *p = &m->p[t];
+
+	if (!p->self_acting)
+		return;
+	if (strcmp(p->step, step) == 0 && p->attempt == attempt)
+		return;
+	snprintf(p->step, sizeof(p->step), "%s", step);
+	p->attempt = attempt;
+	p->step_since_wall_ms = wall_ms;
+	m->payload_dirty = 1;
+	if (m->cb)
+		m->cb(MEMBERSHIP_EV_VIEW_CHANGED, m->self, m->arg);
+}
+
+const char *
+membership_payload(struct membership *m)
+{
+	json_t *root, *view, *acting;
+	size_t i;
+
+	if (!m->payload_dirty && m->payload)
+		return m->payload;
+	view = json_object();
+	acting = json_object();
+	for (i = 0; i < m->n; i++) {
+		if (i == m->self)
+			continue;
+		json_object_set_new(view, m->p[i].name,
+		    json_string(membership_state_name(m->p[i].state)));
+		if (m->p[i].self_acting)
+			json_object_set_new(acting, m->p[i].name,
+			    json_pack("{sssi}", "step", m->p[i].step, "attempt",
+			        (int)m->p[i].attempt));
+	}
+	root = json_pack("{soso*sb}", "view", view, "acting", acting, "quorum",
+	    m->has_quorum);
+	free(m->payload);
+	m->payload = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(root);
+	if (m->payload == NULL)
+		m->payload = xstrdup("{}");
+	m->payload_dirty = 0;
+	return m->payload;
+}
+
+static json_t *
+mb_peer_json(
+    const struct membership *m, size_t i, unsigned needed, uint64_t now_ms)
+{
+	const struct mb_peer *p = &m->p[i];
+	json_t *o, *view = json_object();
+	size_t j;
+
+	for (j = 0; p->has_view && j < m->n; j++)
+		if (j != i)
+			json_object_set_new(view, m->p[j].name,
+			    json_string(membership_state_name(p->view[j])));
+	o = json_pack("{sssbsosIsIsisosIsbsb}", "state",
+	    membership_state_name(p->state), "confirmed_down", p->confirmed,
+	    "last_heard_ms",
+	    p->heard ? json_integer((json_int_t)(now_ms - p->last_heard_ms))
+	             : json_null(),
+	    "incarnation", (json_int_t)p->incarnation, "votes_down",
+	    (json_int_t)mb_votes_down(m, i), "votes_needed", (int)needed,
+	    "acting_peer",
+	    p->acting_peer >= 0 ? json_string(m->p[p->acting_peer].name)
+	                        : json_null(),
+	    "clock_skew_ms", (json_int_t)p->skew_ms, "clock_skew_warning",
+	    p->skew_warned, "quorum", p->quorum);
+	json_object_set_new(o, "view", view);
+	json_object_set_new(
+	    o, "address", json_string(m->conf->peers[i].address));
+	return o;
+}
+
+json_t *
+membership_status_json(const struct membership *m, uint64_t now_ms)
+{
+	unsigned needed = conf_needed_votes(m->conf);
+	json_t *root, *peers = json_object(), *acting = json_object();
+	char iso[CLOCK_ISO_LEN];
+	size_t i;
+
+	for (i = 0; i < m->n; i++) {
+		const struct mb_peer *p = &m->p[i];
+		if (i == m->self)
+			continue;
+		json_object_set_new(
+		    peers, p->name, mb_peer_json(m, i, needed, now_ms));
+		if (p->self_acting)
+			json_object_set_new(acting, p->name,
+			    json_pack("{sssiss}", "step", p->step, "attempt",
+			        (int)p->attempt, "since",
+			        clock_iso8601(
+			            p->step_since_wall_ms, iso, sizeof(iso))));
+	}
+	root = json_pack("{sssbsIsbsoso}", "self", m->p[m->self].name,
+	    "has_quorum", m->has_quorum, "incarnation",
+	    (json_int_t)m->incarnation, "distrust_self", m->distrust, "peers",
+	    peers, "acting", acting);
+	return root;
+}
+
+int
+membership_would_act(const struct membership *m, size_t t)
+{
+	size_t c, best = m->n;
+
+	if (t >= m->n || t == m->self || !m->has_quorum || m->distrust)
+		return 0;
+	for (c = 0; c < m->n; c++) {
+		if (c == t || !mb_fresh(m, c))
+			continue;
+		if (c != m->self && !(m->p[c].has_view && m->p[c].quorum))
+			continue;
+		if (best == m->n || strcmp(m->p[c].name, m->p[best].name) < 0)
+			best = c;
+	}
+	return best == m->self;
+}
+
+enum membership_state
+membership_state_of(const struct membership *m, size_t i)
+{
+	return i < m->n ? m->p[i].state : MEMBERSHIP_UNKNOWN;
+}
+
+int
+membership_confirmed_down(const struct membership *m, size_t i)
+{
+	return i < m->n && m->p[i].confirmed;
+}
+
+int
+membership_has_quorum(const struct membership *m)
+{
+	return m->has_quorum;
+}
+
+int
+membership_acting_peer(const struct membership *m, size_t t)
+{
+	return t < m->n ? m->p[t].acting_peer : -1;
+}
+
+int
+membership_is_acting(const struct membership *m, size_t t)
+{
+	return t < m->n && m->p[t].self_acting;
+}
+
+uint64_t
+membership_incarnation_of(const struct membership *m, size_t i)
+{
+	return i < m->n ? m->p[i].incarnation : 0;
+}
+
+void
+membership_counts(const struct membership *m, uint64_t *suspects,
+    uint64_t *downs, uint64_t *confirmed, uint64_t *stalls)
+{
+	*suspects = m->n_suspect;
+	*downs = m->n_down;
+	*confirmed = m->n_confirmed;
+	*stalls = m->n_stall;
+}

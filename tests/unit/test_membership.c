@@ -1,0 +1,343 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * test_membership: the failure detector, quorum votes and the acting-peer
+ * choice, driven tick by tick with injected time (no sockets, no loop).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "common/log.h"
+#include "config/conf.h"
+#include "peer/membership.h"
+
+#define T0 1000000
+
+struct fixture {
+	struct conf *conf;
+	struct membership *m;
+	int starts[8], stops[8];
+	uint64_t now;
+};
+
+static void
+on_event(enum membership_event e, size_t peer, void *arg)
+{
+	struct fixture *f = arg;
+
+	if (e == MEMBERSHIP_EV_ACT_START)
+		f->starts[peer]++;
+	if (e == MEMBERSHIP_EV_ACT_STOP)
+		f->stops[peer]++;
+}
+
+/* a mesh of n peers named a, b, c, ... with default timings */
+static struct fixture *
+mesh(size_t n, size_t self)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct conf_errors errs = {NULL, 0};
+	char text[4096], key[64];
+	size_t i, len;
+
+	len = (size_t)snprintf(text, sizeof(text), "[mesh]\n");
+	for (i = 0; i < n; i++) {
+		/* distinct valid 32-byte keys: base64 of 32 bytes of 'A'+i */
+		memset(key, 0, sizeof(key));
+		snprintf(key, sizeof(key), "%c%c%c%c", 'A' + (int)i,
+		    'A' + (int)i, 'A' + (int)i, 'A' + (int)i);
+		len += (size_t)snprintf(text + len, sizeof(text) - len,
+		    "[peer %c]\naddress = 127.0.0.%zu\npubkey = "
+		    "%s%s%s%s%s%s%s%s%s%sAAA=\n",
+		    'a' + (int)i, i + 1, key, key, key, key, key, key, key, key,
+		    key, key);
+	}
+	f->conf = conf_load_string(text, "test.conf", &errs);
+	if (f->conf == NULL)
+		for (i = 0; i < errs.n; i++)
+			fprintf(stderr, "%s\n", errs.msgs[i]);
+	assert_non_null(f->conf);
+	conf_errors_clear(&errs);
+	f->now = T0;
+	f->m = membership_new(f->conf, self, 42, NULL, on_event, f, f->now);
+	return f;
+}
+
+static void
+teardown(struct fixture *f)
+{
+	membership_free(f->m);
+	conf_free(f->conf);
+	free(f);
+}
+
+/* a heartbeat from peer `from` reporting its view; view[i] one letter:
+ * a alive, s suspect, d down, '-' self; quorum flag; acting target or -1 */
+static void
+beat(struct fixture *f, size_t from, const char *view, int quorum,
+    int acting_for)
+{
+	json_t *p = json_object(), *v = json_object(), *a = json_object();
+	char name[2] = {0, 0};
+	size_t i;
+
+	for (i = 0; view[i]; i++) {
+		name[0] = (char)('a' + i);
+		if (view[i] == '-')
+			continue;
+		json_object_set_new(v, name,
+		    json_string(view[i] == 'a'   ? "alive"
+		                : view[i] == 's' ? "suspect"
+		                                 : "down"));
+	}
+	if (acting_for >= 0) {
+		name[0] = (char)('a' + acting_for);
+		json_object_set_new(a, name,
+		    json_pack("{sssi}", "step", "waiting", "attempt", 1));
+	}
+	json_object_set_new(p, "view", v);
+	json_object_set_new(p, "acting", a);
+	json_object_set_new(p, "quorum", json_boolean(quorum));
+	membership_on_heartbeat(f->m, from, 100 + from, 0, 0, p, f->now, 0);
+	json_decref(p);
+}
+
+/* advance time in 100 ms ticks */
+static void
+run_for(struct fixture *f, uint64_t ms)
+{
+	uint64_t end = f->now + ms;
+
+	while (f->now < end) {
+		f->now += 100;
+		membership_tick(f->m, f->now);
+	}
+}
+
+static void
+test_all_alive(void **state)
+{
+	struct fixture *f = mesh(3, 0);
+
+	(void)state;
+	beat(f, 1, "a-a", 1, -1);
+	beat(f, 2, "aa-", 1, -1);
+	run_for(f, 300);
+	assert_int_equal(membership_state_of(f->m, 1), MEMBERSHIP_ALIVE);
+	assert_int_equal(membership_state_of(f->m, 2), MEMBERSHIP_ALIVE);
+	assert_true(membership_has_quorum(f->m));
+	assert_int_equal(membership_acting_peer(f->m, 1), -1);
+	teardown(f);
+}
+
+/* c goes silent: suspect after 1 s, down after 2 s; confirmed once b
+ * also reports it down; a (smallest name with quorum) acts. */
+static void
+test_confirm_and_act(void **state)
+{
+	struct fixture *f = mesh(3, 0);
+	int i;
+
+	(void)state;
+	beat(f, 1, "a-a", 1, -1);
+	beat(f, 2, "aa-", 1, -1);
+	for (i = 0; i < 11; i++) {
+		run_for(f, 100);
+		beat(f, 1, "a-a", 1, -1);
+	}
+	assert_int_equal(membership_state_of(f->m, 2), MEMBERSHIP_SUSPECT);
+	for (i = 0; i < 10; i++) {
+		run_for(f, 100);
+		beat(f, 1, "a-a", 1, -1);
+	}
+	assert_int_equal(membership_state_of(f->m, 2), MEMBERSHIP_DOWN);
+	/* our own vote alone is 1 of 2 needed */
+	assert_false(membership_confirmed_down(f->m, 2));
+	beat(f, 1, "a-d", 1, -1);
+	run_for(f, 100);
+	assert_true(membership_confirmed_down(f->m, 2));
+	assert_int_equal(membership_acting_peer(f->m, 2), 0);
+	assert_true(membership_is_acting(f->m, 2));
+	assert_int_equal(f->starts[2], 1);
+	/* c comes back with a new incarnation: alive, nobody acts */
+	membership_on_heartbeat(f->m, 2, 500, 0, 1, NULL, f->now, 0);
+	beat(f, 1, "a-a", 1, -1);
+	run_for(f, 100);
+	assert_int_equal(membership_state_of(f->m, 2), MEMBERSHIP_ALIVE);
+	assert_false(membership_confirmed_down(f->m, 2));
+	assert_false(membership_is_acting(f->m, 2));
+	assert_int_equal(f->stops[2], 1);
+	teardown(f);
+}
+
+/* b, not the smallest, does not act while a takes the job up */
+static void
+test_only_smallest_acts(void **state)
+{
+	struct fixture *f = mesh(3, 1);
+	int i;
+
+	(void)state;
+	for (i = 0; i < 25; i++) {
+		beat(f, 0, "-ad", 1, i > 20 ? 2 : -1);
+		run_for(f, 100);
+	}
+	assert_true(membership_confirmed_down(f->m, 2));
+	assert_int_equal(membership_acting_peer(f->m, 2), 0);
+	assert_false(membership_is_acting(f->m, 2));
+	teardown(f);
+}
+
+/* a never reports acting for c: after the take-up window b takes over */
+static void
+test_takeover(void **state)
+{
+	struct fixture *f = mesh(3, 1);
+	int i;
+
+	(void)state;
+	for (i = 0; i < 25; i++) {
+		beat(f, 0, "-ad", 1, -1);
+		run_for(f, 100);
+	}
+	assert_int_equal(membership_acting_peer(f->m, 2), 0);
+	for (i = 0; i < 30; i++) {
+		beat(f, 0, "-ad", 1, -1);
+		run_for(f, 100);
+	}
+	assert_int_equal(membership_acting_peer(f->m, 2), 1);
+	assert_true(membership_is_acting(f->m, 2));
+	teardown(f);
+}
+
+/* a frozen loop (monotonic jump) restarts timers: nobody goes down */
+static void
+test_stall_distrusts_self(void **state)
+{
+	struct fixture *f = mesh(3, 0);
+
+	(void)state;
+	beat(f, 1, "a-a", 1, -1);
+	beat(f, 2, "aa-", 1, -1);
+	run_for(f, 200);
+	f->now += 10000; /* SIGSTOP for 10 s */
+	membership_tick(f->m, f->now);
+	assert_int_equal(membership_state_of(f->m, 1), MEMBERSHIP_ALIVE);
+	assert_int_equal(membership_state_of(f->m, 2), MEMBERSHIP_ALIVE);
+	assert_false(membership_is_acting(f->m, 1));
+	assert_false(membership_is_acting(f->m, 2));
+	teardown(f);
+}
+
+/* 5 peers split 2 | 3: the 2-side has no quorum and never acts */
+static void
+test_partition_minority(void **state)
+{
+	struct fixture *f = mesh(5, 0);
+	int i;
+
+	(void)state;
+	for (i = 0; i < 40; i++) {
+		beat(f, 1, "a-ddd", 0, -1);
+		run_for(f, 100);
+	}
+	assert_false(membership_has_quorum(f->m));
+	for (i = 2; i < 5; i++) {
+		assert_int_equal(
+		    membership_state_of(f->m, (size_t)i), MEMBERSHIP_DOWN);
+		assert_false(membership_confirmed_down(f->m, (size_t)i));
+		assert_false(membership_is_acting(f->m, (size_t)i));
+	}
+	teardown(f);
+}
+
+/* ... and the 3-side confirms both and one of them acts */
+static void
+test_partition_majority(void **state)
+{
+	struct fixture *f = mesh(5, 2);
+	int i;
+
+	(void)state;
+	for (i = 0; i < 40; i++) {
+		beat(f, 3, "dda-a", 1, -1);
+		beat(f, 4, "ddaa-", 1, -1);
+		run_for(f, 100);
+	}
+	assert_true(membership_has_quorum(f->m));
+	assert_true(membership_confirmed_down(f->m, 0));
+	assert_true(membership_confirmed_down(f->m, 1));
+	assert_int_equal(membership_acting_peer(f->m, 0), 2);
+	assert_true(membership_is_acting(f->m, 0));
+	teardown(f);
+}
+
+/* a 2-host mesh acts on one vote */
+static void
+test_two_node(void **state)
+{
+	struct fixture *f = mesh(2, 1);
+
+	(void)state;
+	beat(f, 0, "-a", 1, -1);
+	run_for(f, 2500);
+	assert_true(membership_has_quorum(f->m));
+	assert_true(membership_confirmed_down(f->m, 0));
+	assert_true(membership_is_acting(f->m, 0));
+	teardown(f);
+}
+
+/* the status object carries the contract's fields */
+static void
+test_status_contract(void **state)
+{
+	struct fixture *f = mesh(3, 0);
+	json_t *o, *b;
+
+	(void)state;
+	beat(f, 1, "a-a", 1, -1);
+	run_for(f, 100);
+	o = membership_status_json(f->m, f->now);
+	assert_string_equal(json_string_value(json_object_get(o, "self")), "a");
+	assert_true(json_is_boolean(json_object_get(o, "has_quorum")));
+	assert_true(json_is_integer(json_object_get(o, "incarnation")));
+	assert_true(json_is_object(json_object_get(o, "acting")));
+	b = json_object_get(json_object_get(o, "peers"), "b");
+	assert_string_equal(
+	    json_string_value(json_object_get(b, "state")), "alive");
+	assert_true(json_is_false(json_object_get(b, "confirmed_down")));
+	assert_int_equal(
+	    json_integer_value(json_object_get(b, "last_heard_ms")), 100);
+	assert_int_equal(
+	    json_integer_value(json_object_get(b, "incarnation")), 101);
+	assert_true(json_is_integer(json_object_get(b, "votes_down")));
+	assert_true(json_is_null(json_object_get(b, "acting_peer")));
+	json_decref(o);
+	teardown(f);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_all_alive),
+	    cmocka_unit_test(test_confirm_and_act),
+	    cmocka_unit_test(test_only_smallest_acts),
+	    cmocka_unit_test(test_takeover),
+	    cmocka_unit_test(test_stall_distrusts_self),
+	    cmocka_unit_test(test_partition_minority),
+	    cmocka_unit_test(test_partition_majority),
+	    cmocka_unit_test(test_two_node),
+	    cmocka_unit_test(test_status_contract),
+	};
+
+	log_init(1, -1);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
