@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * incident: the one seam for escalation. Something the mesh cannot fix by
+ * itself is raised as an incident (kind + subject), deduplicated while it
+ * stays open, updated with the latest detail, and closed when its cause is
+ * gone. Raising writes one `escalation` event; closing writes
+ * `incident_closed`. A later delivery (Telegram) hooks in here and nowhere
+ * else. Never blocks, never exits.
+ */
+#ifndef PW_HEAL_INCIDENT_H
+#define PW_HEAL_INCIDENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "common/evlog.h"
+
+struct incidents;
+
+/* an incident was raised (new) or closed; for delivery */
+typedef void (*incident_cb)(int raised, const char *kind, const char *subject,
+    const char *detail, void *arg);
+
+struct incidents *incidents_new(struct evlog *, incident_cb, void *arg);
+void incidents_free(struct incidents *);
+
+/* raise or update; returns 1 if new (an escalation), 0 if updated */
+int incident_raise(struct incidents *, const char *kind, const char *subject,
+    uint64_t wall_ms, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* close one (kind may be NULL: every kind for subject); returns count */
+int incident_close(
+    struct incidents *, const char *kind, const char *subject, const char *why);
+/* close every incident whose subject is `peer` or ends in "@peer" */
+int incident_close_peer(struct incidents *, const char *peer, const char *why);
+int incident_is_open(
+    const struct incidents *, const char *kind, const char *subject);
+size_t incident_count(const struct incidents *);
+
+/* [{"kind","subject","since","updated","detail","count"}] new reference */
+json_t *incidents_json(const struct incidents *);
+
+#endif

@@ -1,0 +1,734 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * revive: per-target state machine on the loop; the blocking work is in
+ * rvjob. Steps reported in heartbeats: connecting, verifying, backoff,
+ * escalated, limit, done. "escalated" and "limit" are deliberate waits,
+ * so other peers do not take over from them (see membership). The
+ * blocking work runs in peerwatch-heal worker processes (rvpool).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "common/clock.h"
+#include "common/evlog.h"
+#include "common/log.h"
+#include "common/xmalloc.h"
+#include "config/conf.h"
+#include "heal/guard.h"
+#include "heal/incident.h"
+#include "heal/revive.h"
+#include "heal/rvjob.h"
+#include "heal/sftp.h"
+
+#ifndef PW_LIBEXECDIR
+#define PW_LIBEXECDIR "/usr/local/libexec"
+#endif
+
+#define RV_HOUR_MS (3600u * 1000)
+#define RV_MAX_REVIVES 64
+#define RV_BACKOFF_MIN_MS 2000
+#define RV_BACKOFF_MAX_MS 30000
+#define RV_ESCALATED_RETRY_MS (5u * 60 * 1000)
+#define RV_PULL_FIRST_MS 2000
+
+enum rv_phase {
+	RV_IDLE,
+	RV_RUNNING,
+	RV_VERIFYING,
+	RV_BACKOFF,
+	RV_LIMIT,
+	RV_ESCALATED
+};
+static const char *rv_phase_names[] = {
+    "idle", "connecting", "verifying", "backoff", "limit", "escalated"};
+
+struct rv_target {
+	struct revive *rv;
+	size_t idx;
+	char name[CONF_NAME_MAX + 1];
+	int acting;
+	enum rv_phase phase;
+	unsigned attempt;
+	uint64_t revives[RV_MAX_REVIVES]; /* wall ms, this hour */
+	size_t nrevives;
+	uint64_t backoff_ms;
+	uint64_t verify_start_ms;
+	struct event *timer;
+	int running; /* a REVIVE job in flight */
+	int pulling;
+	uint64_t last_pull_ms; /* mono; 0 = never */
+	char last_outcome[640];
+	char restored[512]; /* "openclaw from /x.bak; ..." */
+};
+
+struct revive {
+	struct event_base *base;
+	const struct conf *conf;
+	size_t self;
+	struct evlog *ev;
+	struct incidents *inc;
+	struct rvpool *pool;
+	revive_step_cb step_cb;
+	revive_would_act_cb would_act_cb;
+	void *arg;
+	struct rv_target *t;
+	size_t n;
+	struct event *tick;
+	uint64_t last_local_ms;
+	int local_running;
+	uint64_t started_ms;
+};
+
+struct rv_manual {
+	revive_done_cb done;
+	void *arg;
+};
+
+static void rv_on_job(struct rvjob *, void *);
+static void rv_on_timer(evutil_socket_t, short, void *);
+static void rv_start_attempt(struct rv_target *);
+
+static void
+rv_set_phase(struct rv_target *t, enum rv_phase p)
+{
+	t->phase = p;
+	if (t->acting && t->rv->step_cb)
+		t->rv->step_cb(
+		    t->idx, rv_phase_names[p], t->attempt, t->rv->arg);
+}
+
+static void
+rv_arm(struct rv_target *t, uint64_t ms)
+{
+	struct timeval tv = {
+	    (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+
+	evtimer_add(t->timer, &tv);
+}
+
+static void
+rv_init_targets(struct revive *rv)
+{
+	size_t i;
+
+	rv->n = rv->conf->npeers;
+	rv->t = xcalloc(rv->n, sizeof(*rv->t));
+	for (i = 0; i < rv->n; i++) {
+		rv->t[i].rv = rv;
+		rv->t[i].idx = i;
+		snprintf(rv->t[i].name, sizeof(rv->t[i].name), "%s",
+		    rv->conf->peers[i].name);
+		rv->t[i].timer = evtimer_new(rv->base, rv_on_timer, &rv->t[i]);
+	}
+}
+
+static void
+rv_free_targets(struct rv_target *t, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		event_free(t[i].timer);
+	free(t);
+}
+
+static size_t
+rv_guards_of(const struct conf *c, size_t peer)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < c->nguards; i++)
+		n += c->guards[i].peer_idx == peer;
+	return n;
+}
+
+/* housekeeping: own guards every guard_interval, mesh pulls, limits */
+static void
+rv_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct revive *rv = arg;
+	const struct conf_mesh *m = &rv->conf->mesh;
+	uint64_t now = clock_mono_ms();
+	struct rvjob *j;
+	size_t i;
+
+	(void)fd;
+	(void)what;
+	if (!rv->local_running && rv_guards_of(rv->conf, rv->self) > 0 &&
+	    (rv->last_local_ms == 0 ||
+	        now - rv->last_local_ms >= m->guard_interval_ms)) {
+		rv->last_local_ms = now;
+		j = rvjob_new(RVJOB_LOCAL, rv->conf, rv->self, rv->self,
+		    "local guard check");
+		if (rvpool_submit(rv->pool, j) == 0)
+			rv->local_running = 1;
+		else
+			rvjob_free(j);
+	}
+	for (i = 0; i < rv->n; i++) {
+		struct rv_target *t = &rv->t[i];
+		if (t->phase == RV_LIMIT && t->acting)
+			rv_start_attempt(t); /* the hour may have passed */
+		if (i == rv->self || t->pulling || t->acting ||
+		    !rv->conf->peers[i].has_ssh ||
+		    rv_guards_of(rv->conf, i) == 0)
+			continue;
+		if (now - rv->started_ms < RV_PULL_FIRST_MS)
+			continue;
+		if (t->last_pull_ms != 0 &&
+		    now - t->last_pull_ms < m->mesh_backup_interval_ms)
+			continue;
+		if (!rv->would_act_cb(i, rv->arg))
+			continue;
+		t->last_pull_ms = now;
+		j = rvjob_new(RVJOB_PULL, rv->conf, rv->self, i, "mesh backup");
+		if (rvpool_submit(rv->pool, j) == 0)
+			t->pulling = 1;
+		else
+			rvjob_free(j);
+	}
+}
+
+struct revive *
+revive_new(struct event_base *base, const struct conf *conf, size_t self,
+    const char *worker, struct evlog *ev, struct incidents *inc,
+    revive_step_cb step_cb, revive_would_act_cb would_act_cb, void *arg)
+{
+	struct revive *rv = xcalloc(1, sizeof(*rv));
+	struct timeval tv = {1, 0};
+
+	rv->base = base;
+	rv->conf = conf;
+	rv->self = self;
+	rv->ev = ev;
+	rv->inc = inc;
+	rv->step_cb = step_cb;
+	rv->would_act_cb = would_act_cb;
+	rv->arg = arg;
+	rv->started_ms = clock_mono_ms();
+	rv->pool = rvpool_new(base, worker, rv_on_job, rv);
+	rv_init_targets(rv);
+	rv->tick = event_new(base, -1, EV_PERSIST, rv_on_tick, rv);
+	event_add(rv->tick, &tv);
+	return rv;
+}
+
+void
+revive_free(struct revive *rv)
+{
+	if (rv == NULL)
+		return;
+	event_free(rv->tick);
+	rvpool_free(rv->pool);
+	rv_free_targets(rv->t, rv->n);
+	free(rv);
+}
+
+void
+revive_reconf(struct revive *rv, const struct conf *conf, size_t self)
+{
+	struct rv_target *old = rv->t;
+	size_t i, j, nold = rv->n;
+
+	rv->conf = conf;
+	rv->self = self;
+	rv_init_targets(rv);
+	for (i = 0; i < rv->n; i++)
+		for (j = 0; j < nold; j++) {
+			if (strcmp(old[j].name, rv->t[i].name) != 0)
+				continue;
+			memcpy(rv->t[i].revives, old[j].revives,
+			    sizeof(old[j].revives));
+			rv->t[i].nrevives = old[j].nrevives;
+			rv->t[i].last_pull_ms = old[j].last_pull_ms;
+			rv->t[i].acting = old[j].acting;
+			rv->t[i].running = old[j].running;
+			rv->t[i].pulling = old[j].pulling;
+		}
+	rv_free_targets(old, nold);
+	for (i = 0; i < rv->n; i++)
+		if (rv->t[i].acting && !rv->t[i].running)
+			rv_start_attempt(&rv->t[i]);
+}
+
+static struct rv_target *
+rv_find(struct revive *rv, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < rv->n; i++)
+		if (strcmp(rv->t[i].name, name) == 0)
+			return &rv->t[i];
+	return NULL;
+}
+
+static void
+rv_prune(struct rv_target *t, uint64_t now)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < t->nrevives; i++)
+		if (now - t->revives[i] < RV_HOUR_MS)
+			t->revives[k++] = t->revives[i];
+	t->nrevives = k;
+}
+
+static void
+rv_start_attempt(struct rv_target *t)
+{
+	struct revive *rv = t->rv;
+	const struct conf_peer *p = &rv->conf->peers[t->idx];
+	uint64_t now = clock_wall_ms();
+	struct rvjob *j;
+
+	if (t->running)
+		return;
+	if (!p->has_ssh) {
+		incident_raise(rv->inc, "no_ssh", t->name, now,
+		    "%s is down and "
+		    "has no ssh line: nothing can revive it from here",
+		    t->name);
+		rv_set_phase(t, RV_ESCALATED);
+		return;
+	}
+	rv_prune(t, now);
+	if (t->nrevives >= rv->conf->mesh.max_revives_per_hour) {
+		if (t->phase != RV_LIMIT)
+			incident_raise(rv->inc, "revive_limit", t->name, now,
+			    "%s: %zu revives in the last hour (max %u); no "
+			    "more "
+			    "attempts until the hour passes or `peerwatch "
+			    "revive %s`",
+			    t->name, t->nrevives,
+			    rv->conf->mesh.max_revives_per_hour, t->name);
+		rv_set_phase(t, RV_LIMIT);
+		return;
+	}
+	t->attempt++;
+	j = rvjob_new(RVJOB_REVIVE, rv->conf, rv->self, t->idx,
+	    "silent: confirmed down by quorum");
+	evlog_write(rv->ev, "revive_start", t->name, "connecting over SSH",
+	    json_pack("{sisssi}", "attempt", (int)t->attempt, "ssh",
+	        p->ssh_host, "port", (int)p->ssh_port));
+	if (rvpool_submit(rv->pool, j) == -1) {
+		rvjob_free(j);
+		return;
+	}
+	t->running = 1;
+	rv_set_phase(t, RV_RUNNING);
+}
+
+void
+revive_act_start(struct revive *rv, size_t idx)
+{
+	struct rv_target *t = &rv->t[idx];
+
+	if (idx >= rv->n || t->acting)
+		return;
+	t->acting = 1;
+	t->attempt = 0;
+	t->backoff_ms = 0;
+	rv_start_attempt(t);
+}
+
+void
+revive_act_stop(struct revive *rv, size_t idx)
+{
+	struct rv_target *t;
+
+	if (idx >= rv->n)
+		return;
+	t = &rv->t[idx];
+	t->acting = 0;
+	evtimer_del(t->timer);
+	if (t->phase != RV_VERIFYING)
+		t->phase = RV_IDLE;
+	incident_close_peer(rv->inc, t->name, "peer is alive again");
+}
+
+void
+revive_peer_restarted(struct revive *rv, size_t idx)
+{
+	struct rv_target *t;
+	uint64_t secs;
+
+	if (idx >= rv->n)
+		return;
+	t = &rv->t[idx];
+	if (t->phase != RV_VERIFYING)
+		return;
+	evtimer_del(t->timer);
+	secs = (clock_mono_ms() - t->verify_start_ms + 500) / 1000;
+	evlog_write(rv->ev, "revive_ok", t->name,
+	    t->restored[0] ? t->restored : "peerwatch restarted",
+	    json_pack("{sIsi}", "seconds", (json_int_t)secs, "attempt",
+	        (int)t->attempt));
+	snprintf(t->last_outcome, sizeof(t->last_outcome), "revived in %llu s",
+	    (unsigned long long)secs);
+	incident_close_peer(rv->inc, t->name, "revived");
+	t->phase = RV_IDLE;
+	if (t->acting && rv->step_cb)
+		rv->step_cb(idx, "done", t->attempt, rv->arg);
+}
+
+static void
+rv_backoff(struct rv_target *t, uint64_t ms, enum rv_phase phase)
+{
+	if (!t->acting) {
+		t->phase = RV_IDLE;
+		return;
+	}
+	rv_set_phase(t, phase);
+	rv_arm(t, ms);
+}
+
+static uint64_t
+rv_next_backoff(struct rv_target *t)
+{
+	t->backoff_ms = t->backoff_ms ? t->backoff_ms * 2 : RV_BACKOFF_MIN_MS;
+	if (t->backoff_ms > RV_BACKOFF_MAX_MS)
+		t->backoff_ms = RV_BACKOFF_MAX_MS;
+	return t->backoff_ms;
+}
+
+static void
+rv_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct rv_target *t = arg;
+	struct revive *rv = t->rv;
+
+	(void)fd;
+	(void)what;
+	if (t->phase == RV_VERIFYING) {
+		evlog_writef(rv->ev, "revive_failed", t->name, NULL,
+		    "no heartbeat with a new incarnation within %llu s",
+		    (unsigned long long)rv->conf->mesh.revive_verify_ms / 1000);
+		incident_raise(rv->inc, "revive_failed", t->name,
+		    clock_wall_ms(),
+		    "%s did not come back within %llu s of "
+		    "its revive flag",
+		    t->name,
+		    (unsigned long long)rv->conf->mesh.revive_verify_ms / 1000);
+		t->phase = RV_IDLE;
+	}
+	if (t->acting)
+		rv_start_attempt(t);
+}
+
+/* events for each guard's outcome; returns how many were restored */
+static int
+rv_report_guards(struct revive *rv, struct rvjob *j, struct rv_target *t)
+{
+	uint64_t now = clock_wall_ms();
+	char summary[sizeof(t->restored)] = "";
+	int restored = 0;
+	size_t i, n = 0;
+
+	for (i = 0; i < j->nguards; i++) {
+		struct rvjob_guard *g = &j->guards[i];
+		char subj[2 * CONF_NAME_MAX + 2];
+		const struct guard_result *r = &g->res;
+		json_t *f = json_pack("{ss}", "guard", g->g.name);
+
+		snprintf(subj, sizeof(subj), "%s@%s", g->g.name, g->g.peer);
+		if (r->outcome != GUARD_VALID)
+			evlog_write(rv->ev, "config_invalid", j->target_name,
+			    r->invalid_reason, f);
+		switch (r->outcome) {
+		case GUARD_VALID:
+			incident_close(rv->inc, NULL, subj, "config valid");
+			break;
+		case GUARD_RESTORED:
+		case GUARD_WOULD_RESTORE:
+			restored++;
+			json_object_set_new(
+			    f, "source", json_string(r->source));
+			json_object_set_new(
+			    f, "broken_copy", json_string(r->broken_copy));
+			json_object_set_new(f, "dry_run",
+			    json_boolean(r->outcome == GUARD_WOULD_RESTORE));
+			evlog_writef(rv->ev,
+			    r->outcome == GUARD_RESTORED
+			        ? "config_restored"
+			        : "config_would_restore",
+			    j->target_name, f, "%s restored from %s", subj,
+			    r->source);
+			if (n < sizeof(summary) - 1)
+				n += (size_t)snprintf(summary + n,
+				    sizeof(summary) - n, "%s%s from %s",
+				    n ? "; " : "", g->g.name, r->source);
+			incident_close(rv->inc, NULL, subj, "config restored");
+			break;
+		case GUARD_NO_SOURCE:
+			incident_raise(rv->inc, "no_valid_backup", subj, now,
+			    "every backup of %s is invalid (%s); file left as "
+			    "it is",
+			    subj, r->detail);
+			break;
+		case GUARD_ERROR:
+			incident_raise(rv->inc, "restore_failed", subj, now,
+			    "restoring %s failed: %s", subj, r->detail);
+			break;
+		}
+		json_decref(f);
+	}
+	if (t)
+		snprintf(t->restored, sizeof(t->restored), "%s", summary);
+	return restored;
+}
+
+static void
+rv_report_flags(struct revive *rv, struct rvjob *j)
+{
+	json_t *flags = json_array();
+	size_t i;
+
+	for (i = 0; i < j->nguards; i++) {
+		if (j->guards[i].flag_written)
+			json_array_append_new(
+			    flags, json_string(j->guards[i].g.flag));
+		else if (j->guards[i].err[0])
+			log_warnx("peer=%s flag %s not written: %s",
+			    j->target_name, j->guards[i].g.flag,
+			    j->guards[i].err);
+	}
+	if (j->peer_flag_written)
+		json_array_append_new(flags, json_string(j->revive_flag));
+	if (json_array_size(flags) > 0)
+		evlog_writef(rv->ev, "flag_dropped", j->target_name,
+		    json_pack("{so}", "flags", flags), "%zu flag%s written",
+		    json_array_size(flags),
+		    json_array_size(flags) == 1 ? "" : "s");
+	else
+		json_decref(flags);
+}
+
+static void
+rv_ssh_failed(struct revive *rv, struct rvjob *j, struct rv_target *t)
+{
+	const char *kind = j->fail == SFTP_UNREACHABLE ? "unreachable"
+	                   : j->fail == SFTP_HOSTKEY   ? "hostkey"
+	                                               : "ssh_failed";
+
+	evlog_write(rv->ev, "revive_failed", j->target_name, j->err,
+	    json_pack("{sssi}", "reason", kind, "attempt", (int)t->attempt));
+	incident_raise(rv->inc, kind, j->target_name, clock_wall_ms(),
+	    "%s %s: %s", j->target_name,
+	    j->fail == SFTP_UNREACHABLE ? "is unreachable over SSH"
+	    : j->fail == SFTP_HOSTKEY
+	        ? "presented an unknown or changed host key; nothing written"
+	        : "SSH failed",
+	    j->err);
+	rv_backoff(t, rv_next_backoff(t), RV_BACKOFF);
+}
+
+static void
+rv_revive_done(struct revive *rv, struct rvjob *j, struct rv_target *t)
+{
+	uint64_t now = clock_wall_ms();
+
+	if (j->dry_run) /* shown to the operator; changes nothing */
+		return;
+	t->running = 0;
+	if (j->fail != SFTP_OK) {
+		snprintf(t->last_outcome, sizeof(t->last_outcome), "%s: %s",
+		    rvjob_fail_name(j->fail), j->err);
+		rv_ssh_failed(rv, j, t);
+		return;
+	}
+	incident_close(rv->inc, "unreachable", t->name, "SSH reachable");
+	incident_close(rv->inc, "hostkey", t->name, "host key accepted");
+	rv_report_guards(rv, j, t);
+	rv_report_flags(rv, j);
+	if (!rvjob_all_good(j) || !j->peer_flag_written) {
+		snprintf(t->last_outcome, sizeof(t->last_outcome), "%s",
+		    rvjob_all_good(j) ? j->err : "no valid config: escalated");
+		evlog_write(
+		    rv->ev, "revive_failed", t->name, t->last_outcome, NULL);
+		rv_backoff(t,
+		    rvjob_all_good(j) ? rv_next_backoff(t)
+		                      : RV_ESCALATED_RETRY_MS,
+		    rvjob_all_good(j) ? RV_BACKOFF : RV_ESCALATED);
+		return;
+	}
+	t->revives[t->nrevives < RV_MAX_REVIVES ? t->nrevives++
+	                                        : RV_MAX_REVIVES - 1] = now;
+	t->verify_start_ms = clock_mono_ms() - j->elapsed_ms;
+	rv_set_phase(t, RV_VERIFYING);
+	rv_arm(t, rv->conf->mesh.revive_verify_ms);
+}
+
+static json_t *
+rv_result_json(const struct rvjob *j)
+{
+	json_t *gs = json_array();
+	size_t i;
+
+	for (i = 0; i < j->nguards; i++) {
+		const struct guard_result *r = &j->guards[i].res;
+		json_array_append_new(
+		    gs, json_pack("{ssssssssssss}", "guard",
+		            j->guards[i].g.name, "file", j->guards[i].g.file,
+		            "outcome", guard_outcome_name(r->outcome), "source",
+		            r->source, "invalid_reason", r->invalid_reason,
+		            "detail", r->detail));
+	}
+	return json_pack("{sssbsssssosbsI}", "peer", j->target_name, "dry_run",
+	    j->dry_run, "ssh", rvjob_fail_name(j->fail), "error", j->err,
+	    "guards", gs, "flag_written", j->peer_flag_written, "elapsed_ms",
+	    (json_int_t)j->elapsed_ms);
+}
+
+static void
+rv_pull_done(struct revive *rv, struct rvjob *j, struct rv_target *t)
+{
+	size_t i;
+
+	t->pulling = 0;
+	if (j->fail != SFTP_OK) {
+		log_info(
+		    "peer=%s mesh backup skipped: %s", j->target_name, j->err);
+		t->last_pull_ms = clock_mono_ms() -
+		                  rv->conf->mesh.mesh_backup_interval_ms +
+		                  10000;
+		return;
+	}
+	for (i = 0; i < j->nguards; i++) {
+		struct rvjob_guard *g = &j->guards[i];
+		if (g->stored == 1)
+			evlog_writef(rv->ev, "mesh_backup", j->target_name,
+			    json_pack("{ss}", "guard", g->g.name),
+			    "stored a valid copy of %s", g->g.file);
+		else if (g->stored == -1)
+			log_info("peer=%s mesh backup of %s not stored: %s",
+			    j->target_name, g->g.name, g->err);
+	}
+}
+
+static void
+rv_local_done(struct revive *rv, struct rvjob *j)
+{
+	rv->local_running = 0;
+	if (rv_report_guards(rv, j, NULL) > 0)
+		rv_report_flags(rv, j);
+}
+
+static void
+rv_on_job(struct rvjob *j, void *arg)
+{
+	struct revive *rv = arg;
+	struct rv_target *t = rv_find(rv, j->target_name);
+	struct rv_manual *m = j->done;
+	json_t *res;
+
+	if (j->kind == RVJOB_LOCAL)
+		rv_local_done(rv, j);
+	else if (t == NULL)
+		log_info("peer=%s job finished after the peer left the config",
+		    j->target_name);
+	else if (j->kind == RVJOB_PULL)
+		rv_pull_done(rv, j, t);
+	else
+		rv_revive_done(rv, j, t);
+	if (m) {
+		res = rv_result_json(j);
+		m->done(res, m->arg);
+		json_decref(res);
+		free(m);
+	}
+	rvjob_free(j);
+}
+
+int
+revive_manual(struct revive *rv, size_t idx, int dry_run, revive_done_cb done,
+    void *arg, char *err, size_t errlen)
+{
+	struct rv_target *t;
+	struct rv_manual *m;
+	struct rvjob *j;
+
+	if (idx >= rv->n || idx == rv->self) {
+		snprintf(err, errlen, "cannot revive this host itself");
+		return -1;
+	}
+	t = &rv->t[idx];
+	if (!rv->conf->peers[idx].has_ssh) {
+		snprintf(err, errlen, "%s has no ssh line", t->name);
+		return -1;
+	}
+	if (t->running) {
+		snprintf(
+		    err, errlen, "a revive of %s is already running", t->name);
+		return -1;
+	}
+	j = rvjob_new(RVJOB_REVIVE, rv->conf, rv->self, idx,
+	    dry_run ? "operator: dry run" : "operator: peerwatch revive");
+	j->dry_run = dry_run;
+	j->manual = 1;
+	m = xmalloc(sizeof(*m));
+	m->done = done;
+	m->arg = arg;
+	j->done = m;
+	if (rvpool_submit(rv->pool, j) == -1) {
+		free(m);
+		rvjob_free(j);
+		snprintf(err, errlen, "cannot start a heal worker");
+		return -1;
+	}
+	evlog_writef(rv->ev, "revive_start", t->name,
+	    json_pack("{sbsb}", "manual", 1, "dry_run", dry_run),
+	    "operator asked%s", dry_run ? " (dry run)" : "");
+	if (!dry_run) {
+		t->nrevives = 0; /* the operator lifts the limit */
+		evtimer_del(t->timer);
+		t->running = 1;
+		t->attempt++;
+		rv_set_phase(t, RV_RUNNING);
+	}
+	return 0;
+}
+
+json_t *
+revive_status_json(const struct revive *rv)
+{
+	json_t *o = json_object();
+	size_t i;
+
+	for (i = 0; i < rv->n; i++) {
+		const struct rv_target *t = &rv->t[i];
+		if (i == rv->self || (t->phase == RV_IDLE && t->nrevives == 0 &&
+		                         t->last_outcome[0] == '\0'))
+			continue;
+		json_object_set_new(o, t->name,
+		    json_pack("{sssisisbss}", "phase", rv_phase_names[t->phase],
+		        "attempt", (int)t->attempt, "revives_this_hour",
+		        (int)t->nrevives, "acting", t->acting, "last_outcome",
+		        t->last_outcome));
+	}
+	return o;
+}
+
+char *
+revive_worker_path(const char *self_exe)
+{
+	const char *env = getenv("PEERWATCH_HEAL");
+	char *dir, *p;
+
+	if (env && *env)
+		return xstrdup(env);
+	/* beside the peerwatch binary (the build tree, a relocated install) */
+	if (self_exe && (p = strrchr(self_exe, '/')) != NULL) {
+		dir = xstrndup(self_exe, (size_t)(p - self_exe));
+		p = xasprintf("%s/peerwatch-heal", dir);
+		free(dir);
+		if (access(p, X_OK) == 0)
+			return p;
+		free(p);
+	}
+	return xstrdup(PW_LIBEXECDIR "/peerwatch-heal");
+}

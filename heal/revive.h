@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * revive: what this host does about peers it acts for, and about its own
+ * guarded files. Per target, a small state machine on the loop
+ * (connecting -> verifying -> done, with backoff, a per-hour limit and
+ * escalation through incidents); the SSH/SFTP and file work runs in
+ * peerwatch-heal worker processes whose results the loop reads from a
+ * pipe, so a hung sshd never delays a heartbeat (and is killed if it
+ * outlasts its timeouts). Also pulls the `mesh` backup copies of
+ * healthy peers it would act for, and checks this host's own guards every
+ * guard_interval with the same guard code over the local backend.
+ * Never exits; never runs a remote command.
+ */
+#ifndef PW_HEAL_REVIVE_H
+#define PW_HEAL_REVIVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "common/evlog.h"
+#include "config/conf.h"
+#include "heal/incident.h"
+
+struct revive;
+
+/* the acting entry for target changed: put it in the next heartbeat */
+typedef void (*revive_step_cb)(
+    size_t target, const char *step, unsigned attempt, void *arg);
+/* would this host act for target if it went silent now? */
+typedef int (*revive_would_act_cb)(size_t target, void *arg);
+/* a manual revive finished: result is borrowed for the call */
+typedef void (*revive_done_cb)(const json_t *result, void *arg);
+
+/* worker: the peerwatch-heal executable (see revive_worker_path) */
+struct revive *revive_new(struct event_base *, const struct conf *, size_t self,
+    const char *worker, struct evlog *, struct incidents *, revive_step_cb,
+    revive_would_act_cb, void *arg);
+/* $PEERWATCH_HEAL, else peerwatch-heal beside self_exe, else libexec */
+char *revive_worker_path(const char *self_exe);
+/* kills and reaps heal workers still running; their results are dropped */
+void revive_free(struct revive *);
+void revive_reconf(struct revive *, const struct conf *, size_t self);
+
+void revive_act_start(struct revive *, size_t target);
+void revive_act_stop(struct revive *, size_t target);
+/* target's heartbeat arrived with a new incarnation */
+void revive_peer_restarted(struct revive *, size_t target);
+
+/* `peerwatch revive PEER [--dry-run]`: resets the hourly limit (unless
+ * dry_run); done is called exactly once. -1 with err if it cannot start. */
+int revive_manual(struct revive *, size_t target, int dry_run,
+    revive_done_cb done, void *arg, char *err, size_t errlen);
+
+/* per target: phase, attempts, revives this hour, last outcome */
+json_t *revive_status_json(const struct revive *);
+
+#endif

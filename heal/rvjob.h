@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * rvjob: one unit of blocking heal work, and the pool of worker processes
+ * that runs it. A job copies everything it needs from the config when it
+ * is made (the config may be reloaded while it runs). The daemon sends it
+ * as JSON to a `peerwatch-heal` child (fork+exec), reads the JSON result
+ * from the child's stdout on the loop, kills the child if it overruns, and
+ * reaps it on SIGCHLD: the loop never waits on SSH, and libssh (and the
+ * libcrypto it pulls in) is never loaded into the daemon.
+ * Kinds: REVIVE (SFTP to a silent peer: guard cascade, then flags), PULL
+ * (SFTP: copy a healthy peer's guarded files into the mesh store), LOCAL
+ * (this host's own guards). rvjob_run is the blocking body (rvwork.c, in
+ * the worker); tests may call it directly.
+ */
+#ifndef PW_HEAL_RVJOB_H
+#define PW_HEAL_RVJOB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "config/conf.h"
+#include "heal/guard.h"
+#include "heal/sftp.h"
+
+enum rvjob_kind { RVJOB_REVIVE, RVJOB_PULL, RVJOB_LOCAL };
+
+struct rvjob_guard {
+	struct conf_guard g; /* deep copy */
+	struct guard_result res;
+	int stored; /* PULL: 1 new copy, 0 same, -1 err */
+	int flag_written;
+	char err[256];
+};
+
+struct rvjob {
+	enum rvjob_kind kind;
+	size_t target;
+	char target_name[CONF_NAME_MAX + 1];
+	char self_name[CONF_NAME_MAX + 1];
+	int dry_run;
+	int manual;
+	char *ssh_host, *ssh_user, *ssh_key, *ssh_hostkey, *known_hosts;
+	uint16_t ssh_port;
+	uint64_t timeout_ms;
+	char *state_dir;   /* this host's: the mesh store */
+	char *revive_flag; /* the target's peerwatch flag */
+	char *reason;
+	struct rvjob_guard *guards;
+	size_t nguards;
+	/* results */
+	enum sftp_fail fail;
+	char err[512];
+	int peer_flag_written;
+	uint64_t started_ms, elapsed_ms;
+	/* owner's */
+	void *done; /* the owner's */
+};
+
+/* copies the target's ssh settings and the guards of `target` (for LOCAL:
+ * the guards of self) from conf */
+struct rvjob *rvjob_new(enum rvjob_kind, const struct conf *, size_t self,
+    size_t target, const char *reason);
+void rvjob_free(struct rvjob *);
+/* the blocking body: in peerwatch-heal (or a test), never the daemon */
+void rvjob_run(struct rvjob *);
+/* the request and the result as JSON (new references) and back */
+json_t *rvjob_to_json(const struct rvjob *);
+struct rvjob *rvjob_from_json(const json_t *);
+json_t *rvjob_result_to_json(const struct rvjob *);
+int rvjob_result_from_json(struct rvjob *, const json_t *);
+/* the worst guard outcome: any NO_SOURCE/ERROR means "no flag" */
+int rvjob_all_good(const struct rvjob *);
+/* "ok", "unreachable", ... (sftp_fail_name without linking libssh) */
+const char *rvjob_fail_name(enum sftp_fail);
+
+struct rvpool;
+/* a job finished (results filled in, or fail/err set if the worker died);
+ * the callback owns the job */
+typedef void (*rvpool_done_cb)(struct rvjob *, void *arg);
+
+/* worker: path of the peerwatch-heal executable */
+struct rvpool *rvpool_new(
+    struct event_base *, const char *worker, rvpool_done_cb, void *arg);
+/* kills and reaps every running worker; their jobs are dropped */
+void rvpool_free(struct rvpool *);
+int rvpool_submit(struct rvpool *, struct rvjob *);
+unsigned rvpool_running(const struct rvpool *);
+
+#endif

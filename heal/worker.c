@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * peerwatch-heal: runs one heal job for the peerwatch daemon and exits.
+ * Reads the job as JSON on stdin, does the blocking work (SSH/SFTP with
+ * libssh, or this host's own files), writes the result as JSON on stdout.
+ * Logs go to stderr, which is the daemon's. Not meant to be run by hand;
+ * `peerwatch revive` is the operator's way in.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <libssh/libssh.h>
+
+#include "common/log.h"
+#include "heal/rvjob.h"
+
+#define WORKER_MAX_IN (1024 * 1024)
+
+int
+main(int argc, char **argv)
+{
+	json_error_t jerr;
+	struct rvjob *j;
+	json_t *req, *res;
+	const char *v = getenv("PEERWATCH_HEAL_VERBOSE");
+	char tag[96];
+
+	(void)argv;
+	if (argc > 1 || isatty(STDIN_FILENO)) {
+		fprintf(stderr,
+		    "peerwatch-heal: runs heal jobs for the "
+		    "peerwatch daemon (JSON on stdin); see peerwatch(8)\n");
+		return 2;
+	}
+	log_init(1, v ? atoi(v) : 0);
+	req = json_loadf(stdin, JSON_DISABLE_EOF_CHECK, &jerr);
+	if (req == NULL) {
+		log_warnx("heal worker: bad job: %s", jerr.text);
+		return 1;
+	}
+	ssh_init();
+	j = rvjob_from_json(req);
+	json_decref(req);
+	snprintf(tag, sizeof(tag), "%s heal", j->self_name);
+	log_settag(tag);
+	rvjob_run(j);
+	res = rvjob_result_to_json(j);
+	json_dumpf(res, stdout, JSON_COMPACT);
+	fflush(stdout);
+	json_decref(res);
+	rvjob_free(j);
+	ssh_finalize();
+	return 0;
+}

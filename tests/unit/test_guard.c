@@ -1,0 +1,1003 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * test_guard: validation, the backup cascade and its atomic install, the
+ * revive flag and the mesh store, all on the local backend in a private
+ * mkdtemp directory (removed after each test). A wrapper fsops injects
+ * failures to show FILE is left untouched when any step fails.
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "common/log.h"
+#include "common/xmalloc.h"
+#include "heal/guard.h"
+
+#define NOW_S 1700000000ULL
+#define GOOD "{\"channels\": {\"telegram\": {\"token_file\": \"t\"}}}\n"
+#define GOOD2 "{\"channels\": {\"telegram\": {}}, \"v\": 2}\n"
+#define CORRUPT "{\"channels\": {\"telegram\": \n"
+#define NOREQ "{\"channels\": {}}\n"
+
+struct t {
+	char dir[PATH_MAX];
+	struct conf_guard g;
+};
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static char *
+tpath(const struct t *t, const char *name)
+{
+	return xasprintf("%s/%s", t->dir, name);
+}
+
+static void
+put(const struct t *t, const char *name, const char *data, mode_t mode)
+{
+	char *p = tpath(t, name);
+	int fd;
+
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, mode);
+	assert_true(fd != -1);
+	assert_int_equal(write(fd, data, strlen(data)), (ssize_t)strlen(data));
+	assert_int_equal(fchmod(fd, mode), 0);
+	close(fd);
+	free(p);
+}
+
+/* whole file, or NULL if missing */
+static char *
+get(const char *path)
+{
+	const struct fsops *fs = fslocal_ops();
+	char err[256], *data;
+	size_t len;
+
+	if (fs->read(fs->ctx, path, &data, &len, err, sizeof(err)) != 0)
+		return NULL;
+	return data;
+}
+
+static void
+assert_file(const struct t *t, const char *name, const char *want)
+{
+	char *p = tpath(t, name), *data = get(p);
+
+	assert_non_null(data);
+	assert_string_equal(data, want);
+	free(data);
+	free(p);
+}
+
+static void
+set_mtime(const struct t *t, const char *name, time_t sec)
+{
+	struct timespec ts[2] = {{sec, 0}, {sec, 0}};
+	char *p = tpath(t, name);
+
+	assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+	free(p);
+}
+
+static void
+strv_free(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* NULL-terminated lists; a backup not starting with '/' or "mesh" is
+ * taken relative to the test directory */
+static void
+guard_set(struct t *t, const char *const *req, const char *const *bak)
+{
+	struct conf_guard *g = &t->g;
+
+	strv_free(g->require, g->nrequire);
+	strv_free(g->backups, g->nbackups);
+	g->require = g->backups = NULL;
+	g->nrequire = g->nbackups = 0;
+	for (; req != NULL && *req != NULL; req++) {
+		g->require =
+		    xreallocarray(g->require, g->nrequire + 1, sizeof(char *));
+		g->require[g->nrequire++] = xstrdup(*req);
+	}
+	for (; bak != NULL && *bak != NULL; bak++) {
+		g->backups =
+		    xreallocarray(g->backups, g->nbackups + 1, sizeof(char *));
+		g->backups[g->nbackups++] =
+		    (*bak)[0] == '/' || strcmp(*bak, "mesh") == 0
+		        ? xstrdup(*bak)
+		        : tpath(t, *bak);
+	}
+}
+
+static const char *const REQ[] = {"channels.telegram", NULL};
+
+/* a sorted listing of dir (recursive) with every file's mode and bytes */
+static void
+snap_dir(const char *dir, char **out)
+{
+	struct dirent **ents;
+	struct stat st;
+	char *p, *data, *s;
+	int i, n;
+
+	n = scandir(dir, &ents, NULL, alphasort);
+	assert_true(n >= 0);
+	for (i = 0; i < n; i++) {
+		if (strcmp(ents[i]->d_name, ".") == 0 ||
+		    strcmp(ents[i]->d_name, "..") == 0) {
+			free(ents[i]);
+			continue;
+		}
+		p = xasprintf("%s/%s", dir, ents[i]->d_name);
+		assert_int_equal(lstat(p, &st), 0);
+		data = S_ISREG(st.st_mode) ? get(p) : NULL;
+		s = xasprintf("%s%s %o [%s]\n", *out, p, (unsigned)st.st_mode,
+		    data ? data : "");
+		free(*out);
+		*out = s;
+		free(data);
+		if (S_ISDIR(st.st_mode))
+			snap_dir(p, out);
+		free(p);
+		free(ents[i]);
+	}
+	free(ents);
+}
+
+static char *
+snap(const struct t *t)
+{
+	char *s = xstrdup("");
+
+	snap_dir(t->dir, &s);
+	return s;
+}
+
+static void
+rm_rf(const char *path)
+{
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+	char *p;
+
+	if (lstat(path, &st) == -1)
+		return;
+	if (S_ISDIR(st.st_mode) && (d = opendir(path)) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			if (strcmp(de->d_name, ".") == 0 ||
+			    strcmp(de->d_name, "..") == 0)
+				continue;
+			p = xasprintf("%s/%s", path, de->d_name);
+			rm_rf(p);
+			free(p);
+		}
+		closedir(d);
+		rmdir(path);
+	} else
+		unlink(path);
+}
+
+static int
+setup(void **state)
+{
+	struct t *t = xcalloc(1, sizeof(*t));
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(t->dir, sizeof(t->dir), "%s/pwguard.XXXXXX",
+	    tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
+	if (mkdtemp(t->dir) == NULL)
+		return -1;
+	snprintf(t->g.name, sizeof(t->g.name), "openclaw");
+	snprintf(t->g.peer, sizeof(t->g.peer), "macbook");
+	t->g.file = tpath(t, "openclaw.json");
+	t->g.flag = tpath(t, "flags/revive-openclaw.flag");
+	guard_set(t, REQ,
+	    (const char *const[]){
+	        "openclaw.json.bak", "openclaw.json.bak.1", NULL});
+	*state = t;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct t *t = *state;
+
+	rm_rf(t->dir);
+	free(t->g.file);
+	free(t->g.flag);
+	strv_free(t->g.require, t->g.nrequire);
+	strv_free(t->g.backups, t->g.nbackups);
+	free(t);
+	return 0;
+}
+
+/* ---- validate --------------------------------------------------------- */
+
+static int
+validate(const struct t *t, const char *s, char *why, size_t len)
+{
+	return guard_validate(&t->g, s, strlen(s), why, len);
+}
+
+static void
+test_validate_ok(void **state)
+{
+	struct t *t = *state;
+	char why[256] = "x";
+
+	assert_int_equal(validate(t, GOOD, why, sizeof(why)), 0);
+	assert_string_equal(why, "");
+	/* a JSON null still counts as present */
+	assert_int_equal(
+	    validate(t, "{\"channels\":{\"telegram\":null}}", why, sizeof(why)),
+	    0);
+	/* without require any JSON value is fine; with it, an object */
+	guard_set(t, NULL, NULL);
+	assert_int_equal(validate(t, "42", why, sizeof(why)), 0);
+	assert_int_equal(validate(t, "[1,2]", why, sizeof(why)), 0);
+	guard_set(t, REQ, NULL);
+	assert_int_equal(validate(t, "[1,2]", why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "not a JSON object"));
+}
+
+static void
+test_validate_not_json(void **state)
+{
+	struct t *t = *state;
+	char why[256];
+
+	assert_int_equal(
+	    validate(t, "{\n\"a\": 1,\n\"b\": }\n", why, sizeof(why)), -1);
+	assert_true(strncmp(why, "not JSON: ", 10) == 0);
+	assert_non_null(strstr(why, "at line 3"));
+	assert_int_equal(validate(t, "   \n", why, sizeof(why)), -1);
+	assert_true(strncmp(why, "not JSON: ", 10) == 0);
+	/* NULL reason is allowed */
+	assert_int_equal(guard_validate(&t->g, "{", 1, NULL, 0), -1);
+}
+
+static void
+test_validate_missing_path(void **state)
+{
+	struct t *t = *state;
+	char why[256];
+
+	assert_int_equal(validate(t, NOREQ, why, sizeof(why)), -1);
+	assert_string_equal(why, "missing required path \"channels.telegram\"");
+	assert_int_equal(
+	    validate(t, "{\"channels\": 3}", why, sizeof(why)), -1);
+}
+
+static void
+test_validate_nested_path(void **state)
+{
+	struct t *t = *state;
+	const char *doc = "{\"a\":{\"b\":{\"c\":false}},\"channels\":"
+	                  "{\"telegram\":1}}";
+	char why[256];
+
+	guard_set(t, (const char *const[]){"a.b.c", "channels", NULL}, NULL);
+	assert_int_equal(validate(t, doc, why, sizeof(why)), 0);
+	guard_set(t, (const char *const[]){"a.b.c", "a.b.x", NULL}, NULL);
+	assert_int_equal(validate(t, doc, why, sizeof(why)), -1);
+	assert_string_equal(why, "missing required path \"a.b.x\"");
+	/* a path may not run through a scalar */
+	guard_set(t, (const char *const[]){"a.b.c.d", NULL}, NULL);
+	assert_int_equal(validate(t, doc, why, sizeof(why)), -1);
+}
+
+static void
+test_validate_array_index(void **state)
+{
+	struct t *t = *state;
+	const char *doc = "{\"list\":[{\"n\":1},{\"name\":\"x\"}],"
+	                  "\"obj\":{\"0\":true}}";
+	char why[256];
+
+	guard_set(t, (const char *const[]){"list.1.name", "obj.0", NULL}, NULL);
+	assert_int_equal(validate(t, doc, why, sizeof(why)), 0);
+	guard_set(t, (const char *const[]){"list.2", NULL}, NULL);
+	assert_int_equal(validate(t, doc, why, sizeof(why)), -1);
+	guard_set(t, (const char *const[]){"list.x", NULL}, NULL);
+	assert_int_equal(validate(t, doc, why, sizeof(why)), -1);
+	guard_set(t, (const char *const[]){"list.0.name", NULL}, NULL);
+	assert_int_equal(validate(t, doc, why, sizeof(why)), -1);
+	assert_string_equal(why, "missing required path \"list.0.name\"");
+}
+
+static void
+test_validate_empty(void **state)
+{
+	struct t *t = *state;
+	char why[256];
+
+	assert_int_equal(guard_validate(&t->g, "", 0, why, sizeof(why)), -1);
+	assert_string_equal(why, "empty file");
+	guard_set(t, NULL, NULL);
+	assert_int_equal(guard_validate(&t->g, "", 0, why, sizeof(why)), -1);
+}
+
+/* ---- check ------------------------------------------------------------ */
+
+static int
+check(struct t *t, int dry_run, struct guard_result *res)
+{
+	return guard_check(&t->g, fslocal_ops(), NULL, NOW_S, dry_run, res);
+}
+
+static void
+test_check_valid(void **state)
+{
+	struct t *t = *state;
+	struct guard_result res;
+	char *before, *after;
+
+	put(t, "openclaw.json", GOOD, 0640);
+	put(t, "openclaw.json.bak", GOOD2, 0600);
+	before = snap(t);
+	assert_int_equal(check(t, 0, &res), 0);
+	assert_int_equal(res.outcome, GUARD_VALID);
+	assert_string_equal(guard_outcome_name(res.outcome), "valid");
+	assert_int_equal(res.sources_tried, 0);
+	after = snap(t);
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+}
+
+static void
+test_check_restore_bak(void **state)
+{
+	struct t *t = *state;
+	struct guard_result res;
+	char *p;
+
+	put(t, "openclaw.json", CORRUPT, 0640);
+	put(t, "openclaw.json.bak", GOOD, 0600);
+	put(t, "openclaw.json.bak.1", GOOD2, 0600);
+	assert_int_equal(check(t, 0, &res), 0);
+	assert_int_equal(res.outcome, GUARD_RESTORED);
+	p = tpath(t, "openclaw.json.bak");
+	assert_string_equal(res.source, p);
+	free(p);
+	assert_non_null(strstr(res.invalid_reason, "not JSON"));
+	assert_file(t, "openclaw.json", GOOD);
+	p = tpath(t, "openclaw.json.broken-1700000000");
+	assert_string_equal(res.broken_copy, p);
+	free(p);
+	assert_file(t, "openclaw.json.broken-1700000000", CORRUPT);
+	p = tpath(t, "openclaw.json.peerwatch-tmp");
+	assert_int_equal(access(p, F_OK), -1);
+	free(p);
+	assert_int_equal(res.sources_tried, 1);
+	/* a second check finds it valid */
+	assert_int_equal(check(t, 0, &res), 0);
+	assert_int_equal(res.outcome, GUARD_VALID);
+}
+
+static void
+test_check_bak_chain(void **state)
+{
+	struct t *t = *state;
+	struct guard_result res;
+	char *p;
+
+	put(t, "openclaw.json", CORRUPT, 0600);
+	put(t, "openclaw.json.bak", NOREQ, 0600);
+	put(t, "openclaw.json.bak.1", GOOD2, 0600);
+	assert_int_equal(check(t, 0, &res), 0);
+	assert_int_equal(res.outcome, GUARD_RESTORED);
+	p = tpath(t, "openclaw.json.bak.1");
+	assert_string_equal(res.source, p);
+	free(p);
+	assert_file(t, "openclaw.json", GOOD2);
+	assert_int_equal(res.sources_tried, 2);
+	assert_non_null(strstr(res.detail, "missing required path"));
+}
+
+static void
+test_check_glob(void **state)
+{
+	struct t *t = *state;
+	struct guard_result res;
+	char *p;
+
+	p = tpath(t, "hourly");
+	assert_int_equal(mkdir(p, 0700), 0);
+	free(p);
+	put(t, "openclaw.json", CORRUPT, 0600);
+	put(t, "hourly/a.json", GOOD, 0600);
+	put(t, "hourly/b.json", GOOD2, 0600);
+	put(t, "hourly/c.json", "{\"channels\":{\"telegram\":3}}", 0600);
+	set_mtime(t, "hourly/a.json", 1000);
+	set_mtime(t, "hourly/b.json", 3000);
+	set_mtime(t, "hourly/c.json", 2000);
+	guard_set(t, REQ,
+	    (const char *const[]){"missing.bak", "hourly/*.json", NULL});
+	assert_int_equal(check(t, 1, &res), 0);
+	assert_int_equal(res.outcome, GUARD_WOULD_RESTORE);
+	p = tpath(t, "hourly/b.json");
+	assert_string_equal(res.source, p);
+	free(p);
+	/* newest broken: falls to the next newest (c), not the name order */
+	put(t, "hourly/b.json", "nope", 0600);
+	set_mtime(t, "hourly/b.json", 3000);
+	assert_int_equal(check(t, 0, &res), 0);
+	assert_int_equal(res.outcome, GUARD_RESTORED);
+	p = tpath(t, "hourly/c.json");
+	assert_string_equal(res.source, p);
+	free(p);
+	assert_int_equal(res.sources_tried, 3);
+	assert_file(t, "openclaw.json", "{\"channels\":{\"telegram\":3}}");
+}
+
+static void
+test_check_mesh(void **state)
+{
+	struct t *t = *state;
+	struct guard_result res;
+	char err[256], *mesh, *want;
+
+	mesh = guard_mesh_dir(t->dir, &t->g);
+	assert_int_equal(guard_mesh_store(mesh, &t->g, GOOD2, strlen(GOOD2),
+	                     5000, 3, err, sizeof(err)),
+	    1);
+	put(t, "openclaw.json", CORRUPT, 0600);
+	put(t, "openclaw.json.bak", "[]", 0600);
+	guard_set(
+	    t, REQ, (const char *const[]){"openclaw.json.bak", "mesh", NULL});
+	/* without a mesh dir the entry is skipped */
+	assert_int_equal(
+	    guard_check(&t->g, fslocal_ops(), NULL, NOW_S, 1, &res), 0);
+	assert_int_equal(res.outcome, GUARD_NO_SOURCE);
+	assert_int_equal(
+	    guard_check(&t->g, fslocal_ops(), mesh, NOW_S, 0, &res), 0);
+	assert_int_equal(res.outcome, GUARD_RESTORED);
+	want = xasprintf("mesh:%s/5000.json", mesh);
+	assert_string_equal(res.source, want);
+	assert_file(t, "openclaw.json", GOOD2);
+	free(want);
+	free(mesh);
+}
+
+static void
+test_check_no_source(void **state)
+{
+	struct t *t = *state;
+	struct guard_result res;
+	char *before, *after, *p;
+
+	p = tpath(t, "hourly");
+	assert_int_equal(mkdir(p, 0700), 0);
+	free(p);
+	put(t, "openclaw.json", CORRUPT, 0644);
+	put(t, "openclaw.json.bak", "", 0600);
+	put(t, "hourly/x.json", NOREQ, 0600);
+	guard_set(t, REQ,
+	    (const char *const[]){"openclaw.json.bak", "openclaw.json.bak.1",
+	        "hourly/*.json", "none/*.json", "mesh", NULL});
+	before = snap(t);
+	assert_int_equal(check(t, 0, &res), 0);
+	assert_int_equal(res.outcome, GUARD_NO_SOURCE);
+	assert_string_equal(res.source, "");
+	assert_non_null(strstr(res.detail, "empty file"));
+	assert_non_null(strstr(res.detail, "bak.1: missing"));
+	assert_non_null(strstr(res.detail, "no match"));
+	assert_non_null(strstr(res.detail, "missing required path"));
+	after = snap(t);
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+}
+
+static void
+test_check_missing_file(void **state)
+{
+	struct t *t = *state;
+	struct guard_result res;
+	struct stat st;
+
+	put(t, "openclaw.json.bak", GOOD, 0644);
+	assert_int_equal(check(t, 0, &res), 0);
+	assert_int_equal(res.outcome, GUARD_RESTORED);
+	assert_string_equal(res.invalid_reason, "missing");
+	assert_string_equal(res.broken_copy, "");
+	assert_file(t, "openclaw.json", GOOD);
+	assert_int_equal(stat(t->g.file, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+}
+
+static void
+test_check_dry_run(void **state)
+{
+	struct t *t = *state;
+	struct guard_result res;
+	char *before, *after, *p;
+
+	put(t, "openclaw.json", CORRUPT, 0600);
+	put(t, "openclaw.json.bak", GOOD, 0600);
+	before = snap(t);
+	assert_int_equal(check(t, 1, &res), 0);
+	assert_int_equal(res.outcome, GUARD_WOULD_RESTORE);
+	p = tpath(t, "openclaw.json.bak");
+	assert_string_equal(res.source, p);
+	free(p);
+	assert_string_equal(res.broken_copy, "");
+	after = snap(t);
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+}
+
+static void
+test_check_broken_collision(void **state)
+{
+	struct t *t = *state;
+	struct guard_result res;
+	char *p;
+
+	put(t, "openclaw.json", CORRUPT, 0600);
+	put(t, "openclaw.json.bak", GOOD, 0600);
+	put(t, "openclaw.json.broken-1700000000", "older", 0600);
+	put(t, "openclaw.json.broken-1700000000-1", "older1", 0600);
+	assert_int_equal(check(t, 0, &res), 0);
+	assert_int_equal(res.outcome, GUARD_RESTORED);
+	p = tpath(t, "openclaw.json.broken-1700000000-2");
+	assert_string_equal(res.broken_copy, p);
+	free(p);
+	assert_file(t, "openclaw.json.broken-1700000000-2", CORRUPT);
+	assert_file(t, "openclaw.json.broken-1700000000", "older");
+	assert_file(t, "openclaw.json.broken-1700000000-1", "older1");
+}
+
+static void
+test_check_stale_tmp(void **state)
+{
+	struct t *t = *state;
+	struct guard_result res;
+	char *p;
+
+	put(t, "openclaw.json", CORRUPT, 0600);
+	put(t, "openclaw.json.bak", GOOD, 0600);
+	put(t, "openclaw.json.peerwatch-tmp", "half-written", 0600);
+	put(t, "openclaw.json.peerwatch-tmp-1700000000", "another", 0600);
+	assert_int_equal(check(t, 0, &res), 0);
+	assert_int_equal(res.outcome, GUARD_RESTORED);
+	assert_file(t, "openclaw.json", GOOD);
+	assert_file(t, "openclaw.json.peerwatch-tmp", "half-written");
+	assert_file(t, "openclaw.json.peerwatch-tmp-1700000000", "another");
+	p = tpath(t, "openclaw.json.peerwatch-tmp-1700000000-1");
+	assert_int_equal(access(p, F_OK), -1);
+	free(p);
+}
+
+static void
+test_check_mode_kept(void **state)
+{
+	struct t *t = *state;
+	struct guard_result res;
+	struct stat st;
+	char *p;
+
+	put(t, "openclaw.json", CORRUPT, 0640);
+	put(t, "openclaw.json.bak", GOOD, 0600);
+	assert_int_equal(check(t, 0, &res), 0);
+	assert_int_equal(res.outcome, GUARD_RESTORED);
+	assert_int_equal(stat(t->g.file, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0640);
+	p = tpath(t, "openclaw.json.broken-1700000000");
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0640);
+	free(p);
+}
+
+static void
+test_check_identical_skipped(void **state)
+{
+	struct t *t = *state;
+	struct guard_result res;
+	char *p;
+
+	/* a broken .bak identical to the broken file, then a good one */
+	put(t, "openclaw.json", NOREQ, 0600);
+	put(t, "openclaw.json.bak", NOREQ, 0600);
+	put(t, "openclaw.json.bak.1", GOOD, 0600);
+	assert_int_equal(check(t, 0, &res), 0);
+	assert_int_equal(res.outcome, GUARD_RESTORED);
+	assert_non_null(strstr(res.detail, "identical to the broken file"));
+	p = tpath(t, "openclaw.json.bak.1");
+	assert_string_equal(res.source, p);
+	free(p);
+}
+
+static void
+test_check_read_error(void **state)
+{
+	struct t *t = *state;
+	struct guard_result res;
+	char *p;
+
+	/* FILE a directory: unreadable, so nothing may replace it */
+	p = tpath(t, "openclaw.json");
+	assert_int_equal(mkdir(p, 0700), 0);
+	free(p);
+	put(t, "openclaw.json.bak", GOOD, 0600);
+	assert_int_equal(check(t, 0, &res), -1);
+	assert_int_equal(res.outcome, GUARD_ERROR);
+	assert_non_null(strstr(res.detail, "not a regular file"));
+}
+
+/* ---- fault injection -------------------------------------------------- */
+
+struct fault {
+	const struct fsops *real;
+	int fail_rename;
+	int fail_create; /* fail the n-th create (1-based), 0 never */
+	int creates;
+};
+
+static int
+fault_read(void *ctx, const char *path, char **data, size_t *len, char *err,
+    size_t errlen)
+{
+	const struct fsops *r = ((struct fault *)ctx)->real;
+
+	return r->read(r->ctx, path, data, len, err, errlen);
+}
+
+static int
+fault_glob(void *ctx, const char *pattern, struct fsops_match **m, size_t *n,
+    char *err, size_t errlen)
+{
+	const struct fsops *r = ((struct fault *)ctx)->real;
+
+	return r->glob(r->ctx, pattern, m, n, err, errlen);
+}
+
+static int
+fault_create(void *ctx, const char *path, const char *data, size_t len,
+    const char *mode_like, char *err, size_t errlen)
+{
+	struct fault *f = ctx;
+
+	if (++f->creates == f->fail_create) {
+		snprintf(err, errlen, "create %s: injected", path);
+		return -1;
+	}
+	return f->real->create(
+	    f->real->ctx, path, data, len, mode_like, err, errlen);
+}
+
+static int
+fault_rename(
+    void *ctx, const char *from, const char *to, char *err, size_t errlen)
+{
+	struct fault *f = ctx;
+
+	if (f->fail_rename) {
+		snprintf(err, errlen, "rename %s: injected", from);
+		return -1;
+	}
+	return f->real->rename(f->real->ctx, from, to, err, errlen);
+}
+
+static int
+fault_mkparent(void *ctx, const char *path, char *err, size_t errlen)
+{
+	const struct fsops *r = ((struct fault *)ctx)->real;
+
+	return r->mkparent(r->ctx, path, err, errlen);
+}
+
+static void
+test_check_rename_fails(void **state)
+{
+	struct t *t = *state;
+	struct fault f = {.real = fslocal_ops(), .fail_rename = 1};
+	struct fsops fs = {&f, fault_read, fault_glob, fault_create,
+	    fault_rename, fault_mkparent};
+	struct guard_result res;
+
+	put(t, "openclaw.json", CORRUPT, 0600);
+	put(t, "openclaw.json.bak", GOOD, 0600);
+	assert_int_equal(guard_check(&t->g, &fs, NULL, NOW_S, 0, &res), -1);
+	assert_int_equal(res.outcome, GUARD_ERROR);
+	assert_non_null(strstr(res.detail, "injected"));
+	assert_non_null(strstr(res.detail, "peerwatch-tmp"));
+	assert_file(t, "openclaw.json", CORRUPT);
+	assert_file(t, "openclaw.json.bak", GOOD);
+	/* the broken copy stays; the next (real) run uses a fresh tmp */
+	assert_file(t, "openclaw.json.broken-1700000000", CORRUPT);
+	assert_file(t, "openclaw.json.peerwatch-tmp", GOOD);
+	assert_int_equal(check(t, 0, &res), 0);
+	assert_int_equal(res.outcome, GUARD_RESTORED);
+	assert_file(t, "openclaw.json", GOOD);
+	assert_file(t, "openclaw.json.broken-1700000000-1", CORRUPT);
+}
+
+static void
+test_check_create_fails(void **state)
+{
+	struct t *t = *state;
+	struct fault f = {.real = fslocal_ops()};
+	struct fsops fs = {&f, fault_read, fault_glob, fault_create,
+	    fault_rename, fault_mkparent};
+	struct guard_result res;
+	char *before, *after;
+
+	put(t, "openclaw.json", CORRUPT, 0600);
+	put(t, "openclaw.json.bak", GOOD, 0600);
+	before = snap(t);
+	/* the broken copy cannot be made: nothing is written at all */
+	f.fail_create = 1;
+	assert_int_equal(guard_check(&t->g, &fs, NULL, NOW_S, 0, &res), -1);
+	assert_int_equal(res.outcome, GUARD_ERROR);
+	assert_non_null(strstr(res.detail, "copying the broken file"));
+	after = snap(t);
+	assert_string_equal(before, after);
+	free(after);
+	/* the new copy cannot be written: FILE still untouched */
+	f.fail_create = 2;
+	f.creates = 0;
+	assert_int_equal(guard_check(&t->g, &fs, NULL, NOW_S, 0, &res), -1);
+	assert_non_null(strstr(res.detail, "writing the new file"));
+	assert_file(t, "openclaw.json", CORRUPT);
+	free(before);
+}
+
+/* ---- flag ------------------------------------------------------------- */
+
+static void
+test_flag(void **state)
+{
+	struct t *t = *state;
+	json_error_t jerr;
+	json_t *o;
+	char err[256], *data, *after;
+	size_t len;
+
+	assert_int_equal(
+	    guard_write_flag(&t->g, fslocal_ops(), "jack", 1700000000123ULL,
+	        "not JSON", "/x/openclaw.json.bak", err, sizeof(err)),
+	    0);
+	data = get(t->g.flag);
+	assert_non_null(data);
+	len = strlen(data);
+	assert_true(len > 1 && data[len - 1] == '\n');
+	assert_null(strstr(data, ": "));
+	assert_null(strstr(data, ", "));
+	o = json_loads(data, 0, &jerr);
+	assert_non_null(o);
+	assert_string_equal(
+	    json_string_value(json_object_get(o, "by")), "jack");
+	assert_string_equal(json_string_value(json_object_get(o, "at")),
+	    "2023-11-14T22:13:20.123Z");
+	assert_string_equal(
+	    json_string_value(json_object_get(o, "reason")), "not JSON");
+	assert_string_equal(
+	    json_string_value(json_object_get(o, "restored_from")),
+	    "/x/openclaw.json.bak");
+	json_decref(o);
+	free(data);
+	assert_int_equal(
+	    guard_write_flag(&t->g, fslocal_ops(), "jill", 1700000001000ULL,
+	        "missing", NULL, err, sizeof(err)),
+	    0);
+	data = get(t->g.flag);
+	o = json_loads(data, 0, &jerr);
+	assert_non_null(o);
+	assert_string_equal(
+	    json_string_value(json_object_get(o, "by")), "jill");
+	assert_true(json_is_null(json_object_get(o, "restored_from")));
+	json_decref(o);
+	free(data);
+	/* replaced in place: same set of names, no tmp left */
+	after = snap(t);
+	assert_non_null(strstr(after, "revive-openclaw.flag "));
+	assert_null(strstr(after, "peerwatch-tmp"));
+	free(after);
+}
+
+/* ---- mesh store ------------------------------------------------------- */
+
+static size_t
+count_json(const char *dir)
+{
+	const struct fsops *fs = fslocal_ops();
+	struct fsops_match *m;
+	char err[256], *pat = xasprintf("%s/*.json", dir);
+	size_t n;
+
+	assert_int_equal(fs->glob(fs->ctx, pat, &m, &n, err, sizeof(err)), 0);
+	fsops_matches_free(m, n);
+	free(pat);
+	return n;
+}
+
+static void
+test_mesh_store(void **state)
+{
+	struct t *t = *state;
+	struct stat st;
+	char err[256], *mesh, *p;
+
+	mesh = guard_mesh_dir(t->dir, &t->g);
+	p = xasprintf("%s/mesh/macbook/openclaw", t->dir);
+	assert_string_equal(mesh, p);
+	free(p);
+	assert_int_equal(guard_mesh_store(mesh, &t->g, GOOD, strlen(GOOD), 1000,
+	                     3, err, sizeof(err)),
+	    1);
+	assert_int_equal(stat(mesh, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	p = xasprintf("%s/1000.json", mesh);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	free(p);
+	/* identical to the newest: not stored again */
+	assert_int_equal(guard_mesh_store(mesh, &t->g, GOOD, strlen(GOOD), 2000,
+	                     3, err, sizeof(err)),
+	    0);
+	assert_int_equal(count_json(mesh), 1);
+	/* a clock that stepped back still sorts after the newest */
+	assert_int_equal(guard_mesh_store(mesh, &t->g, GOOD2, strlen(GOOD2),
+	                     500, 3, err, sizeof(err)),
+	    1);
+	p = xasprintf("%s/1001.json", mesh);
+	assert_int_equal(access(p, F_OK), 0);
+	free(p);
+	free(mesh);
+}
+
+static void
+test_mesh_store_invalid(void **state)
+{
+	struct t *t = *state;
+	char err[256], *mesh;
+
+	mesh = guard_mesh_dir(t->dir, &t->g);
+	assert_int_equal(guard_mesh_store(mesh, &t->g, CORRUPT, strlen(CORRUPT),
+	                     1000, 3, err, sizeof(err)),
+	    -1);
+	assert_non_null(strstr(err, "not JSON"));
+	assert_int_equal(guard_mesh_store(mesh, &t->g, NOREQ, strlen(NOREQ),
+	                     1000, 3, err, sizeof(err)),
+	    -1);
+	assert_int_equal(access(mesh, F_OK), -1);
+	free(mesh);
+}
+
+static void
+test_mesh_store_keep(void **state)
+{
+	struct t *t = *state;
+	char err[256], *mesh, *doc, *p, *other;
+	int i;
+
+	mesh = guard_mesh_dir(t->dir, &t->g);
+	for (i = 1; i <= 6; i++) {
+		doc = xasprintf("{\"channels\":{\"telegram\":%d}}", i);
+		assert_int_equal(guard_mesh_store(mesh, &t->g, doc, strlen(doc),
+		                     (uint64_t)i * 1000, 3, err, sizeof(err)),
+		    1);
+		free(doc);
+		if (i == 1) {
+			/* not one of ours: never pruned */
+			other = xasprintf("%s/notes.json", mesh);
+			assert_int_equal(fslocal_ops()->create(NULL, other,
+			                     "{}", 2, NULL, err, sizeof(err)),
+			    0);
+		}
+	}
+	assert_int_equal(count_json(mesh), 4);
+	for (i = 1; i <= 6; i++) {
+		p = xasprintf("%s/%d000.json", mesh, i);
+		assert_int_equal(access(p, F_OK), i > 3 ? 0 : -1);
+		free(p);
+	}
+	assert_int_equal(access(other, F_OK), 0);
+	free(other);
+	free(mesh);
+}
+
+/* ---- fslocal ---------------------------------------------------------- */
+
+static void
+test_fslocal(void **state)
+{
+	struct t *t = *state;
+	const struct fsops *fs = fslocal_ops();
+	struct fsops_match *m;
+	char err[256], *data, *p, *pat;
+	size_t len, n;
+
+	p = tpath(t, "nope");
+	assert_int_equal(
+	    fs->read(fs->ctx, p, &data, &len, err, sizeof(err)), 1);
+	free(p);
+	/* create never replaces an existing file */
+	put(t, "keep", "mine", 0600);
+	p = tpath(t, "keep");
+	assert_int_equal(
+	    fs->create(fs->ctx, p, "x", 1, NULL, err, sizeof(err)), -1);
+	assert_file(t, "keep", "mine");
+	free(p);
+	/* glob: same mtime sorts by name descending; metacharacters in
+	 * the directory part are literal */
+	p = tpath(t, "d[1]/sub/x");
+	assert_int_equal(fs->mkparent(fs->ctx, p, err, sizeof(err)), 0);
+	free(p);
+	put(t, "d[1]/a.json", "1", 0600);
+	put(t, "d[1]/b.json", "2", 0600);
+	set_mtime(t, "d[1]/a.json", 5000);
+	set_mtime(t, "d[1]/b.json", 5000);
+	pat = tpath(t, "d[1]/*.json");
+	assert_int_equal(fs->glob(fs->ctx, pat, &m, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 2);
+	assert_non_null(strstr(m[0].path, "b.json"));
+	assert_int_equal(m[0].mtime_ms, 5000000);
+	fsops_matches_free(m, n);
+	free(pat);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+	    T(test_validate_ok),
+	    T(test_validate_not_json),
+	    T(test_validate_missing_path),
+	    T(test_validate_nested_path),
+	    T(test_validate_array_index),
+	    T(test_validate_empty),
+	    T(test_check_valid),
+	    T(test_check_restore_bak),
+	    T(test_check_bak_chain),
+	    T(test_check_glob),
+	    T(test_check_mesh),
+	    T(test_check_no_source),
+	    T(test_check_missing_file),
+	    T(test_check_dry_run),
+	    T(test_check_broken_collision),
+	    T(test_check_stale_tmp),
+	    T(test_check_mode_kept),
+	    T(test_check_identical_skipped),
+	    T(test_check_read_error),
+	    T(test_check_rename_fails),
+	    T(test_check_create_fails),
+	    T(test_flag),
+	    T(test_mesh_store),
+	    T(test_mesh_store_invalid),
+	    T(test_mesh_store_keep),
+	    T(test_fslocal),
+#undef T
+	};
+
+	log_init(1, -1);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * test_heal: the incident seam (dedup, update, close by peer) and a LOCAL
+ * revive job end to end on real files: a corrupt guarded config restored
+ * from .bak by the same guard code the SFTP path uses, and only then its
+ * flag dropped; with every source bad, nothing written.
+ */
+#include <sys/stat.h>
+
+#include <fcntl.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "common/evlog.h"
+#include "common/log.h"
+#include "common/xmalloc.h"
+#include "config/conf.h"
+#include "heal/incident.h"
+#include "heal/rvjob.h"
+
+#define GOOD "{\"channels\":{\"telegram\":{}}}\n"
+#define BAD "{\"channels\":\n"
+
+static int raised, closed;
+
+static void
+count_cb(
+    int r, const char *kind, const char *subject, const char *detail, void *arg)
+{
+	(void)kind;
+	(void)subject;
+	(void)detail;
+	(void)arg;
+	if (r)
+		raised++;
+	else
+		closed++;
+}
+
+static void
+test_incident_dedup(void **state)
+{
+	struct incidents *is = incidents_new(NULL, count_cb, NULL);
+	json_t *a;
+
+	(void)state;
+	raised = closed = 0;
+	assert_int_equal(incident_raise(is, "unreachable", "beta", 1, "x"), 1);
+	assert_int_equal(incident_raise(is, "unreachable", "beta", 2, "y"), 0);
+	assert_int_equal(
+	    incident_raise(is, "no_valid_backup", "oc@beta", 3, "z"), 1);
+	assert_int_equal(incident_raise(is, "unreachable", "gamma", 4, "w"), 1);
+	assert_int_equal(raised, 3);
+	assert_int_equal(incident_count(is), 3);
+	a = incidents_json(is);
+	assert_string_equal(
+	    json_string_value(json_object_get(json_array_get(a, 0), "detail")),
+	    "y");
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_array_get(a, 0), "count")),
+	    2);
+	json_decref(a);
+	/* closing beta closes its guard's incident too, not gamma's */
+	assert_int_equal(incident_close_peer(is, "beta", "back"), 2);
+	assert_int_equal(closed, 2);
+	assert_true(incident_is_open(is, "unreachable", "gamma"));
+	assert_int_equal(incident_close(is, NULL, "gamma", "back"), 1);
+	assert_int_equal(incident_count(is), 0);
+	incidents_free(is);
+}
+
+struct env {
+	char dir[PATH_MAX];
+	struct conf *conf;
+};
+
+static void
+put(const char *path, const char *data)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	assert_true(fd != -1);
+	assert_int_equal(write(fd, data, strlen(data)), (ssize_t)strlen(data));
+	close(fd);
+}
+
+static char *
+slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = xcalloc(1, 4096);
+
+	if (f == NULL) {
+		free(buf);
+		return NULL;
+	}
+	(void)!fread(buf, 1, 4095, f);
+	fclose(f);
+	return buf;
+}
+
+static void
+env_setup(struct env *e)
+{
+	struct conf_errors errs = {NULL, 0};
+	char *text;
+	size_t i;
+
+	snprintf(e->dir, sizeof(e->dir), "/tmp/pw-test-heal.XXXXXX");
+	assert_non_null(mkdtemp(e->dir));
+	text =
+	    xasprintf("[mesh]\nstate_dir = %s/state\n"
+	              "[peer alpha]\naddress = 127.0.0.1\n"
+	              "pubkey = AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"
+	              "[peer beta]\naddress = 127.0.0.2\n"
+	              "pubkey = BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBA=\n"
+	              "[guard app@alpha]\nfile = %s/app.json\n"
+	              "require = channels.telegram\n"
+	              "backups = {file}.bak {file}.bak.1\n"
+	              "flag = %s/flags/app.flag\non_flag = true\n",
+	        e->dir, e->dir, e->dir);
+	e->conf = conf_load_string(text, "heal.conf", &errs);
+	for (i = 0; i < errs.n; i++)
+		fprintf(stderr, "%s\n", errs.msgs[i]);
+	assert_non_null(e->conf);
+	conf_errors_clear(&errs);
+	free(text);
+}
+
+static void
+env_teardown(struct env *e)
+{
+	char *cmd = xasprintf("rm -rf '%s'", e->dir);
+
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+	conf_free(e->conf);
+}
+
+static void
+test_local_job_restores_then_flags(void **state)
+{
+	struct env e;
+	struct rvjob *j;
+	char *p, *data;
+
+	(void)state;
+	env_setup(&e);
+	p = xasprintf("%s/app.json", e.dir);
+	put(p, BAD);
+	free(p);
+	p = xasprintf("%s/app.json.bak", e.dir);
+	put(p, GOOD);
+	free(p);
+	j = rvjob_new(RVJOB_LOCAL, e.conf, 0, 0, "test");
+	assert_int_equal(j->nguards, 1);
+	rvjob_run(j);
+	assert_int_equal(j->guards[0].res.outcome, GUARD_RESTORED);
+	assert_true(j->guards[0].flag_written);
+	assert_false(j->peer_flag_written); /* LOCAL: no peerwatch flag */
+	p = xasprintf("%s/app.json", e.dir);
+	data = slurp(p);
+	assert_string_equal(data, GOOD);
+	free(data);
+	free(p);
+	p = xasprintf("%s/flags/app.flag", e.dir);
+	data = slurp(p);
+	assert_non_null(data);
+	assert_non_null(strstr(data, "\"restored_from\""));
+	free(data);
+	free(p);
+	rvjob_free(j);
+	env_teardown(&e);
+}
+
+static void
+test_local_job_no_source_writes_nothing(void **state)
+{
+	struct env e;
+	struct rvjob *j;
+	char *p, *data;
+
+	(void)state;
+	env_setup(&e);
+	p = xasprintf("%s/app.json", e.dir);
+	put(p, BAD);
+	free(p);
+	p = xasprintf("%s/app.json.bak", e.dir);
+	put(p, BAD);
+	free(p);
+	j = rvjob_new(RVJOB_LOCAL, e.conf, 0, 0, "test");
+	rvjob_run(j);
+	assert_int_equal(j->guards[0].res.outcome, GUARD_NO_SOURCE);
+	assert_false(rvjob_all_good(j));
+	assert_false(j->guards[0].flag_written);
+	p = xasprintf("%s/flags/app.flag", e.dir);
+	assert_int_equal(access(p, F_OK), -1);
+	free(p);
+	p = xasprintf("%s/app.json", e.dir);
+	data = slurp(p);
+	assert_string_equal(data, BAD);
+	free(data);
+	free(p);
+	rvjob_free(j);
+	env_teardown(&e);
+}
+
+/* a valid file: nothing written, no flag (the local check restarts only
+ * what it restored) */
+static void
+test_local_job_valid_is_quiet(void **state)
+{
+	struct env e;
+	struct rvjob *j;
+	char *p;
+
+	(void)state;
+	env_setup(&e);
+	p = xasprintf("%s/app.json", e.dir);
+	put(p, GOOD);
+	free(p);
+	j = rvjob_new(RVJOB_LOCAL, e.conf, 0, 0, "test");
+	rvjob_run(j);
+	assert_int_equal(j->guards[0].res.outcome, GUARD_VALID);
+	assert_false(j->guards[0].flag_written);
+	rvjob_free(j);
+	env_teardown(&e);
+}
+
+/* the job and its result survive the trip to peerwatch-heal and back */
+static void
+test_job_codec_roundtrip(void **state)
+{
+	struct env e;
+	struct rvjob *j, *k;
+	json_t *o;
+
+	(void)state;
+	env_setup(&e);
+	j = rvjob_new(RVJOB_LOCAL, e.conf, 0, 0, "why");
+	j->dry_run = 1;
+	o = rvjob_to_json(j);
+	assert_non_null(o);
+	k = rvjob_from_json(o);
+	json_decref(o);
+	assert_int_equal(k->kind, RVJOB_LOCAL);
+	assert_string_equal(k->target_name, "alpha");
+	assert_string_equal(k->self_name, "alpha");
+	assert_true(k->dry_run);
+	assert_string_equal(k->reason, "why");
+	assert_string_equal(k->state_dir, j->state_dir);
+	assert_int_equal(k->nguards, 1);
+	assert_string_equal(k->guards[0].g.file, j->guards[0].g.file);
+	assert_int_equal(k->guards[0].g.nbackups, 2);
+	assert_string_equal(k->guards[0].g.require[0], "channels.telegram");
+	/* the worker's answer */
+	k->fail = SFTP_HOSTKEY;
+	snprintf(k->err, sizeof(k->err), "changed key");
+	k->peer_flag_written = 1;
+	k->guards[0].res.outcome = GUARD_RESTORED;
+	snprintf(
+	    k->guards[0].res.source, sizeof(k->guards[0].res.source), "/x.bak");
+	k->guards[0].flag_written = 1;
+	k->guards[0].stored = -1;
+	o = rvjob_result_to_json(k);
+	assert_non_null(o);
+	assert_int_equal(rvjob_result_from_json(j, o), 0);
+	json_decref(o);
+	assert_int_equal(j->fail, SFTP_HOSTKEY);
+	assert_string_equal(j->err, "changed key");
+	assert_true(j->peer_flag_written);
+	assert_int_equal(j->guards[0].res.outcome, GUARD_RESTORED);
+	assert_string_equal(j->guards[0].res.source, "/x.bak");
+	assert_true(j->guards[0].flag_written);
+	assert_int_equal(j->guards[0].stored, -1);
+	assert_string_equal(rvjob_fail_name(j->fail), "hostkey");
+	rvjob_free(j);
+	rvjob_free(k);
+	env_teardown(&e);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_incident_dedup),
+	    cmocka_unit_test(test_local_job_restores_then_flags),
+	    cmocka_unit_test(test_local_job_no_source_writes_nothing),
+	    cmocka_unit_test(test_local_job_valid_is_quiet),
+	    cmocka_unit_test(test_job_codec_roundtrip),
+	};
+
+	log_init(1, -1);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
