@@ -716,19 +716,27 @@ revive_status_json(const struct revive *rv)
 char *
 revive_worker_path(const char *self_exe)
 {
+	static const char *rel[] = { "peerwatch-heal",
+		"../libexec/peerwatch-heal" };
 	const char *env = getenv("PEERWATCH_HEAL");
 	char *dir, *p;
+	size_t i;
 
 	if (env && *env)
 		return xstrdup(env);
-	/* beside the peerwatch binary (the build tree, a relocated install) */
+	/* beside the binary (the build tree), then ../libexec (an install,
+	 * wherever its prefix went) */
 	if (self_exe && (p = strrchr(self_exe, '/')) != NULL) {
 		dir = xstrndup(self_exe, (size_t)(p - self_exe));
-		p = xasprintf("%s/peerwatch-heal", dir);
+		for (i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+			p = xasprintf("%s/%s", dir, rel[i]);
+			if (access(p, X_OK) == 0) {
+				free(dir);
+				return p;
+			}
+			free(p);
+		}
 		free(dir);
-		if (access(p, X_OK) == 0)
-			return p;
-		free(p);
 	}
 	return xstrdup(PW_LIBEXECDIR "/peerwatch-heal");
 }

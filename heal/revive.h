@@ -38,7 +38,8 @@ typedef void (*revive_done_cb)(const json_t *result, void *arg);
 struct revive *revive_new(struct event_base *, const struct conf *, size_t self,
     const char *worker, struct evlog *, struct incidents *, revive_step_cb,
     revive_would_act_cb, void *arg);
-/* $PEERWATCH_HEAL, else peerwatch-heal beside self_exe, else libexec */
+/* $PEERWATCH_HEAL, else beside self_exe, else ../libexec from it, else
+ * the configured libexec dir */
 char *revive_worker_path(const char *self_exe);
 /* kills and reaps heal workers still running; their results are dropped */
 void revive_free(struct revive *);
