@@ -605,3 +605,26 @@ out:
 	free(path);
 	return rc;
 }
+
+int
+evlog_write_new(struct evlog *ev, const char *type, const char *peer,
+    const char *detail, json_t *fields)
+{
+	int rc = ev ? evlog_write(ev, type, peer, detail, fields) : 0;
+
+	json_decref(fields);
+	return rc;
+}
+
+int
+evlog_writef_new(struct evlog *ev, const char *type, const char *peer,
+    json_t *fields, const char *fmt, ...)
+{
+	va_list ap;
+	char detail[1024];
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	return evlog_write_new(ev, type, peer, detail, fields);
+}

@@ -36,6 +36,13 @@ int evlog_write(struct evlog *, const char *type, const char *peer,
 int evlog_writef(struct evlog *, const char *type, const char *peer,
     json_t *fields, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
+/* the same, taking ownership of fields (like json_object_set_new), for a
+ * fresh json_pack(); ev may be NULL (fields are still released) */
+int evlog_write_new(struct evlog *, const char *type, const char *peer,
+    const char *detail, json_t *fields);
+int evlog_writef_new(struct evlog *, const char *type, const char *peer,
+    json_t *fields, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
 /* how many events written / failed since open */
 unsigned long evlog_count(const struct evlog *);
 unsigned long evlog_errors(const struct evlog *);

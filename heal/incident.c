@@ -102,7 +102,7 @@ incident_raise(struct incidents *is, const char *kind, const char *subject,
 	log_warnx(
 	    "escalation kind=%s subject=%s: %s", kind, subject, i->detail);
 	if (is->ev)
-		evlog_write(is->ev, "escalation", subject, i->detail,
+		evlog_write_new(is->ev, "escalation", subject, i->detail,
 		    json_pack("{ss}", "kind", kind));
 	if (is->cb)
 		is->cb(1, kind, subject, i->detail, is->arg);
@@ -117,9 +117,11 @@ incident_remove(struct incidents *is, size_t k, const char *why)
 	log_info(
 	    "incident closed kind=%s subject=%s: %s", i->kind, i->subject, why);
 	if (is->ev)
-		evlog_write(is->ev, "incident_closed", i->subject, why,
+		evlog_write_new(is->ev, "incident_closed", i->subject, why,
 		    json_pack("{sssI}", "kind", i->kind, "open_ms",
-		        (json_int_t)(clock_wall_ms() - i->since_ms)));
+		        (json_int_t)(clock_wall_ms() > i->since_ms
+		                         ? clock_wall_ms() - i->since_ms
+		                         : 0)));
 	if (is->cb)
 		is->cb(0, i->kind, i->subject, why, is->arg);
 	incident_clear(i);

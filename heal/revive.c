@@ -54,7 +54,7 @@ struct rv_target {
 	int acting;
 	enum rv_phase phase;
 	unsigned attempt;
-	uint64_t revives[RV_MAX_REVIVES]; /* wall ms, this hour */
+	uint64_t revives[RV_MAX_REVIVES]; /* mono ms, this hour */
 	size_t nrevives;
 	uint64_t backoff_ms;
 	uint64_t verify_start_ms;
@@ -76,7 +76,7 @@ struct revive {
 	revive_step_cb step_cb;
 	revive_would_act_cb would_act_cb;
 	void *arg;
-	struct rv_target *t;
+	struct rv_target **t; /* stable structs: timers point at them */
 	size_t n;
 	struct event *tick;
 	uint64_t last_local_ms;
@@ -92,6 +92,8 @@ struct rv_manual {
 static void rv_on_job(struct rvjob *, void *);
 static void rv_on_timer(evutil_socket_t, short, void *);
 static void rv_start_attempt(struct rv_target *);
+static void rv_backoff(struct rv_target *, uint64_t, enum rv_phase);
+static uint64_t rv_next_backoff(struct rv_target *);
 
 static void
 rv_set_phase(struct rv_target *t, enum rv_phase p)
@@ -111,29 +113,22 @@ rv_arm(struct rv_target *t, uint64_t ms)
 	evtimer_add(t->timer, &tv);
 }
 
-static void
-rv_init_targets(struct revive *rv)
+static struct rv_target *
+rv_target_new(struct revive *rv, size_t idx, const char *name)
 {
-	size_t i;
+	struct rv_target *t = xcalloc(1, sizeof(*t));
 
-	rv->n = rv->conf->npeers;
-	rv->t = xcalloc(rv->n, sizeof(*rv->t));
-	for (i = 0; i < rv->n; i++) {
-		rv->t[i].rv = rv;
-		rv->t[i].idx = i;
-		snprintf(rv->t[i].name, sizeof(rv->t[i].name), "%s",
-		    rv->conf->peers[i].name);
-		rv->t[i].timer = evtimer_new(rv->base, rv_on_timer, &rv->t[i]);
-	}
+	t->rv = rv;
+	t->idx = idx;
+	snprintf(t->name, sizeof(t->name), "%s", name);
+	t->timer = evtimer_new(rv->base, rv_on_timer, t);
+	return t;
 }
 
 static void
-rv_free_targets(struct rv_target *t, size_t n)
+rv_target_free(struct rv_target *t)
 {
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		event_free(t[i].timer);
+	event_free(t->timer);
 	free(t);
 }
 
@@ -171,7 +166,7 @@ rv_on_tick(evutil_socket_t fd, short what, void *arg)
 			rvjob_free(j);
 	}
 	for (i = 0; i < rv->n; i++) {
-		struct rv_target *t = &rv->t[i];
+		struct rv_target *t = rv->t[i];
 		if (t->phase == RV_LIMIT && t->acting)
 			rv_start_attempt(t); /* the hour may have passed */
 		if (i == rv->self || t->pulling || t->acting ||
@@ -201,6 +196,7 @@ revive_new(struct event_base *base, const struct conf *conf, size_t self,
 {
 	struct revive *rv = xcalloc(1, sizeof(*rv));
 	struct timeval tv = {1, 0};
+	size_t i;
 
 	rv->base = base;
 	rv->conf = conf;
@@ -212,7 +208,10 @@ revive_new(struct event_base *base, const struct conf *conf, size_t self,
 	rv->arg = arg;
 	rv->started_ms = clock_mono_ms();
 	rv->pool = rvpool_new(base, worker, rv_on_job, rv);
-	rv_init_targets(rv);
+	rv->n = conf->npeers;
+	rv->t = xcalloc(rv->n, sizeof(*rv->t));
+	for (i = 0; i < rv->n; i++)
+		rv->t[i] = rv_target_new(rv, i, conf->peers[i].name);
 	rv->tick = event_new(base, -1, EV_PERSIST, rv_on_tick, rv);
 	event_add(rv->tick, &tv);
 	return rv;
@@ -221,39 +220,49 @@ revive_new(struct event_base *base, const struct conf *conf, size_t self,
 void
 revive_free(struct revive *rv)
 {
+	size_t i;
+
 	if (rv == NULL)
 		return;
 	event_free(rv->tick);
 	rvpool_free(rv->pool);
-	rv_free_targets(rv->t, rv->n);
+	for (i = 0; i < rv->n; i++)
+		rv_target_free(rv->t[i]);
+	free(rv->t);
 	free(rv);
 }
 
+/* Targets are matched by name and kept whole (phase, timers, the hourly
+ * count): a reload must not restart or forget a revive in progress. */
 void
 revive_reconf(struct revive *rv, const struct conf *conf, size_t self)
 {
-	struct rv_target *old = rv->t;
+	struct rv_target **old = rv->t;
 	size_t i, j, nold = rv->n;
 
 	rv->conf = conf;
 	rv->self = self;
-	rv_init_targets(rv);
-	for (i = 0; i < rv->n; i++)
+	rv->n = conf->npeers;
+	rv->t = xcalloc(rv->n, sizeof(*rv->t));
+	for (i = 0; i < rv->n; i++) {
 		for (j = 0; j < nold; j++) {
-			if (strcmp(old[j].name, rv->t[i].name) != 0)
+			if (old[j] == NULL ||
+			    strcmp(old[j]->name, conf->peers[i].name) != 0)
 				continue;
-			memcpy(rv->t[i].revives, old[j].revives,
-			    sizeof(old[j].revives));
-			rv->t[i].nrevives = old[j].nrevives;
-			rv->t[i].last_pull_ms = old[j].last_pull_ms;
-			rv->t[i].acting = old[j].acting;
-			rv->t[i].running = old[j].running;
-			rv->t[i].pulling = old[j].pulling;
+			rv->t[i] = old[j];
+			rv->t[i]->idx = i;
+			old[j] = NULL;
+			break;
 		}
-	rv_free_targets(old, nold);
-	for (i = 0; i < rv->n; i++)
-		if (rv->t[i].acting && !rv->t[i].running)
-			rv_start_attempt(&rv->t[i]);
+		if (rv->t[i] == NULL)
+			rv->t[i] = rv_target_new(rv, i, conf->peers[i].name);
+	}
+	/* a peer gone from the config: a job still running for it finds no
+	 * target by name and is only logged */
+	for (j = 0; j < nold; j++)
+		if (old[j] != NULL)
+			rv_target_free(old[j]);
+	free(old);
 }
 
 static struct rv_target *
@@ -262,8 +271,8 @@ rv_find(struct revive *rv, const char *name)
 	size_t i;
 
 	for (i = 0; i < rv->n; i++)
-		if (strcmp(rv->t[i].name, name) == 0)
-			return &rv->t[i];
+		if (strcmp(rv->t[i]->name, name) == 0)
+			return rv->t[i];
 	return NULL;
 }
 
@@ -296,7 +305,7 @@ rv_start_attempt(struct rv_target *t)
 		rv_set_phase(t, RV_ESCALATED);
 		return;
 	}
-	rv_prune(t, now);
+	rv_prune(t, clock_mono_ms());
 	if (t->nrevives >= rv->conf->mesh.max_revives_per_hour) {
 		if (t->phase != RV_LIMIT)
 			incident_raise(rv->inc, "revive_limit", t->name, now,
@@ -312,11 +321,12 @@ rv_start_attempt(struct rv_target *t)
 	t->attempt++;
 	j = rvjob_new(RVJOB_REVIVE, rv->conf, rv->self, t->idx,
 	    "silent: confirmed down by quorum");
-	evlog_write(rv->ev, "revive_start", t->name, "connecting over SSH",
+	evlog_write_new(rv->ev, "revive_start", t->name, "connecting over SSH",
 	    json_pack("{sisssi}", "attempt", (int)t->attempt, "ssh",
 	        p->ssh_host, "port", (int)p->ssh_port));
 	if (rvpool_submit(rv->pool, j) == -1) {
 		rvjob_free(j);
+		rv_backoff(t, rv_next_backoff(t), RV_BACKOFF);
 		return;
 	}
 	t->running = 1;
@@ -326,9 +336,9 @@ rv_start_attempt(struct rv_target *t)
 void
 revive_act_start(struct revive *rv, size_t idx)
 {
-	struct rv_target *t = &rv->t[idx];
+	struct rv_target *t;
 
-	if (idx >= rv->n || t->acting)
+	if (idx >= rv->n || (t = rv->t[idx])->acting)
 		return;
 	t->acting = 1;
 	t->attempt = 0;
@@ -337,18 +347,21 @@ revive_act_start(struct revive *rv, size_t idx)
 }
 
 void
-revive_act_stop(struct revive *rv, size_t idx)
+revive_act_stop(struct revive *rv, size_t idx, int alive)
 {
 	struct rv_target *t;
 
 	if (idx >= rv->n)
 		return;
-	t = &rv->t[idx];
+	t = rv->t[idx];
 	t->acting = 0;
 	evtimer_del(t->timer);
 	if (t->phase != RV_VERIFYING)
 		t->phase = RV_IDLE;
-	incident_close_peer(rv->inc, t->name, "peer is alive again");
+	/* another peer took over, or this one lost quorum: the incidents
+	 * stay open; only the peer's return closes them */
+	if (alive)
+		incident_close_peer(rv->inc, t->name, "peer is alive again");
 }
 
 void
@@ -359,12 +372,12 @@ revive_peer_restarted(struct revive *rv, size_t idx)
 
 	if (idx >= rv->n)
 		return;
-	t = &rv->t[idx];
+	t = rv->t[idx];
 	if (t->phase != RV_VERIFYING)
 		return;
 	evtimer_del(t->timer);
 	secs = (clock_mono_ms() - t->verify_start_ms + 500) / 1000;
-	evlog_write(rv->ev, "revive_ok", t->name,
+	evlog_write_new(rv->ev, "revive_ok", t->name,
 	    t->restored[0] ? t->restored : "peerwatch restarted",
 	    json_pack("{sIsi}", "seconds", (json_int_t)secs, "attempt",
 	        (int)t->attempt));
@@ -500,7 +513,7 @@ rv_report_flags(struct revive *rv, struct rvjob *j)
 	if (j->peer_flag_written)
 		json_array_append_new(flags, json_string(j->revive_flag));
 	if (json_array_size(flags) > 0)
-		evlog_writef(rv->ev, "flag_dropped", j->target_name,
+		evlog_writef_new(rv->ev, "flag_dropped", j->target_name,
 		    json_pack("{so}", "flags", flags), "%zu flag%s written",
 		    json_array_size(flags),
 		    json_array_size(flags) == 1 ? "" : "s");
@@ -515,7 +528,7 @@ rv_ssh_failed(struct revive *rv, struct rvjob *j, struct rv_target *t)
 	                   : j->fail == SFTP_HOSTKEY   ? "hostkey"
 	                                               : "ssh_failed";
 
-	evlog_write(rv->ev, "revive_failed", j->target_name, j->err,
+	evlog_write_new(rv->ev, "revive_failed", j->target_name, j->err,
 	    json_pack("{sssi}", "reason", kind, "attempt", (int)t->attempt));
 	incident_raise(rv->inc, kind, j->target_name, clock_wall_ms(),
 	    "%s %s: %s", j->target_name,
@@ -530,8 +543,6 @@ rv_ssh_failed(struct revive *rv, struct rvjob *j, struct rv_target *t)
 static void
 rv_revive_done(struct revive *rv, struct rvjob *j, struct rv_target *t)
 {
-	uint64_t now = clock_wall_ms();
-
 	if (j->dry_run) /* shown to the operator; changes nothing */
 		return;
 	t->running = 0;
@@ -557,7 +568,8 @@ rv_revive_done(struct revive *rv, struct rvjob *j, struct rv_target *t)
 		return;
 	}
 	t->revives[t->nrevives < RV_MAX_REVIVES ? t->nrevives++
-	                                        : RV_MAX_REVIVES - 1] = now;
+	                                        : RV_MAX_REVIVES - 1] =
+	    clock_mono_ms();
 	t->verify_start_ms = clock_mono_ms() - j->elapsed_ms;
 	rv_set_phase(t, RV_VERIFYING);
 	rv_arm(t, rv->conf->mesh.revive_verify_ms);
@@ -571,17 +583,18 @@ rv_result_json(const struct rvjob *j)
 
 	for (i = 0; i < j->nguards; i++) {
 		const struct guard_result *r = &j->guards[i].res;
-		json_array_append_new(
-		    gs, json_pack("{ssssssssssss}", "guard",
-		            j->guards[i].g.name, "file", j->guards[i].g.file,
-		            "outcome", guard_outcome_name(r->outcome), "source",
-		            r->source, "invalid_reason", r->invalid_reason,
-		            "detail", r->detail));
+		json_array_append_new(gs,
+		    json_pack("{sssosssososo}", "guard", j->guards[i].g.name,
+		        "file", rvjob_text(j->guards[i].g.file), "outcome",
+		        guard_outcome_name(r->outcome), "source",
+		        rvjob_text(r->source), "invalid_reason",
+		        rvjob_text(r->invalid_reason), "detail",
+		        rvjob_text(r->detail)));
 	}
-	return json_pack("{sssbsssssosbsI}", "peer", j->target_name, "dry_run",
-	    j->dry_run, "ssh", rvjob_fail_name(j->fail), "error", j->err,
-	    "guards", gs, "flag_written", j->peer_flag_written, "elapsed_ms",
-	    (json_int_t)j->elapsed_ms);
+	return json_pack("{sssbsssososbsI}", "peer", j->target_name, "dry_run",
+	    j->dry_run, "ssh", rvjob_fail_name(j->fail), "error",
+	    rvjob_text(j->err), "guards", gs, "flag_written",
+	    j->peer_flag_written, "elapsed_ms", (json_int_t)j->elapsed_ms);
 }
 
 static void
@@ -601,7 +614,7 @@ rv_pull_done(struct revive *rv, struct rvjob *j, struct rv_target *t)
 	for (i = 0; i < j->nguards; i++) {
 		struct rvjob_guard *g = &j->guards[i];
 		if (g->stored == 1)
-			evlog_writef(rv->ev, "mesh_backup", j->target_name,
+			evlog_writef_new(rv->ev, "mesh_backup", j->target_name,
 			    json_pack("{ss}", "guard", g->g.name),
 			    "stored a valid copy of %s", g->g.file);
 		else if (g->stored == -1)
@@ -656,7 +669,7 @@ revive_manual(struct revive *rv, size_t idx, int dry_run, revive_done_cb done,
 		snprintf(err, errlen, "cannot revive this host itself");
 		return -1;
 	}
-	t = &rv->t[idx];
+	t = rv->t[idx];
 	if (!rv->conf->peers[idx].has_ssh) {
 		snprintf(err, errlen, "%s has no ssh line", t->name);
 		return -1;
@@ -680,7 +693,7 @@ revive_manual(struct revive *rv, size_t idx, int dry_run, revive_done_cb done,
 		snprintf(err, errlen, "cannot start a heal worker");
 		return -1;
 	}
-	evlog_writef(rv->ev, "revive_start", t->name,
+	evlog_writef_new(rv->ev, "revive_start", t->name,
 	    json_pack("{sbsb}", "manual", 1, "dry_run", dry_run),
 	    "operator asked%s", dry_run ? " (dry run)" : "");
 	if (!dry_run) {
@@ -700,7 +713,7 @@ revive_status_json(const struct revive *rv)
 	size_t i;
 
 	for (i = 0; i < rv->n; i++) {
-		const struct rv_target *t = &rv->t[i];
+		const struct rv_target *t = rv->t[i];
 		if (i == rv->self || (t->phase == RV_IDLE && t->nrevives == 0 &&
 		                         t->last_outcome[0] == '\0'))
 			continue;
@@ -716,8 +729,8 @@ revive_status_json(const struct revive *rv)
 char *
 revive_worker_path(const char *self_exe)
 {
-	static const char *rel[] = { "peerwatch-heal",
-		"../libexec/peerwatch-heal" };
+	static const char *rel[] = {
+	    "peerwatch-heal", "../libexec/peerwatch-heal"};
 	const char *env = getenv("PEERWATCH_HEAL");
 	char *dir, *p;
 	size_t i;

@@ -46,7 +46,9 @@ void revive_free(struct revive *);
 void revive_reconf(struct revive *, const struct conf *, size_t self);
 
 void revive_act_start(struct revive *, size_t target);
-void revive_act_stop(struct revive *, size_t target);
+/* alive: the target is back (its incidents close); else another peer
+ * took over or this one lost quorum (they stay open) */
+void revive_act_stop(struct revive *, size_t target, int alive);
 /* target's heartbeat arrived with a new incarnation */
 void revive_peer_restarted(struct revive *, size_t target);
 

@@ -247,6 +247,25 @@ rvjob_from_json(const json_t *o)
 }
 
 json_t *
+rvjob_text(const char *s)
+{
+	json_t *v = json_string(s ? s : "");
+	char *c, *q;
+
+	if (v != NULL)
+		return v;
+	/* not UTF-8 (a path in another encoding, or text cut mid-character
+	 * by a fixed buffer): keep the ASCII, mark the rest */
+	c = xstrdup(s);
+	for (q = c; *q; q++)
+		if ((unsigned char)*q >= 0x80)
+			*q = '?';
+	v = json_string(c);
+	free(c);
+	return v;
+}
+
+json_t *
 rvjob_result_to_json(const struct rvjob *j)
 {
 	json_t *gs = json_array();
@@ -255,17 +274,20 @@ rvjob_result_to_json(const struct rvjob *j)
 	for (i = 0; i < j->nguards; i++) {
 		const struct rvjob_guard *g = &j->guards[i];
 		const struct guard_result *r = &g->res;
-		json_array_append_new(gs,
-		    json_pack("{sisssssssssisisiss}", "outcome",
-		        (int)r->outcome, "invalid_reason", r->invalid_reason,
-		        "source", r->source, "broken_copy", r->broken_copy,
-		        "detail", r->detail, "sources_tried",
-		        (int)r->sources_tried, "stored", g->stored,
-		        "flag_written", g->flag_written, "err", g->err));
+		json_array_append_new(
+		    gs, json_pack("{sisososososisisiso}", "outcome",
+		            (int)r->outcome, "invalid_reason",
+		            rvjob_text(r->invalid_reason), "source",
+		            rvjob_text(r->source), "broken_copy",
+		            rvjob_text(r->broken_copy), "detail",
+		            rvjob_text(r->detail), "sources_tried",
+		            (int)r->sources_tried, "stored", g->stored,
+		            "flag_written", g->flag_written, "err",
+		            rvjob_text(g->err)));
 	}
-	return json_pack("{sisssbsIso}", "fail", (int)j->fail, "err", j->err,
-	    "peer_flag_written", j->peer_flag_written, "elapsed_ms",
-	    (json_int_t)j->elapsed_ms, "guards", gs);
+	return json_pack("{sisosbsIso}", "fail", (int)j->fail, "err",
+	    rvjob_text(j->err), "peer_flag_written", j->peer_flag_written,
+	    "elapsed_ms", (json_int_t)j->elapsed_ms, "guards", gs);
 }
 
 int

@@ -70,6 +70,8 @@ void rvjob_run(struct rvjob *);
 json_t *rvjob_to_json(const struct rvjob *);
 struct rvjob *rvjob_from_json(const json_t *);
 json_t *rvjob_result_to_json(const struct rvjob *);
+/* a JSON string of s, with bytes that are not UTF-8 replaced by '?' */
+json_t *rvjob_text(const char *s);
 int rvjob_result_from_json(struct rvjob *, const json_t *);
 /* the worst guard outcome: any NO_SOURCE/ERROR means "no flag" */
 int rvjob_all_good(const struct rvjob *);

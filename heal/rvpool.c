@@ -6,6 +6,7 @@
  * a SIGCHLD event reaps it. A job is finished when its stdout has closed
  * and the child has been reaped.
  */
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -191,7 +192,11 @@ rvpool_exec_child(const char *worker, int in, int out)
 
 	if (dup2(in, STDIN_FILENO) == -1 || dup2(out, STDOUT_FILENO) == -1)
 		_exit(126);
-	for (fd = STDERR_FILENO + 1; fd < (max > 0 ? max : 1024); fd++)
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, STDERR_FILENO + 1, ~0U, 0) == 0)
+		max = 0;
+#endif
+	for (fd = STDERR_FILENO + 1; fd < (max > 0 ? max : 0); fd++)
 		close((int)fd);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);

@@ -259,7 +259,7 @@ cli_revive(int argc, char **argv)
 	req = json_pack(
 	    "{sssssb}", "cmd", "revive", "peer", argv[optind], "dry_run", dry);
 	if (ctl_request(conf_state_dir(c, (size_t)self), req, &reply,
-	        (int)(3 * c->mesh.ssh_timeout_ms + 10000), err,
+	        (int)(4 * c->mesh.ssh_timeout_ms + 15000), err,
 	        sizeof(err)) == -1)
 		fprintf(stderr, "peerwatch: %s\n", err);
 	else if (json_object_get(reply, "error") &&

@@ -64,8 +64,13 @@ ctl_sockaddr(
 static void
 ctl_send(struct bufferevent *bev, json_t *reply)
 {
-	char *s = json_dumps(reply, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	char *s = reply ? json_dumps(reply, JSON_COMPACT | JSON_PRESERVE_ORDER)
+	                : NULL;
 
+	/* never leave a client hanging: an unencodable reply is an error */
+	if (s == NULL)
+		s = strdup(
+		    "{\"error\":\"internal error: reply not encodable\"}");
 	if (s) {
 		bufferevent_write(bev, s, strlen(s));
 		bufferevent_write(bev, "\n", 1);

@@ -60,7 +60,8 @@ loop_on_member_event(enum membership_event e, size_t peer, void *arg)
 		revive_act_start(l->rv, peer);
 		break;
 	case MEMBERSHIP_EV_ACT_STOP:
-		revive_act_stop(l->rv, peer);
+		revive_act_stop(l->rv, peer,
+		    membership_state_of(l->mb, peer) == MEMBERSHIP_ALIVE);
 		break;
 	case MEMBERSHIP_EV_RESTARTED:
 		revive_peer_restarted(l->rv, peer);
@@ -280,8 +281,8 @@ loop_reload(struct loop *l)
 	log_info("SIGHUP: reloading %s", l->conf_path);
 	c = loop_load_conf(l->conf_path, l->conf->peers[l->self].name, &self,
 	    sk, err, sizeof(err));
-	sodium_memzero(sk, sizeof(sk));
 	if (c == NULL || hb_reconf(l->hb, c, self, err, sizeof(err)) == -1) {
+		sodium_memzero(sk, sizeof(sk));
 		l->reload_failures++;
 		log_warnx("reload failed, keeping the running config: %s", err);
 		evlog_write(l->ev, "config_reload_failed",
@@ -289,6 +290,10 @@ loop_reload(struct loop *l)
 		conf_free(c);
 		return;
 	}
+	/* the key file may have been rotated along with this host's pubkey */
+	hb_set_key(l->hb, sk);
+	memcpy(l->sk, sk, sizeof(sk));
+	sodium_memzero(sk, sizeof(sk));
 	membership_reconf(l->mb, c, self, clock_mono_ms());
 	revive_reconf(l->rv, c, self);
 	conf_free(l->conf);
@@ -389,7 +394,7 @@ loop_run(struct loop *l)
 {
 	const struct conf_peer *me = &l->conf->peers[l->self];
 
-	evlog_write(l->ev, "started", me->name, "peerwatch " PW_VERSION,
+	evlog_write_new(l->ev, "started", me->name, "peerwatch " PW_VERSION,
 	    json_pack("{sIsisi}", "incarnation",
 	        (json_int_t)hb_incarnation(l->hb), "peers",
 	        (int)l->conf->npeers, "port", (int)me->port));
@@ -399,6 +404,8 @@ loop_run(struct loop *l)
 	    me->address, me->port, conf_status_listen(l->conf, l->self));
 	hb_start(l->hb);
 	event_base_dispatch(l->base);
+	/* a reload may have replaced the config meanwhile */
+	me = &l->conf->peers[l->self];
 	evlog_write(l->ev, "stopped", me->name, "clean shutdown", NULL);
 	return 0;
 }

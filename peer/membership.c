@@ -173,28 +173,48 @@ membership_reconf(
     struct membership *m, const struct conf *conf, size_t self, uint64_t now_ms)
 {
 	struct mb_peer *old = m->p;
-	size_t i, j, nold = m->n;
+	size_t i, j, k, nold = m->n;
+	int *map;
 
 	m->conf = conf;
 	m->self = self;
 	m->n = conf->npeers;
 	m->p = xcalloc(m->n, sizeof(*m->p));
+	/* map[new index] = old index or -1: peers are matched by name */
+	map = xcalloc(m->n, sizeof(*map));
+	for (i = 0; i < m->n; i++) {
+		map[i] = -1;
+		for (j = 0; j < nold; j++)
+			if (strcmp(old[j].name, conf->peers[i].name) == 0)
+				map[i] = (int)j;
+	}
 	for (i = 0; i < m->n; i++) {
 		struct mb_peer *p = &m->p[i];
+		enum membership_state *view;
+		struct mb_act *acts;
+
 		mb_init_peer(m, p, conf->peers[i].name, now_ms);
-		for (j = 0; j < nold; j++) {
-			if (strcmp(old[j].name, p->name) != 0)
+		if (map[i] < 0)
+			continue;
+		/* everything carries over: the verdicts, this host's acting
+		 * and what each peer reported, so a reload changes nothing
+		 * the others can see */
+		view = p->view;
+		acts = p->acts;
+		*p = old[map[i]];
+		p->view = view;
+		p->acts = acts;
+		for (k = 0; k < m->n; k++) {
+			if (map[k] < 0)
 				continue;
-			p->state = old[j].state;
-			p->heard = old[j].heard;
-			p->last_heard_ms = old[j].last_heard_ms;
-			p->incarnation = old[j].incarnation;
-			p->skew_ms = old[j].skew_ms;
-			/* views are re-learnt from the next full status */
+			p->view[k] = old[map[i]].view[map[k]];
+			p->acts[k] = old[map[i]].acts[map[k]];
 		}
+		p->acting_peer = -1; /* old index: re-chosen next tick */
 	}
 	m->p[self].heard = 1;
 	m->p[self].state = MEMBERSHIP_ALIVE;
+	free(map);
 	mb_free_peers(old, nold);
 	m->payload_dirty = 1;
 }
@@ -335,9 +355,11 @@ mb_candidate_stalled(
 	const struct conf_mesh *mesh = &m->conf->mesh;
 	const struct mb_act *a = &m->p[c].acts[t];
 	uint64_t takeup = 3 * mesh->interval_ms + 1000;
-	/* a revive: connect + SFTP work, the verify wait, a backoff step */
-	uint64_t progress =
-	    mesh->revive_verify_ms + 2 * mesh->ssh_timeout_ms + 35000;
+	/* a revive's longest silent stretch: a heal worker may run until it
+	 * is killed (4 x ssh_timeout + 10 s, see rvpool), then the verify
+	 * wait, then the longest backoff step (30 s), plus slack */
+	uint64_t progress = 4 * mesh->ssh_timeout_ms + 10000 +
+	                    mesh->revive_verify_ms + 30000 + 5000;
 
 	if (a->step[0] == '\0')
 		return now_ms - m->p[t].confirmed_since_ms > takeup;

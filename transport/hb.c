@@ -38,8 +38,17 @@ struct hb_peer {
 	uint64_t last_inc;
 	uint64_t last_seq;
 	uint64_t saved_inc; /* what replay.json holds */
-	struct evdns_getaddrinfo_request *dnsreq;
+	struct hb_dns *dns; /* a lookup in flight, or NULL */
+};
+
+/* One name lookup. libevent may run its callback after the peer array it
+ * was for has been replaced (reload), so the callback finds its peer by
+ * name, and a cancelled lookup touches nothing but itself. */
+struct hb_dns {
 	struct hb *hb;
+	char name[CONF_NAME_MAX + 1];
+	struct evdns_getaddrinfo_request *req;
+	int cancelled;
 };
 
 struct hb {
@@ -52,7 +61,8 @@ struct hb {
 	hb_status_cb status_cb;
 	void *arg;
 	int fd4, fd6;
-	struct event *ev4, *ev6, *send_ev, *dns_ev;
+	struct event *ev4, *ev6, *send_ev, *dns_ev, *save_ev;
+	int replay_dirty; /* a seq advanced since replay.json */
 	struct hb_peer *peers;
 	size_t npeers;
 	char *state_dir;
@@ -68,6 +78,8 @@ static void hb_on_read(evutil_socket_t, short, void *);
 static void hb_on_send_timer(evutil_socket_t, short, void *);
 static void hb_on_dns_timer(evutil_socket_t, short, void *);
 static void hb_resolve_all(struct hb *);
+static void hb_dns_cancel(struct hb_peer *);
+static void hb_on_save_timer(evutil_socket_t, short, void *);
 
 static int
 hb_write_file(const char *dir, const char *name, const char *data, char *err,
@@ -138,7 +150,9 @@ hb_next_incarnation(const char *state_dir, uint64_t now_s, uint64_t *inc,
 	return hb_write_file(state_dir, "incarnation", buf, err, errlen);
 }
 
-/* replay.json: {"beta": 1795386990, ...} */
+/* replay.json: {"beta": {"inc": 1795386990, "seq": 4711}, ...}. The seq
+ * is saved every HB_SAVE_MS, so a restarted receiver refuses recordings
+ * of older incarnations and of all but the last few seconds of this one. */
 static void
 hb_load_replay(struct hb *hb)
 {
@@ -151,14 +165,13 @@ hb_load_replay(struct hb *hb)
 		return;
 	for (i = 0; i < hb->npeers; i++) {
 		v = json_object_get(root, hb->peers[i].name);
-		if (json_is_integer(v) && json_integer_value(v) > 0) {
-			hb->peers[i].saved_inc =
-			    (uint64_t)json_integer_value(v);
-			hb->peers[i].last_inc = hb->peers[i].saved_inc;
-			/* seq unknown: accept any seq of the saved incarnation
-			 */
-			hb->peers[i].last_seq = 0;
-		}
+		if (json_integer_value(json_object_get(v, "inc")) <= 0)
+			continue;
+		hb->peers[i].saved_inc =
+		    (uint64_t)json_integer_value(json_object_get(v, "inc"));
+		hb->peers[i].last_inc = hb->peers[i].saved_inc;
+		hb->peers[i].last_seq =
+		    (uint64_t)json_integer_value(json_object_get(v, "seq"));
 	}
 	json_decref(root);
 }
@@ -171,9 +184,11 @@ hb_save_replay(struct hb *hb)
 	size_t i;
 
 	for (i = 0; i < hb->npeers; i++)
-		if (hb->peers[i].saved_inc)
+		if (hb->peers[i].last_inc)
 			json_object_set_new(root, hb->peers[i].name,
-			    json_integer((json_int_t)hb->peers[i].saved_inc));
+			    json_pack("{sIsI}", "inc",
+			        (json_int_t)hb->peers[i].last_inc, "seq",
+			        (json_int_t)hb->peers[i].last_seq));
 	s = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(root);
 	if (s == NULL)
@@ -181,7 +196,20 @@ hb_save_replay(struct hb *hb)
 	if (hb_write_file(hb->state_dir, "replay.json", s, err, sizeof(err)) ==
 	    -1)
 		log_warnx("replay window not saved: %s", err);
+	else
+		hb->replay_dirty = 0;
 	free(s);
+}
+
+static void
+hb_on_save_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct hb *hb = arg;
+
+	(void)fd;
+	(void)what;
+	if (hb->replay_dirty)
+		hb_save_replay(hb);
 }
 
 static int
@@ -291,7 +319,6 @@ hb_set_peers(struct hb *hb)
 		struct hb_peer *p = &hb->peers[i];
 		snprintf(
 		    p->name, sizeof(p->name), "%s", hb->conf->peers[i].name);
-		p->hb = hb;
 		for (j = 0; j < nold; j++) {
 			if (strcmp(old[j].name, p->name) != 0)
 				continue;
@@ -301,8 +328,7 @@ hb_set_peers(struct hb *hb)
 		}
 	}
 	for (j = 0; j < nold; j++)
-		if (old[j].dnsreq)
-			evdns_getaddrinfo_cancel(old[j].dnsreq);
+		hb_dns_cancel(&old[j]);
 	free(old);
 }
 
@@ -313,6 +339,7 @@ hb_new(struct event_base *base, const struct conf *conf, size_t self,
 {
 	struct hb *hb = xcalloc(1, sizeof(*hb));
 	struct timeval tv = {60, 0};
+	struct timeval save_tv = {HB_SAVE_MS / 1000, 0};
 
 	hb->base = base;
 	hb->conf = conf;
@@ -337,6 +364,8 @@ hb_new(struct event_base *base, const struct conf *conf, size_t self,
 	hb->send_ev = evtimer_new(base, hb_on_send_timer, hb);
 	hb->dns_ev = event_new(base, -1, EV_PERSIST, hb_on_dns_timer, hb);
 	event_add(hb->dns_ev, &tv);
+	hb->save_ev = event_new(base, -1, EV_PERSIST, hb_on_save_timer, hb);
+	event_add(hb->save_ev, &save_tv);
 	hb_resolve_all(hb);
 	return hb;
 fail:
@@ -352,8 +381,7 @@ hb_free(struct hb *hb)
 	if (hb == NULL)
 		return;
 	for (i = 0; i < hb->npeers; i++)
-		if (hb->peers[i].dnsreq)
-			evdns_getaddrinfo_cancel(hb->peers[i].dnsreq);
+		hb_dns_cancel(&hb->peers[i]);
 	if (hb->ev4)
 		event_free(hb->ev4);
 	if (hb->ev6)
@@ -362,8 +390,12 @@ hb_free(struct hb *hb)
 		event_free(hb->send_ev);
 	if (hb->dns_ev)
 		event_free(hb->dns_ev);
+	if (hb->save_ev)
+		event_free(hb->save_ev);
+	if (hb->replay_dirty)
+		hb_save_replay(hb);
 	if (hb->dns)
-		evdns_base_free(hb->dns, 1);
+		evdns_base_free(hb->dns, 0);
 	if (hb->fd4 != -1)
 		close(hb->fd4);
 	if (hb->fd6 != -1)
@@ -377,20 +409,47 @@ hb_free(struct hb *hb)
 }
 
 static void
-hb_on_resolved(int result, struct evutil_addrinfo *res, void *arg)
+hb_set_addr(struct hb_peer *p, struct evutil_addrinfo *res)
 {
-	struct hb_peer *p = arg;
-
-	p->dnsreq = NULL;
-	if (result != 0 || res == NULL) {
-		if (result != EVUTIL_EAI_CANCEL)
-			log_warnx("peer=%s address not resolved: %s", p->name,
-			    evutil_gai_strerror(result));
-		return;
-	}
 	memcpy(&p->ss, res->ai_addr, res->ai_addrlen);
 	p->sslen = (socklen_t)res->ai_addrlen;
 	evutil_freeaddrinfo(res);
+}
+
+static void
+hb_on_resolved(int result, struct evutil_addrinfo *res, void *arg)
+{
+	struct hb_dns *d = arg;
+	struct hb *hb = d->hb;
+	size_t i;
+
+	if (!d->cancelled) {
+		for (i = 0; i < hb->npeers; i++) {
+			if (hb->peers[i].dns != d)
+				continue;
+			hb->peers[i].dns = NULL;
+			if (result == 0 && res != NULL) {
+				hb_set_addr(&hb->peers[i], res);
+				res = NULL;
+			}
+		}
+		if (result != 0)
+			log_warnx("peer=%s address not resolved: %s", d->name,
+			    evutil_gai_strerror(result));
+	}
+	if (res)
+		evutil_freeaddrinfo(res);
+	free(d);
+}
+
+static void
+hb_dns_cancel(struct hb_peer *p)
+{
+	if (p->dns == NULL)
+		return;
+	p->dns->cancelled = 1;
+	evdns_getaddrinfo_cancel(p->dns->req);
+	p->dns = NULL;
 }
 
 static void
@@ -399,9 +458,11 @@ hb_resolve(struct hb *hb, size_t i)
 	const struct conf_peer *cp = &hb->conf->peers[i];
 	struct hb_peer *p = &hb->peers[i];
 	struct evutil_addrinfo hints, *res = NULL;
+	struct evdns_getaddrinfo_request *req;
+	struct hb_dns *d;
 	char port[8];
 
-	if (i == hb->self || p->dnsreq != NULL)
+	if (i == hb->self || p->dns != NULL)
 		return;
 	snprintf(port, sizeof(port), "%u", cp->port);
 	memset(&hints, 0, sizeof(hints));
@@ -409,12 +470,19 @@ hb_resolve(struct hb *hb, size_t i)
 	hints.ai_flags = EVUTIL_AI_NUMERICHOST | EVUTIL_AI_NUMERICSERV;
 	/* literals resolve at once, without the network */
 	if (evutil_getaddrinfo(cp->address, port, &hints, &res) == 0) {
-		hb_on_resolved(0, res, p);
+		hb_set_addr(p, res);
 		return;
 	}
 	hints.ai_flags = EVUTIL_AI_NUMERICSERV;
-	p->dnsreq = evdns_getaddrinfo(
-	    hb->dns, cp->address, port, &hints, hb_on_resolved, p);
+	d = xcalloc(1, sizeof(*d));
+	d->hb = hb;
+	snprintf(d->name, sizeof(d->name), "%s", p->name);
+	p->dns = d;
+	/* NULL: answered (and d freed) already, inside the call */
+	req = evdns_getaddrinfo(
+	    hb->dns, cp->address, port, &hints, hb_on_resolved, d);
+	if (req != NULL)
+		d->req = req;
 }
 
 static void
@@ -598,7 +666,9 @@ hb_receive(struct hb *hb, const unsigned char *buf, size_t len)
 	m.payload = payload;
 	hb->peers[idx].last_inc = w.incarnation;
 	hb->peers[idx].last_seq = w.seq;
+	hb->replay_dirty = 1;
 	if (w.incarnation > hb->peers[idx].saved_inc) {
+		/* a new incarnation is saved at once, seqs every few s */
 		hb->peers[idx].saved_inc = w.incarnation;
 		hb_save_replay(hb);
 	}
@@ -655,6 +725,12 @@ hb_reconf(struct hb *hb, const struct conf *conf, size_t self, char *err,
 	free(hb->last_full);
 	hb->last_full = NULL;
 	return 0;
+}
+
+void
+hb_set_key(struct hb *hb, const unsigned char *seckey)
+{
+	memcpy(hb->sk, seckey, CONF_SECKEY_LEN);
 }
 
 uint64_t

@@ -23,6 +23,7 @@
 #include "transport/wire.h"
 
 #define HB_FULL_EVERY_MS 3000
+#define HB_SAVE_MS 10000 /* replay window (with seqs) saved this often */
 
 struct hb;
 
@@ -67,6 +68,8 @@ void hb_kick(struct hb *);
 int hb_reconf(
     struct hb *, const struct conf *, size_t self, char *err, size_t errlen);
 
+/* sign with a new 64-byte secret key from now on (key rotation) */
+void hb_set_key(struct hb *, const unsigned char *seckey);
 uint64_t hb_incarnation(const struct hb *);
 const struct hb_counters *hb_counters(const struct hb *);
 /* the last accepted (incarnation, seq) of a peer; 0,0 if none */
