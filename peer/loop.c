@@ -348,6 +348,16 @@ loop_start_modules(struct loop *l, char *err, size_t errlen)
 	return 0;
 }
 
+/* libevent's own messages go to the same log */
+static void
+loop_on_libevent_log(int severity, const char *msg)
+{
+	if (severity >= EVENT_LOG_WARN)
+		log_warnx("libevent: %s", msg);
+	else
+		log_debug("libevent: %s", msg);
+}
+
 struct loop *
 loop_new(const struct loop_opts *o, char *err, size_t errlen)
 {
@@ -355,6 +365,7 @@ loop_new(const struct loop_opts *o, char *err, size_t errlen)
 	uint64_t tick = 100;
 	struct timeval tv;
 
+	event_set_log_callback(loop_on_libevent_log);
 	l->conf_path = xstrdup(o->conf_path);
 	l->worker = revive_worker_path(o->self_exe);
 	l->name = o->name ? xstrdup(o->name) : NULL;

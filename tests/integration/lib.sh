@@ -303,13 +303,22 @@ ollama_listen = 127.0.0.1:11435" >"$T/peers.conf"
 		ns="$RUN-$n"
 		NS[$n]=$ns
 		IDX[$n]=$i
-		ADDR[$n]=10.213.$K.$i
+		# PW_IPV6=1: a ULA prefix, inside this run's namespaces only
+		if [ "${PW_IPV6:-0}" = 1 ]; then
+			ADDR[$n]=fd00:213:$K::$i
+		else
+			ADDR[$n]=10.213.$K.$i
+		fi
 		ETC[$n]=/etc/netns/$ns/peerwatch
 		ip netns add "$ns" || fail "ip netns add $ns"
 		CREATED_NS+=("$ns")
 		ip -n "$HUB" link add "v$i" type veth peer name "e$i" netns "$ns"
 		ip -n "$ns" link set "e$i" name eth0
-		ip -n "$ns" addr add "${ADDR[$n]}/24" dev eth0
+		if [ "${PW_IPV6:-0}" = 1 ]; then
+			ip -n "$ns" addr add "${ADDR[$n]}/64" dev eth0 nodad
+		else
+			ip -n "$ns" addr add "${ADDR[$n]}/24" dev eth0
+		fi
 		ip -n "$ns" link set lo up
 		ip -n "$ns" link set eth0 up
 		ip -n "$HUB" link set "v$i" master br0 up
@@ -325,7 +334,7 @@ EOF
 	for n in "$@"; do
 		cp "$T/peers.conf" "${ETC[$n]}/peers.conf"
 	done
-	log "netns mesh: ${NAMES[*]} on 10.213.$K.0/24 (namespaces $RUN-*)"
+	log "netns mesh: ${NAMES[*]} on ${ADDR[${NAMES[0]}]%?}* (namespaces $RUN-*)"
 }
 
 # mesh_loopback NAME...: 127.213.K.I per host, one shared peers.conf with
