@@ -248,9 +248,11 @@ cli_deploy_units(int argc, char **argv)
 	    {"macos", no_argument, NULL, 'M'},
 	    {"output", required_argument, NULL, 'o'},
 	    {"bin", required_argument, NULL, 'b'},
+	    {"unit-config", required_argument, NULL, 'u'},
 	    {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	struct units_out o = {NULL, 0};
 	const char *cpath = NULL, *name = NULL, *bin = PW_SBINDIR "/peerwatch";
+	const char *unit_conf = NULL;
 	int ch, os = 0, self;
 	struct conf *c;
 
@@ -274,17 +276,28 @@ cli_deploy_units(int argc, char **argv)
 		case 'b':
 			bin = optarg;
 			break;
+		case 'u':
+			unit_conf = optarg;
+			break;
 		case 'h':
 			printf(
 			    "usage: peerwatch deploy-units --linux|--macos "
-			    "[-o DIR] [--bin PATH] [-c FILE] [--name NAME]\n\n"
+			    "[-o DIR] [--bin PATH]\n       [--unit-config "
+			    "PATH] [-c FILE] [--name NAME]\n\n"
 			    "Print (or write into DIR, never over existing "
 			    "files) the service-manager units\nfor this host: "
 			    "peerwatch itself, the unit that restarts it when "
 			    "its revive flag\nappears, and per [guard] of this "
 			    "host a flag watcher that removes the flag and\n"
 			    "runs on_flag. systemd: .service + .path units; "
-			    "launchd: WatchPaths plists.\n");
+			    "launchd: WatchPaths plists.\n\n"
+			    "  --bin PATH          the peerwatch binary the "
+			    "units "
+			    "run (default %s/peerwatch)\n"
+			    "  --unit-config PATH  the config path the units "
+			    "name "
+			    "(default: the -c one)\n",
+			    PW_SBINDIR);
 			return 0;
 		default:
 			return 2;
@@ -297,7 +310,7 @@ cli_deploy_units(int argc, char **argv)
 	}
 	if ((c = cli_load(cpath, name, &self)) == NULL)
 		return 1;
-	cpath = cli_config_path(cpath);
+	cpath = unit_conf ? unit_conf : cli_config_path(cpath);
 	if (os == 'L')
 		units_linux(&o, c, (size_t)self, bin, cpath);
 	else

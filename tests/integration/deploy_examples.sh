@@ -9,9 +9,9 @@ T=$(mktemp -d /tmp/pw-deploy-examples.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 mkdir "$T/linux" "$T/macos"
 "$PW" deploy-units --linux -c "$SRC/deploy/peers.conf.example" --name vps \
-    --bin /usr/local/sbin/peerwatch -o "$T/linux" >/dev/null
+    --bin /usr/local/sbin/peerwatch --unit-config /etc/peerwatch/peers.conf -o "$T/linux" >/dev/null
 "$PW" deploy-units --macos -c "$SRC/deploy/peers.conf.example" \
-    --name macbook --bin /usr/local/sbin/peerwatch -o "$T/macos" >/dev/null
+    --name macbook --bin /usr/local/sbin/peerwatch --unit-config /etc/peerwatch/peers.conf -o "$T/macos" >/dev/null
 diff -ru "$SRC/deploy/linux" "$T/linux"
 diff -ru "$SRC/deploy/macos" "$T/macos"
 echo "deploy_examples: deploy/linux and deploy/macos match deploy-units"
