@@ -26,6 +26,7 @@
 
 struct units_out {
 	const char *dir; /* NULL: stdout */
+	int check;       /* first pass: only look for files in the way */
 	int failed;
 };
 
@@ -42,6 +43,16 @@ units_emit(struct units_out *o, const char *name, const char *body)
 		return;
 	}
 	snprintf(path, sizeof(path), "%s/%s", o->dir, name);
+	if (o->check) {
+		if (access(path, F_OK) == 0) {
+			fprintf(stderr,
+			    "peerwatch: %s: exists; nothing "
+			    "written\n",
+			    path);
+			o->failed = 1;
+		}
+		return;
+	}
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd == -1 || write(fd, body, len) != (ssize_t)len) {
 		fprintf(stderr, "peerwatch: %s: %s\n", path,
@@ -250,9 +261,10 @@ cli_deploy_units(int argc, char **argv)
 	    {"bin", required_argument, NULL, 'b'},
 	    {"unit-config", required_argument, NULL, 'u'},
 	    {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-	struct units_out o = {NULL, 0};
+	struct units_out o = {NULL, 0, 0};
 	const char *cpath = NULL, *name = NULL, *bin = PW_SBINDIR "/peerwatch";
 	const char *unit_conf = NULL;
+	char *abs = NULL;
 	int ch, os = 0, self;
 	struct conf *c;
 
@@ -310,11 +322,18 @@ cli_deploy_units(int argc, char **argv)
 	}
 	if ((c = cli_load(cpath, name, &self)) == NULL)
 		return 1;
+	/* systemd and launchd start from /: a relative path would not do */
 	cpath = unit_conf ? unit_conf : cli_config_path(cpath);
-	if (os == 'L')
-		units_linux(&o, c, (size_t)self, bin, cpath);
-	else
-		units_macos(&o, c, (size_t)self, bin, cpath);
+	if (cpath[0] != '/' && (abs = realpath(cpath, NULL)) != NULL)
+		cpath = abs;
+	/* all or nothing: look for files in the way before writing any */
+	for (o.check = o.dir != NULL; o.check >= 0 && !o.failed; o.check--) {
+		if (os == 'L')
+			units_linux(&o, c, (size_t)self, bin, cpath);
+		else
+			units_macos(&o, c, (size_t)self, bin, cpath);
+	}
+	free(abs);
 	conf_free(c);
 	return o.failed;
 }
