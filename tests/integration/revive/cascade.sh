@@ -60,7 +60,8 @@ rv_valid_json meshcopy >"$T/meshcopy.json"
 cp "$T/meshcopy.json" "$f"
 wait_until 15 newest_copy_is "$T/meshcopy.json" ||
     fail "alpha did not pull gamma's new config into its mesh store"
-[ "$(ev_count alpha mesh_backup gamma)" -gt "$pulls" ] ||
+# the copy is on disk a moment before the daemon logs it
+wait_until 5 rv_ev_has_at_least alpha mesh_backup $((pulls + 1)) gamma ||
     fail "alpha stored a mesh copy without a mesh_backup event"
 log "alpha pulled gamma's config into $store"
 

@@ -19,7 +19,7 @@
 # app/ (guarded files and their backups), ssh/ (host keys, sshd_config,
 # sshd log), daemon.pids (every peerwatch PID of that host, the current one
 # last), flags.log (what the flag watcher saw: "MS KIND FILE" per line) and
-# seen/ (copies of the flag bodies).
+# seen/ (copies of the flag bodies), watcher.log (the watcher's stderr).
 #
 # The flag watcher stands in for systemd on the target: a bash loop that
 # polls every 100 ms for as long as the test runs. When the host's revive
@@ -292,7 +292,7 @@ rv_watch() {
 			done
 			sleep 0.1
 		done
-	) &
+	) 2>>"$d/watcher.log" & # (bash's "Killed" notices for kill -9)
 	WATCH_PID[$n]=$!
 	RV_WATCHERS+=($!)
 	log "flag watcher of $n (pid $!)"

@@ -49,7 +49,7 @@ wait_until 40 failed_while_flowing 2 ||
 # each attempt ended within ssh_timeout + 2 s of its start, as unreachable
 mapfile -t rows < <(rv_ev alpha type peer ts reason |
     awk -F'\t' '$2 == "gamma" && ($1 == "revive_start" || $1 == "revive_failed")')
-n=0 start=
+n=0 start=''
 for r in "${rows[@]}"; do
 	IFS=$'\t' read -r type _ ts reason <<<"$r"
 	if [ "$type" = revive_start ]; then

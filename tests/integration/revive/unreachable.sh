@@ -40,7 +40,7 @@ esac
 # growing gaps between the attempts
 mapfile -t starts < <(rv_ev alpha type peer ts |
     awk -F'\t' '$1 == "revive_start" && $2 == "gamma" { print $3 }')
-prev= prevgap=0
+prev='' prevgap=0
 for ts in "${starts[@]:0:3}"; do
 	ms=$(rv_ts_ms "$ts")
 	if [ -n "$prev" ]; then
