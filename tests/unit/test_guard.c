@@ -895,7 +895,7 @@ static void
 test_mesh_store_keep(void **state)
 {
 	struct t *t = *state;
-	char err[256], *mesh, *doc, *p, *other;
+	char err[256], *mesh, *doc, *p, *other = NULL;
 	int i;
 
 	mesh = guard_mesh_dir(t->dir, &t->g);
