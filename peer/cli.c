@@ -69,6 +69,38 @@ cli_load(const char *cpath_opt, const char *name_opt, int *self)
 	return c;
 }
 
+/*
+ * One request to the running daemon (takes req): prints the reply as JSON
+ * or through print, and returns it (new reference); NULL after printing
+ * why there is none (no daemon, no answer, or an error reply).
+ */
+static json_t *
+cli_ask(const struct conf *c, int self, json_t *req, int timeout_ms, int json,
+    void (*print)(json_t *))
+{
+	json_t *reply = NULL;
+	char err[1024];
+
+	if (ctl_request(conf_state_dir(c, (size_t)self), req, &reply,
+	        timeout_ms, err, sizeof(err)) == -1) {
+		fprintf(stderr, "peerwatch: %s\n", err);
+		reply = NULL;
+	} else if (json_object_get(reply, "error") &&
+	           !json_object_get(reply, "peer")) {
+		/* a refusal; a revive's result carries its own error */
+		fprintf(stderr, "peerwatch: %s\n",
+		    json_string_value(json_object_get(reply, "error")));
+		json_decref(reply);
+		reply = NULL;
+	} else if (json) {
+		json_dumpf(reply, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		putchar('\n');
+	} else
+		print(reply);
+	json_decref(req);
+	return reply;
+}
+
 static void
 cli_print_table(json_t *o)
 {
@@ -122,9 +154,8 @@ cli_status(int argc, char **argv)
 	    {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
 	const char *cpath = NULL, *name = NULL;
-	json_t *req, *reply = NULL;
+	json_t *reply;
 	struct conf *c;
-	char err[1024];
 	int ch, json = 0, self, rc = 1;
 
 	while ((ch = getopt_long(argc, argv, "c:n:jh", opts, NULL)) != -1) {
@@ -152,23 +183,9 @@ cli_status(int argc, char **argv)
 	}
 	if ((c = cli_load(cpath, name, &self)) == NULL)
 		return 1;
-	req = json_pack("{ss}", "cmd", "status");
-	if (ctl_request(conf_state_dir(c, (size_t)self), req, &reply, 5000, err,
-	        sizeof(err)) == -1)
-		fprintf(stderr, "peerwatch: %s\n", err);
-	else if (json_object_get(reply, "error"))
-		fprintf(stderr, "peerwatch: %s\n",
-		    json_string_value(json_object_get(reply, "error")));
-	else {
-		if (json) {
-			json_dumpf(reply, stdout,
-			    JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-			putchar('\n');
-		} else
-			cli_print_table(reply);
-		rc = 0;
-	}
-	json_decref(req);
+	reply = cli_ask(c, self, json_pack("{ss}", "cmd", "status"), 5000, json,
+	    cli_print_table);
+	rc = reply ? 0 : 1;
 	json_decref(reply);
 	conf_free(c);
 	return rc;
@@ -217,9 +234,8 @@ cli_revive(int argc, char **argv)
 	    {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
 	const char *cpath = NULL, *name = NULL;
-	json_t *req, *reply = NULL;
+	json_t *reply;
 	struct conf *c;
-	char err[1024];
 	int ch, json = 0, dry = 0, self, rc = 1;
 
 	while ((ch = getopt_long(argc, argv, "c:n:djh", opts, NULL)) != -1) {
@@ -256,29 +272,14 @@ cli_revive(int argc, char **argv)
 	}
 	if ((c = cli_load(cpath, name, &self)) == NULL)
 		return 1;
-	req = json_pack(
-	    "{sssssb}", "cmd", "revive", "peer", argv[optind], "dry_run", dry);
-	if (ctl_request(conf_state_dir(c, (size_t)self), req, &reply,
-	        (int)(4 * c->mesh.ssh_timeout_ms + 15000), err,
-	        sizeof(err)) == -1)
-		fprintf(stderr, "peerwatch: %s\n", err);
-	else if (json_object_get(reply, "error") &&
-	         !json_object_get(reply, "peer"))
-		fprintf(stderr, "peerwatch: %s\n",
-		    json_string_value(json_object_get(reply, "error")));
-	else {
-		if (json) {
-			json_dumpf(reply, stdout,
-			    JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-			putchar('\n');
-		} else
-			cli_print_revive(reply);
-		rc = strcmp(json_string_value(json_object_get(reply, "ssh")),
-		         "ok") == 0
-		         ? 0
-		         : 1;
-	}
-	json_decref(req);
+	reply = cli_ask(c, self,
+	    json_pack("{sssssb}", "cmd", "revive", "peer", argv[optind],
+	        "dry_run", dry),
+	    (int)(4 * c->mesh.ssh_timeout_ms + 15000), json, cli_print_revive);
+	rc = reply && strcmp(json_string_value(json_object_get(reply, "ssh")),
+	                  "ok") == 0
+	         ? 0
+	         : 1;
 	json_decref(reply);
 	conf_free(c);
 	return rc;
