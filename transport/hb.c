@@ -280,26 +280,26 @@ hb_open_sockets(struct hb *hb, char *err, size_t errlen)
 		need4 |= f == AF_INET || f == AF_UNSPEC;
 		need6 |= f == AF_INET6;
 	}
-	hb->fd4 = hb->fd6 = -1;
-	if (fam == AF_INET || need4) {
+	/* idempotent: a reload may add the first peer of another family */
+	if (hb->fd4 == -1 && (fam == AF_INET || need4)) {
 		hb->fd4 = hb_bind(AF_INET, fam == AF_INET ? me->address : NULL,
 		    me->port, err, errlen);
 		if (hb->fd4 == -1)
 			return -1;
 	}
-	if (fam == AF_INET6 || need6) {
+	if (hb->fd6 == -1 && (fam == AF_INET6 || need6)) {
 		hb->fd6 =
 		    hb_bind(AF_INET6, fam == AF_INET6 ? me->address : NULL,
 		        me->port, err, errlen);
 		if (hb->fd6 == -1 && fam == AF_INET6)
 			return -1;
 	}
-	if (hb->fd4 != -1) {
+	if (hb->fd4 != -1 && hb->ev4 == NULL) {
 		hb->ev4 = event_new(
 		    hb->base, hb->fd4, EV_READ | EV_PERSIST, hb_on_read, hb);
 		event_add(hb->ev4, NULL);
 	}
-	if (hb->fd6 != -1) {
+	if (hb->fd6 != -1 && hb->ev6 == NULL) {
 		hb->ev6 = event_new(
 		    hb->base, hb->fd6, EV_READ | EV_PERSIST, hb_on_read, hb);
 		event_add(hb->ev6, NULL);
@@ -711,6 +711,8 @@ hb_reconf(struct hb *hb, const struct conf *conf, size_t self, char *err,
 {
 	const struct conf_peer *o = &hb->conf->peers[hb->self];
 	const struct conf_peer *n = &conf->peers[self];
+	const struct conf *oldconf = hb->conf;
+	size_t oldself = hb->self;
 
 	if (strcmp(o->address, n->address) != 0 || o->port != n->port) {
 		snprintf(err, errlen,
@@ -720,6 +722,11 @@ hb_reconf(struct hb *hb, const struct conf *conf, size_t self, char *err,
 	}
 	hb->conf = conf;
 	hb->self = self;
+	if (hb_open_sockets(hb, err, errlen) == -1) {
+		hb->conf = oldconf; /* the reload is refused whole */
+		hb->self = oldself;
+		return -1;
+	}
 	hb_set_peers(hb);
 	hb_resolve_all(hb);
 	free(hb->last_full);
