@@ -30,6 +30,7 @@
 #include "common/clock.h"
 #include "common/evlog.h"
 #include "common/log.h"
+#include "common/mkdirs.h"
 #include "common/xmalloc.h"
 
 #define EVLOG_FILE "events.jsonl"
@@ -75,37 +76,6 @@ evlog_seterr(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* mkdir -p, new components 0700 */
-static int
-evlog_mkdirs(const char *dir)
-{
-	struct stat st;
-	char *p, *s;
-	int rc = -1;
-
-	s = xstrdup(dir);
-	for (p = s + 1; *p != '\0'; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(s, 0700) == -1 && errno != EEXIST)
-			goto out;
-		*p = '/';
-	}
-	if (mkdir(s, 0700) == -1 && errno != EEXIST)
-		goto out;
-	if (stat(s, &st) == -1)
-		goto out;
-	if (!S_ISDIR(st.st_mode)) {
-		errno = ENOTDIR;
-		goto out;
-	}
-	rc = 0;
-out:
-	free(s);
-	return rc;
-}
-
 static int
 evlog_open_file(const char *path)
 {
@@ -128,10 +98,8 @@ evlog_open(const char *state_dir, size_t max_bytes, unsigned keep, char *err,
 {
 	struct evlog *ev;
 
-	if (evlog_mkdirs(state_dir) == -1) {
-		evlog_seterr(err, errlen, "%s: %s", state_dir, strerror(errno));
+	if (mkdirs(state_dir, 0700, err, errlen) == -1)
 		return NULL;
-	}
 	ev = xcalloc(1, sizeof(*ev));
 	ev->path = xasprintf("%s/%s", state_dir, EVLOG_FILE);
 	if ((ev->fd = evlog_open_file(ev->path)) == -1) {

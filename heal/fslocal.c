@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/mkdirs.h"
 #include "common/xmalloc.h"
 #include "heal/fsops.h"
 
@@ -310,39 +311,6 @@ fslocal_rename(
 	return 0;
 }
 
-/* mkdir -p; an existing component is fine whatever mkdir says about it */
-static int
-fslocal_mkdirs(char *dir, char *err, size_t errlen)
-{
-	struct stat st;
-	char *p, c;
-	int saved;
-
-	for (p = dir + 1;; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		c = *p;
-		*p = '\0';
-		if (mkdir(dir, 0755) == -1 && errno != EEXIST) {
-			saved = errno;
-			if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
-				snprintf(err, errlen, "mkdir %s: %s", dir,
-				    strerror(saved));
-				*p = c;
-				return -1;
-			}
-		}
-		*p = c;
-		if (c == '\0')
-			break;
-	}
-	if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a directory", dir);
-		return -1;
-	}
-	return 0;
-}
-
 static int
 fslocal_mkparent(void *ctx, const char *path, char *err, size_t errlen)
 {
@@ -350,7 +318,7 @@ fslocal_mkparent(void *ctx, const char *path, char *err, size_t errlen)
 	int rc;
 
 	(void)ctx;
-	rc = fslocal_mkdirs(dir, err, errlen);
+	rc = mkdirs(dir, 0755, err, errlen);
 	free(dir);
 	return rc;
 }

@@ -24,6 +24,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/mkdirs.h"
 #include "common/xmalloc.h"
 #include "heal/guard.h"
 
@@ -561,44 +562,6 @@ guard_write_flag(const struct conf_guard *g, const struct fsops *fs,
 	return rc;
 }
 
-/* mkdir -p with mode for the directories it creates */
-static int
-guard_mkdirs(const char *path, mode_t mode, char *err, size_t errlen)
-{
-	char *dir, *p, c;
-	struct stat st;
-	int rc = 0, saved;
-
-	if (path[0] == '\0') {
-		snprintf(err, errlen, "empty mesh directory");
-		return -1;
-	}
-	dir = xstrdup(path);
-	for (p = dir + 1; rc == 0; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		c = *p;
-		*p = '\0';
-		if (mkdir(dir, mode) == -1 && errno != EEXIST) {
-			saved = errno;
-			if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
-				snprintf(err, errlen, "mkdir %s: %s", dir,
-				    strerror(saved));
-				rc = -1;
-			}
-		}
-		*p = c;
-		if (c == '\0')
-			break;
-	}
-	if (rc == 0 && (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode))) {
-		snprintf(err, errlen, "%s: not a directory", dir);
-		rc = -1;
-	}
-	free(dir);
-	return rc;
-}
-
 /* 1 if data equals the newest stored copy; *newest its ms (0: none) */
 static int
 guard_mesh_same(const char *mesh_dir, const char *data, size_t len,
@@ -663,7 +626,7 @@ guard_mesh_store(const char *mesh_dir, const struct conf_guard *g,
 		snprintf(err, errlen, "not stored: %s", why);
 		return -1;
 	}
-	if (guard_mkdirs(mesh_dir, 0700, err, errlen) == -1)
+	if (mkdirs(mesh_dir, 0700, err, errlen) == -1)
 		return -1;
 	if ((rc = guard_mesh_same(mesh_dir, data, len, &newest, err, errlen)) !=
 	    0)

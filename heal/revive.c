@@ -456,21 +456,16 @@ rv_report_guards(struct revive *rv, struct rvjob *j, struct rv_target *t)
 		case GUARD_VALID:
 			incident_close(rv->inc, NULL, subj, "config valid");
 			break;
+		case GUARD_WOULD_RESTORE: /* dry runs are never reported */
+			break;
 		case GUARD_RESTORED:
-		case GUARD_WOULD_RESTORE:
 			restored++;
 			json_object_set_new(
 			    f, "source", json_string(r->source));
 			json_object_set_new(
 			    f, "broken_copy", json_string(r->broken_copy));
-			json_object_set_new(f, "dry_run",
-			    json_boolean(r->outcome == GUARD_WOULD_RESTORE));
-			evlog_writef(rv->ev,
-			    r->outcome == GUARD_RESTORED
-			        ? "config_restored"
-			        : "config_would_restore",
-			    j->target_name, f, "%s restored from %s", subj,
-			    r->source);
+			evlog_writef(rv->ev, "config_restored", j->target_name,
+			    f, "%s restored from %s", subj, r->source);
 			if (n < sizeof(summary) - 1)
 				n += (size_t)snprintf(summary + n,
 				    sizeof(summary) - n, "%s%s from %s",
@@ -548,7 +543,7 @@ rv_revive_done(struct revive *rv, struct rvjob *j, struct rv_target *t)
 	t->running = 0;
 	if (j->fail != SFTP_OK) {
 		snprintf(t->last_outcome, sizeof(t->last_outcome), "%s: %s",
-		    rvjob_fail_name(j->fail), j->err);
+		    sftp_fail_name(j->fail), j->err);
 		rv_ssh_failed(rv, j, t);
 		return;
 	}
@@ -592,7 +587,7 @@ rv_result_json(const struct rvjob *j)
 		        rvjob_text(r->detail)));
 	}
 	return json_pack("{sssbsssososbsI}", "peer", j->target_name, "dry_run",
-	    j->dry_run, "ssh", rvjob_fail_name(j->fail), "error",
+	    j->dry_run, "ssh", sftp_fail_name(j->fail), "error",
 	    rvjob_text(j->err), "guards", gs, "flag_written",
 	    j->peer_flag_written, "elapsed_ms", (json_int_t)j->elapsed_ms);
 }

@@ -326,13 +326,3 @@ rvjob_result_from_json(struct rvjob *j, const json_t *o)
 	}
 	return 0;
 }
-
-const char *
-rvjob_fail_name(enum sftp_fail f)
-{
-	static const char *names[] = {
-	    "ok", "unreachable", "hostkey", "auth", "protocol"};
-
-	return (unsigned)f < sizeof(names) / sizeof(names[0]) ? names[f]
-	                                                      : "protocol";
-}

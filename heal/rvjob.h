@@ -75,8 +75,6 @@ json_t *rvjob_text(const char *s);
 int rvjob_result_from_json(struct rvjob *, const json_t *);
 /* the worst guard outcome: any NO_SOURCE/ERROR means "no flag" */
 int rvjob_all_good(const struct rvjob *);
-/* "ok", "unreachable", ... (sftp_fail_name without linking libssh) */
-const char *rvjob_fail_name(enum sftp_fail);
 
 struct rvpool;
 /* a job finished (results filled in, or fail/err set if the worker died);

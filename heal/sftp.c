@@ -1117,21 +1117,3 @@ sftp_fsops(struct sftp_conn *c)
 {
 	return &c->ops;
 }
-
-const char *
-sftp_fail_name(enum sftp_fail f)
-{
-	switch (f) {
-	case SFTP_OK:
-		return "ok";
-	case SFTP_UNREACHABLE:
-		return "unreachable";
-	case SFTP_HOSTKEY:
-		return "hostkey";
-	case SFTP_AUTH:
-		return "auth";
-	case SFTP_PROTOCOL:
-		return "protocol";
-	}
-	return "unknown";
-}

@@ -26,6 +26,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/mkdirs.h"
 #include "common/xmalloc.h"
 #include "config/conf.h"
 #include "transport/hb.h"
@@ -107,28 +108,6 @@ fail:
 	return -1;
 }
 
-static int
-hb_mkdir(const char *dir, char *err, size_t errlen)
-{
-	char buf[4096], *p;
-
-	snprintf(buf, sizeof(buf), "%s", dir);
-	for (p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) == -1 && errno != EEXIST)
-			goto fail;
-		*p = '/';
-	}
-	if (mkdir(buf, 0700) == -1 && errno != EEXIST)
-		goto fail;
-	return 0;
-fail:
-	snprintf(err, errlen, "mkdir %s: %s", buf, strerror(errno));
-	return -1;
-}
-
 int
 hb_next_incarnation(const char *state_dir, uint64_t now_s, uint64_t *inc,
     char *err, size_t errlen)
@@ -137,7 +116,7 @@ hb_next_incarnation(const char *state_dir, uint64_t now_s, uint64_t *inc,
 	unsigned long long saved = 0;
 	FILE *f;
 
-	if (hb_mkdir(state_dir, err, errlen) == -1)
+	if (mkdirs(state_dir, 0700, err, errlen) == -1)
 		return -1;
 	snprintf(path, sizeof(path), "%s/incarnation", state_dir);
 	if ((f = fopen(path, "r")) != NULL) {

@@ -283,7 +283,7 @@ test_job_codec_roundtrip(void **state)
 	assert_string_equal(j->guards[0].res.source, "/x.bak");
 	assert_true(j->guards[0].flag_written);
 	assert_int_equal(j->guards[0].stored, -1);
-	assert_string_equal(rvjob_fail_name(j->fail), "hostkey");
+	assert_string_equal(sftp_fail_name(j->fail), "hostkey");
 	rvjob_free(j);
 	rvjob_free(k);
 	env_teardown(&e);
