@@ -19,6 +19,7 @@
 #include "common/xmalloc.h"
 #include "config/conf.h"
 #include "heal/incident.h"
+#include "heal/ollama/failover.h"
 #include "heal/revive.h"
 #include "peer/ctl.h"
 #include "peer/loop.h"
@@ -41,6 +42,7 @@ struct loop {
 	struct ctl *ctl;
 	struct incidents *inc;
 	struct revive *rv;
+	struct failover *fo; /* NULL: no peer has an ollama URL */
 	struct event *tick_ev, *sigterm_ev, *sigint_ev, *sighup_ev;
 	uint64_t started_ms;
 	uint64_t reloads, reload_failures;
@@ -95,6 +97,15 @@ loop_on_heartbeat(const struct hb_msg *msg, void *arg)
 	membership_on_heartbeat(l->mb, msg->peer, msg->incarnation,
 	    msg->sent_at_ms, msg->new_incarnation, msg->payload,
 	    clock_mono_ms(), clock_wall_ms());
+	failover_on_payload(l->fo, msg->peer, msg->payload);
+}
+
+static void
+loop_on_ollama_change(void *arg)
+{
+	struct loop *l = arg;
+
+	hb_kick(l->hb);
 }
 
 static const char *
@@ -102,7 +113,8 @@ loop_status_payload(void *arg)
 {
 	struct loop *l = arg;
 
-	return membership_payload(l->mb);
+	return failover_payload(l->fo, membership_payload(l->mb),
+	    l->conf->peers[l->self].name);
 }
 
 static json_t *
@@ -128,6 +140,8 @@ loop_status_json(void *arg)
 	json_object_set_new(o, "uptime_ms",
 	    json_integer((json_int_t)(clock_mono_ms() - l->started_ms)));
 	json_object_set_new(o, "config", json_string(l->conf->path));
+	if (l->fo != NULL)
+		json_object_set_new(o, "ollama", failover_status_json(l->fo));
 	return o;
 }
 
@@ -187,6 +201,13 @@ loop_metrics(void *arg)
 		    "%llu\n",
 		    s, wire_drop_name(d), (unsigned long long)c->drops[d]);
 		free(s);
+		s = t;
+	}
+	if (l->fo != NULL) {
+		char *o = failover_metrics(l->fo);
+		t = xasprintf("%s%s", s, o);
+		free(s);
+		free(o);
 		s = t;
 	}
 	return s;
@@ -296,6 +317,7 @@ loop_reload(struct loop *l)
 	sodium_memzero(sk, sizeof(sk));
 	membership_reconf(l->mb, c, self, clock_mono_ms());
 	revive_reconf(l->rv, c, self);
+	failover_reconf(l->fo, c, self);
 	conf_free(l->conf);
 	l->conf = c;
 	l->self = self;
@@ -344,6 +366,10 @@ loop_start_modules(struct loop *l, char *err, size_t errlen)
 		return -1;
 	l->ctl = ctl_new(l->base, sd, loop_on_ctl, l, err, errlen);
 	if (l->ctl == NULL)
+		return -1;
+	l->fo = failover_new(l->base, l->ev, l->conf, l->self,
+	    loop_on_ollama_change, l, err, errlen);
+	if (l->fo == NULL && err[0] != '\0')
 		return -1;
 	return 0;
 }
@@ -434,6 +460,7 @@ loop_free(struct loop *l)
 		event_free(l->sigint_ev);
 	if (l->sighup_ev)
 		event_free(l->sighup_ev);
+	failover_free(l->fo);
 	ctl_free(l->ctl);
 	status_free(l->status);
 	revive_free(l->rv);

@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "common/log.h"
+#include "common/tcplisten.h"
 #include "common/xmalloc.h"
 #include "config/conf.h"
 #include "peer/status.h"
@@ -112,37 +113,6 @@ status_on_request(struct evhttp_request *req, void *arg)
 		status_reply(req, 404, "text/plain", "not found\n");
 }
 
-/* Our own listening socket: evhttp_bind_socket resolves with
- * AI_ADDRCONFIG, which refuses 127.0.0.1 on a host without an IPv4
- * address other than loopback (an IPv6-only host). */
-static evutil_socket_t
-status_listen_fd(const char *host, uint16_t port)
-{
-	struct evutil_addrinfo hints, *res = NULL;
-	char ports[8];
-	evutil_socket_t fd;
-	int on = 1;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = EVUTIL_AI_PASSIVE | EVUTIL_AI_NUMERICSERV;
-	snprintf(ports, sizeof(ports), "%u", port);
-	if (evutil_getaddrinfo(host, ports, &hints, &res) != 0 || res == NULL)
-		return -1;
-	fd = socket(res->ai_family, SOCK_STREAM, 0);
-	if (fd == -1 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1 ||
-	    bind(fd, res->ai_addr, res->ai_addrlen) == -1 ||
-	    listen(fd, 64) == -1 || evutil_make_socket_nonblocking(fd) == -1 ||
-	    evutil_make_socket_closeonexec(fd) == -1) {
-		if (fd != -1)
-			evutil_closesocket(fd);
-		fd = -1;
-	}
-	evutil_freeaddrinfo(res);
-	return fd;
-}
-
 struct status *
 status_new(struct event_base *base, const char *listen, status_json_cb jcb,
     status_metrics_cb mcb, void *arg, char *err, size_t errlen)
@@ -168,7 +138,7 @@ status_new(struct event_base *base, const char *listen, status_json_cb jcb,
 	evhttp_set_max_headers_size(st->http, 8192);
 	evhttp_set_max_body_size(st->http, 4096);
 	evhttp_set_gencb(st->http, status_on_request, st);
-	if ((fd = status_listen_fd(host, port)) == -1 ||
+	if ((fd = tcplisten(host, port, 64)) == -1 ||
 	    evhttp_accept_socket(st->http, fd) == -1) {
 		snprintf(err, errlen, "status_listen %s: cannot listen: %s",
 		    listen, strerror(errno));

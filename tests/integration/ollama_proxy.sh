@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
+# ollama_proxy: the failover endpoint forwards the Ollama API as Ollama
+# answers it: streams NDJSON and SSE chunk by chunk, names the backend in
+# X-Peerwatch-Backend, routes by model (loaded first, local first), and
+# answers bad requests in Ollama's {"error":...} shape.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/ollama_lib.sh"
+pw_setup "$@"
+
+OLLAMA_MESH_EXTRA="ollama_max_body = 100000" ollama_mesh alpha beta gamma
+fake_start alpha tiny
+fake_start beta tiny,big
+fake_start gamma tiny,big,huge huge
+start_all
+wait_until 8 settled || fail "mesh did not come up"
+wait_until 5 backend_sees alpha beta reported_up true ||
+    fail "alpha never heard beta's Ollama report"
+wait_until 5 backend_sees alpha gamma loaded '["huge:latest"]' ||
+    fail "alpha does not know what gamma has loaded"
+
+# --- plain forwarding, local first -----------------------------------------
+px alpha /api/version
+[ "$CODE" = 200 ] && [ "$BACKEND" = alpha ] ||
+    fail "/api/version: $CODE via '$BACKEND'"
+[ "$(jget "$BODY" version)" = 0.12.0 ] || fail "/api/version body: $BODY"
+px alpha /api/tags
+[ "$(jget "$BODY" models.0.name)" = tiny:latest ] || fail "/api/tags: $BODY"
+px alpha /api/show '{"model":"tiny"}'
+[ "$CODE" = 200 ] && [ "$(jget "$BODY" capabilities.0)" = completion ] ||
+    fail "/api/show: $CODE $BODY"
+px alpha /api/generate '{"model":"tiny","prompt":"hi","stream":false}'
+[ "$CODE" = 200 ] && [ "$BACKEND" = alpha ] &&
+    [ "$(jget "$BODY" done)" = true ] || fail "generate: $CODE $BACKEND $BODY"
+px alpha /api/embed '{"model":"tiny","input":["a","bb"]}'
+[ "$(jget "$BODY" embeddings.1.2)" = 2.0 ] || fail "embed: $BODY"
+
+# --- streaming: every line, in order, ending in done:true -------------------
+px alpha /api/chat '{"model":"tiny","messages":[{"role":"user","content":"x"}]}'
+[ "$(printf '%s\n' "$BODY" | wc -l)" -eq 9 ] || fail "chat stream: $BODY"
+printf '%s\n' "$HDRS" | grep -qi '^content-type: application/x-ndjson' ||
+    fail "chat stream content type: $HDRS"
+[ "$(printf '%s\n' "$BODY" | tail -n 1 | "$PWJSON" done)" = true ] ||
+    fail "chat stream does not end in done:true"
+px alpha /v1/chat/completions '{"model":"tiny","stream":true,"messages":[]}'
+[ "$(printf '%s\n' "$BODY" | grep -c '^data: ')" -eq 10 ] &&
+    printf '%s\n' "$BODY" | tail -n 2 | grep -qx 'data: \[DONE\]' ||
+    fail "SSE stream: $BODY"
+
+# chunks arrive as the backend sends them: with 300 ms between lines the
+# first line is at the client long before the last is written
+fake_set alpha '{"delay_ms":300,"tokens":6}'
+pw_now
+t0=$NOW_MS
+first=
+while IFS= read -r line; do
+	if [ -z "$first" ]; then
+		pw_now
+		first=$((NOW_MS - t0))
+	fi
+done < <(curl -s -N "http://${ADDR[alpha]}:17948/api/generate" \
+    -d '{"model":"tiny","prompt":"x"}')
+pw_now
+total=$((NOW_MS - t0))
+log "streaming: first line after $first ms, last after $total ms"
+[ "$first" -lt 800 ] && [ "$total" -ge 1800 ] ||
+    fail "stream not incremental: first line $first ms, end $total ms"
+fake_set alpha '{"delay_ms":0,"tokens":8}'
+
+# --- routing by model -------------------------------------------------------
+px alpha /api/generate '{"model":"big","stream":false}'
+[ "$BACKEND" = beta ] || fail "big: via '$BACKEND', want beta (no load, config order)"
+px alpha /api/generate '{"model":"huge:latest","stream":false}'
+[ "$BACKEND" = gamma ] || fail "huge: via '$BACKEND', want gamma"
+# loaded beats unloaded: gamma has big loaded now
+fake_set gamma '{"loaded":["big"]}'
+wait_until 5 backend_sees alpha gamma loaded '["big:latest"]' ||
+    fail "gamma's new loaded list never arrived"
+px alpha /api/generate '{"model":"big","stream":false}'
+[ "$BACKEND" = gamma ] || fail "big loaded on gamma: via '$BACKEND'"
+
+# --- errors in Ollama's shape ---------------------------------------------
+px alpha /api/generate '{"model":"nope","stream":false}'
+[ "$CODE" = 404 ] || fail "missing model: $CODE $BODY"
+jget "$BODY" error | grep -q '"nope"' || fail "404 does not name the model: $BODY"
+px alpha /api/chat '{"model":'
+[ "$CODE" = 400 ] && jget "$BODY" error | grep -q 'invalid JSON' ||
+    fail "bad JSON: $CODE $BODY"
+head -c 150000 /dev/zero | tr '\0' x >"$T/big.body"
+CODE=$(curl -s -o /dev/null -w '%{http_code}' \
+    "http://${ADDR[alpha]}:17948/api/generate" --data-binary @"$T/big.body")
+[ "$CODE" = 413 ] || fail "body over ollama_max_body: $CODE, want 413"
+
+# --- what operators see ---------------------------------------------------
+[ "$(metric alpha 'peerwatch_ollama_backend_requests_total{backend="gamma"}')" -ge 2 ] ||
+    fail "gamma's requests not counted in /metrics"
+[ "$(metric alpha 'peerwatch_ollama_rejected_total{reason="bad_request"}')" = 1 ] ||
+    fail "the 400 is not counted"
+status alpha
+[ "$(jget "$ST" ollama.backends.beta.models)" = '["big:latest", "tiny:latest"]' ] ||
+    [ "$(jget "$ST" ollama.backends.beta.models)" = '["big:latest","tiny:latest"]' ] ||
+    fail "/status does not list beta's models: $(jget "$ST" ollama.backends.beta)"
+pass
