@@ -57,7 +57,8 @@ ollama_report_equal(
     const struct ollama_report *a, const struct ollama_report *b)
 {
 	return a->known == b->known && a->up == b->up &&
-	       a->digest == b->digest && a->lists_known == b->lists_known;
+	       a->digest == b->digest && a->lists_known == b->lists_known &&
+	       a->lo_only == b->lo_only;
 }
 
 int
@@ -193,19 +194,22 @@ ollama_report_payload(const struct ollama_report *r, size_t budget)
 {
 	char hex[17];
 	json_t *o;
-	size_t len;
 
 	if (!r->up)
 		return json_pack("{sb}", "up", 0);
-	o = json_pack("{sbsoso}", "up", 1, "m",
-	    ollama_list_json(r->models, r->nmodels), "l",
-	    ollama_list_json(r->loaded, r->nloaded));
-	len = json_dumpb(o, NULL, 0, JSON_COMPACT);
-	if (len <= budget)
+	o = json_pack("{sb}", "up", 1);
+	if (r->lo_only)
+		json_object_set_new(o, "lo", json_true());
+	json_object_set_new(o, "m", ollama_list_json(r->models, r->nmodels));
+	json_object_set_new(o, "l", ollama_list_json(r->loaded, r->nloaded));
+	if (json_dumpb(o, NULL, 0, JSON_COMPACT) <= budget)
 		return o;
-	json_decref(o);
+	json_object_del(o, "m");
+	json_object_del(o, "l");
 	snprintf(hex, sizeof(hex), "%016" PRIx64, r->digest);
-	return json_pack("{sbsssi}", "up", 1, "d", hex, "n", (int)r->nmodels);
+	json_object_set_new(o, "d", json_string(hex));
+	json_object_set_new(o, "n", json_integer((json_int_t)r->nmodels));
+	return o;
 }
 
 int
@@ -221,6 +225,7 @@ ollama_report_from_payload(struct ollama_report *r, const json_t *o)
 		return -1;
 	n.known = 1;
 	n.up = json_is_true(up);
+	n.lo_only = json_is_true(json_object_get(o, "lo"));
 	if (!n.up) {
 		ollama_report_down(r);
 		return 0;

@@ -21,6 +21,7 @@ struct ollama_report {
 	int known; /* a report arrived */
 	int up;
 	int lists_known; /* models/loaded are filled (not just a digest) */
+	int lo_only;     /* it answers on 127.0.0.1 only, not at its URL */
 	char **models;   /* "name:tag", sorted */
 	size_t nmodels;
 	char **loaded; /* sorted */
@@ -47,7 +48,8 @@ void ollama_report_down(struct ollama_report *);
 
 /*
  * The heartbeat form: {"up":true,"m":[..],"l":[..]} when it fits in
- * budget bytes (compact JSON), else {"up":true,"d":"<16 hex>","n":N}.
+ * budget bytes (compact JSON), else {"up":true,"d":"<16 hex>","n":N};
+ * "lo":true added when it answers on 127.0.0.1 only.
  * New reference.
  */
 json_t *ollama_report_payload(const struct ollama_report *, size_t budget);

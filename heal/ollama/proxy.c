@@ -200,6 +200,24 @@ proxy_backends_load(struct proxy *px, const struct conf *c, size_t self)
 	px->nbe = n;
 }
 
+/* the seeds' classic: an Ollama up but bound to 127.0.0.1 only. Said
+ * once per episode, in the event log, the log and /status. */
+static void
+proxy_unreachable(struct proxy *px, struct proxy_backend *b, const char *why)
+{
+	if (b->local || b->unreachable)
+		return;
+	b->unreachable = 1;
+	evlog_writef(px->ev, "ollama_unreachable", b->name, NULL,
+	    "%s reports its Ollama up but %s cannot reach it at %s (%s); is "
+	    "it bound to 127.0.0.1 only? Set OLLAMA_HOST=0.0.0.0 in its "
+	    "service definition",
+	    b->name, px->conf->peers[px->self].name, b->url, why);
+	log_warnx("ollama backend=%s unreachable at %s though its owner "
+	          "reports it up (%s); OLLAMA_HOST=0.0.0.0?",
+	    b->name, b->url, why);
+}
+
 static void
 proxy_mark_down(struct proxy *px, struct proxy_backend *b, enum proxy_fail f,
     const char *why)
@@ -212,19 +230,8 @@ proxy_mark_down(struct proxy *px, struct proxy_backend *b, enum proxy_fail f,
 	if (f == PROXY_F_BUSY)
 		return; /* a full queue is not a dead backend */
 	b->down_ms = now + px->conf->mesh.ollama_backoff_ms;
-	if (f == PROXY_F_CONNECT && !b->local && b->rep.known && b->rep.up &&
-	    !b->unreachable) {
-		/* the seeds' classic: Ollama bound to 127.0.0.1 only */
-		b->unreachable = 1;
-		evlog_writef(px->ev, "ollama_unreachable", b->name, NULL,
-		    "%s reports its Ollama up but %s cannot reach %s (%s); "
-		    "is it bound to 127.0.0.1 only? Set OLLAMA_HOST=0.0.0.0 "
-		    "in its service definition",
-		    b->name, px->conf->peers[px->self].name, b->url, why);
-		log_warnx("ollama backend=%s unreachable at %s though its "
-		          "owner reports it up (%s); OLLAMA_HOST=0.0.0.0?",
-		    b->name, b->url, why);
-	}
+	if (f == PROXY_F_CONNECT && b->rep.known && b->rep.up)
+		proxy_unreachable(px, b, why);
 	if (!was) {
 		evlog_writef(px->ev, "ollama_backend_down", b->name, NULL,
 		    "%s: %s", proxy_fail_names[f], why);
@@ -568,11 +575,18 @@ proxy_on_first_byte_timeout(evutil_socket_t fd, short what, void *arg)
 	proxy_next(r, PROXY_F_TIMEOUT, why);
 }
 
-/* evhttp: the client's connection closed under a live request */
+/*
+ * evhttp: the client's connection closed under a live request. When
+ * evhttp saw the EOF or error itself, it has already detached our
+ * unfinished request from the connection and leaves it to us: ending the
+ * reply then frees it. When we saw it (proxy_on_client_readable), the
+ * request is still attached and goes with the connection.
+ */
 static void
 proxy_on_client_close(struct evhttp_connection *evcon, void *arg)
 {
 	struct proxy_req *r = arg;
+	struct evhttp_request *req = r->req;
 
 	(void)evcon;
 	r->px->be[r->cur].fails[PROXY_F_CLIENTGONE]++;
@@ -581,6 +595,8 @@ proxy_on_client_close(struct evhttp_connection *evcon, void *arg)
 	evhttp_connection_set_closecb(r->evcon, NULL, NULL);
 	r->evcon = NULL; /* evhttp is freeing it */
 	proxy_req_free(r);
+	if (evhttp_request_get_connection(req) == NULL)
+		evhttp_send_reply_end(req);
 }
 
 /*
@@ -754,7 +770,8 @@ proxy_route(struct proxy_req *r)
 		    b->rep.known &&
 		    (b->local || now - b->rep_ms < PROXY_REPORT_STALE_MS);
 		in[i].up = b->rep.up;
-		in[i].marked = b->down_ms > now;
+		in[i].marked =
+		    b->down_ms > now || (!b->local && b->rep.lo_only);
 		in[i].has_model = -1;
 		if (r->model[0] != '\0' && in[i].reported && b->rep.up)
 			in[i].has_model =
@@ -884,9 +901,14 @@ proxy_set_report(
 	int came_up = n->up && (!b->rep.known || !b->rep.up);
 
 	b->rep_ms = clock_mono_ms();
+	if (n->up && n->lo_only)
+		proxy_unreachable(px, b, "it answers on 127.0.0.1 only");
 	if (!n->lists_known && b->rep.lists_known && n->up &&
-	    b->rep.digest == n->digest)
-		return; /* same digest: the lists we fetched still hold */
+	    b->rep.digest == n->digest) {
+		/* same digest: the lists we fetched still hold */
+		b->rep.lo_only = n->lo_only;
+		return;
+	}
 	if (b->rep.known && b->rep.up != n->up) {
 		evlog_writef(px->ev, "ollama_report", b->name, NULL,
 		    "%s reports its Ollama %s", b->name, n->up ? "up" : "down");
@@ -894,7 +916,7 @@ proxy_set_report(
 		    n->up ? "up" : "down");
 	}
 	ollama_report_copy(&b->rep, n);
-	if (came_up) {
+	if (came_up && !n->lo_only) {
 		/* its owner sees it back: our own backoff ends */
 		b->down_ms = 0;
 		b->unreachable = 0;
@@ -962,6 +984,8 @@ proxy_status_json(const struct proxy *px)
 		if (be->last_error[0] != '\0')
 			json_object_set_new(
 			    b, "last_error", json_string(be->last_error));
+		if (be->rep.lo_only)
+			json_object_set_new(b, "loopback_only", json_true());
 		if (be->unreachable)
 			json_object_set_new(b, "diagnostic",
 			    json_string(

@@ -100,4 +100,18 @@ status alpha
 [ "$(jget "$ST" ollama.backends.beta.models)" = '["big:latest", "tiny:latest"]' ] ||
     [ "$(jget "$ST" ollama.backends.beta.models)" = '["big:latest","tiny:latest"]' ] ||
     fail "/status does not list beta's models: $(jget "$ST" ollama.backends.beta)"
+
+# --- model lists too long for a datagram: a digest, then /api/tags ---------
+many=$(for i in $(seq 60); do printf '"library/a-model-with-a-long-name-%02d:7b",' "$i"; done)
+fake_set beta "{\"models\":[${many%,}]}"
+nmodels() {
+	status alpha || return 1
+	[ "$(jget "$ST" ollama.backends.beta.models | tr ',' '\n' | grep -c long-name)" = 60 ]
+}
+wait_until 5 nmodels || fail "alpha never learnt beta's 60 models"
+px alpha /api/generate '{"model":"library/a-model-with-a-long-name-42:7b","stream":false}'
+[ "$CODE" = 200 ] && [ "$BACKEND" = beta ] || fail "long list: $CODE via '$BACKEND'"
+status beta
+[ "$(jget "$ST" heartbeats.send_errors)" = 0 ] || fail "beta: heartbeat send errors"
+hold 2 settled || fail "the mesh suffered from the long lists"
 pass
