@@ -113,8 +113,8 @@ loop_status_payload(void *arg)
 {
 	struct loop *l = arg;
 
-	return failover_payload(l->fo, membership_payload(l->mb),
-	    l->conf->peers[l->self].name);
+	return failover_payload(
+	    l->fo, membership_payload(l->mb), l->conf->peers[l->self].name);
 }
 
 static json_t *
