@@ -773,7 +773,7 @@ proxy_route(struct proxy_req *r)
 		in[i].marked =
 		    b->down_ms > now || (!b->local && b->rep.lo_only);
 		in[i].has_model = -1;
-		if (r->model[0] != '\0' && in[i].reported && b->rep.up)
+		if (r->model[0] != '\0' && b->rep.known)
 			in[i].has_model =
 			    ollama_report_has(&b->rep, r->model, &in[i].loaded);
 	}
@@ -914,6 +914,13 @@ proxy_set_report(
 		    "%s reports its Ollama %s", b->name, n->up ? "up" : "down");
 		log_info("ollama backend=%s owner reports %s", b->name,
 		    n->up ? "up" : "down");
+	}
+	if (!n->up && b->rep.known) {
+		/* keep what it had: a request for a model no backend ever
+		 * had is a 404, not a 503 because one of them is down */
+		b->rep.up = 0;
+		b->rep.lo_only = 0;
+		return;
 	}
 	ollama_report_copy(&b->rep, n);
 	if (came_up && !n->lo_only) {
