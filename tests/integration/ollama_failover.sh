@@ -15,10 +15,7 @@ OLLAMA_MESH_EXTRA="ollama_first_byte_timeout = 1500ms" \
     ollama_mesh alpha beta gamma
 fake_start alpha tiny
 fake_start beta tiny
-start_all
-wait_until 8 settled || fail "mesh did not come up"
-wait_until 5 backend_sees alpha beta reported_up true ||
-    fail "alpha never heard beta's Ollama report"
+ollama_up alpha beta
 
 # alpha's own backend is usable again (after a failure's backoff)
 alpha_ok() {

@@ -93,3 +93,12 @@ backend_sees() {
 	status "$1" || return 1
 	[ "$(jget "$ST" -d none "ollama.backends.$2.$3")" = "$4" ]
 }
+
+# ollama_up FROM PEER: start every daemon, wait for the mesh, then for
+# FROM to hear PEER's Ollama report
+ollama_up() {
+	start_all
+	wait_until 8 settled || fail "mesh did not come up"
+	wait_until 5 backend_sees "$1" "$2" reported_up true ||
+	    fail "$1 never heard $2's Ollama report"
+}

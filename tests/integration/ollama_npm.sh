@@ -29,10 +29,7 @@ js() {
 ollama_mesh alpha beta
 fake_start alpha tiny
 fake_start beta tiny
-start_all
-wait_until 8 settled || fail "mesh did not come up"
-wait_until 5 backend_sees alpha beta reported_up true ||
-    fail "alpha never heard beta's Ollama report"
+ollama_up alpha beta
 
 out=$(js all) || fail "ollama-js against alpha: $out"
 [ "$(printf '%s\n' "$out" | sort -u | grep -v '^-$')" = alpha ] ||

@@ -12,10 +12,7 @@ OLLAMA_MESH_EXTRA="ollama_max_body = 100000" ollama_mesh alpha beta gamma
 fake_start alpha tiny
 fake_start beta tiny,big
 fake_start gamma tiny,big,huge huge
-start_all
-wait_until 8 settled || fail "mesh did not come up"
-wait_until 5 backend_sees alpha beta reported_up true ||
-    fail "alpha never heard beta's Ollama report"
+ollama_up alpha beta
 wait_until 5 backend_sees alpha gamma loaded '["huge:latest"]' ||
     fail "alpha does not know what gamma has loaded"
 
