@@ -17,10 +17,14 @@
 #include "common/xmalloc.h"
 #include "heal/curlev.h"
 
+#define CURLEV_POOL 64 /* idle easy handles kept for reuse */
+
 struct curlev {
 	struct event_base *base;
 	CURLM *multi;
 	struct event *timer;
+	CURL *pool[CURLEV_POOL]; /* a handle costs kilobytes to set up */
+	size_t npool;
 };
 
 struct curlev_xfer {
@@ -152,6 +156,9 @@ curlev_new(struct event_base *base)
 	curl_multi_setopt(cv->multi, CURLMOPT_SOCKETDATA, cv);
 	curl_multi_setopt(cv->multi, CURLMOPT_TIMERFUNCTION, curlev_on_timer);
 	curl_multi_setopt(cv->multi, CURLMOPT_TIMERDATA, cv);
+	/* the default (4x the transfers running) shrinks between bursts and
+	 * closes connections a moment later wanted again */
+	curl_multi_setopt(cv->multi, CURLMOPT_MAXCONNECTS, 256L);
 	return cv;
 }
 
@@ -184,11 +191,34 @@ curlev_remove(struct curlev *cv, CURL *easy)
 	free(x);
 }
 
+CURL *
+curlev_easy(struct curlev *cv)
+{
+	if (cv->npool > 0)
+		return cv->pool[--cv->npool];
+	return curl_easy_init();
+}
+
+void
+curlev_release(struct curlev *cv, CURL *easy)
+{
+	if (easy == NULL)
+		return;
+	curlev_remove(cv, easy);
+	if (cv->npool < CURLEV_POOL) {
+		curl_easy_reset(easy);
+		cv->pool[cv->npool++] = easy;
+	} else
+		curl_easy_cleanup(easy);
+}
+
 void
 curlev_free(struct curlev *cv)
 {
 	if (cv == NULL)
 		return;
+	while (cv->npool > 0)
+		curl_easy_cleanup(cv->pool[--cv->npool]);
 	curl_multi_cleanup(cv->multi);
 	event_free(cv->timer);
 	free(cv);

@@ -24,6 +24,11 @@ struct curlev *curlev_new(struct event_base *);
 /* every owner must have removed its transfers first */
 void curlev_free(struct curlev *);
 
+/* a fresh easy handle (reused when one is idle), NULL if none can be had;
+ * give it back with curlev_release, which also stops its transfer */
+CURL *curlev_easy(struct curlev *);
+void curlev_release(struct curlev *, CURL *);
+
 /* start a transfer; the easy handle stays the caller's. 0 or -1 */
 int curlev_add(struct curlev *, CURL *, curlev_done_cb, void *arg);
 /* stop a transfer without its callback; no-op if not running */

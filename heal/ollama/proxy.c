@@ -27,6 +27,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <event2/event_struct.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
@@ -48,6 +49,7 @@
 #define PROXY_CLIENT_TIMEOUT 120 /* s: a client stalled on read or write */
 #define PROXY_REPORT_STALE_MS 30000
 #define PROXY_TRIED_LEN 512
+#define PROXY_WATCH_AFTER_MS 20 /* watch for a client's going after this */
 
 enum proxy_fail {
 	PROXY_F_CONNECT,    /* refused, reset, unreachable, DNS */
@@ -116,15 +118,18 @@ struct proxy_req {
 	size_t cur; /* backend index of the attempt */
 	CURL *easy;
 	struct curl_slist *req_hdrs;
-	struct curl_slist *resp_hdrs; /* "Name: value" of the last response */
+	struct evbuffer *chunk; /* passes body pieces on */
 	long code;
 	int started;  /* the client's reply began */
 	int stream;   /* 0 other, 1 NDJSON, 2 SSE */
 	char last[2]; /* the last two bytes passed on */
 	int all_busy; /* every failure so far was a 503 */
 	uint64_t t0_ms, attempt_ms;
-	struct event *fb_timer;
-	struct event *watch; /* the client's socket, for its going away */
+	/* embedded: three fewer allocations per request */
+	struct event fb_timer;
+	struct event watch;       /* the client's socket, for its going away */
+	struct event watch_timer; /* arms watch once the request lingers */
+	int has_watch;
 	char tried[PROXY_TRIED_LEN];
 };
 
@@ -292,18 +297,17 @@ proxy_req_free(struct proxy_req *r)
 {
 	struct proxy *px = r->px;
 
-	if (r->easy != NULL) {
-		curlev_remove(px->cv, r->easy);
-		curl_easy_cleanup(r->easy);
-	}
+	curlev_release(px->cv, r->easy);
 	if (r->evcon != NULL)
 		evhttp_connection_set_closecb(r->evcon, NULL, NULL);
-	if (r->fb_timer != NULL)
-		event_free(r->fb_timer);
-	if (r->watch != NULL)
-		event_free(r->watch);
+	evtimer_del(&r->fb_timer);
+	if (r->has_watch) {
+		event_del(&r->watch);
+		evtimer_del(&r->watch_timer);
+	}
+	if (r->chunk != NULL)
+		evbuffer_free(r->chunk);
 	curl_slist_free_all(r->req_hdrs);
-	curl_slist_free_all(r->resp_hdrs);
 	if (r->prev != NULL)
 		r->prev->next = r->next;
 	else
@@ -339,34 +343,12 @@ proxy_hop_header(const char *name)
 static void
 proxy_start_reply(struct proxy_req *r)
 {
-	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
-	struct curl_slist *l;
-	char *name, *val;
-
-	for (l = r->resp_hdrs; l != NULL; l = l->next) {
-		name = xstrdup(l->data);
-		if ((val = strchr(name, ':')) != NULL) {
-			*val++ = '\0';
-			val += strspn(val, " \t");
-			if (!proxy_hop_header(name))
-				evhttp_add_header(h, name, val);
-			if (strcasecmp(name, "content-type") == 0) {
-				if (strncasecmp(
-				        val, "application/x-ndjson", 20) == 0)
-					r->stream = 1;
-				else if (strncasecmp(
-				             val, "text/event-stream", 17) == 0)
-					r->stream = 2;
-			}
-		}
-		free(name);
-	}
-	evhttp_add_header(h, "X-Peerwatch-Backend", r->px->be[r->cur].name);
+	evhttp_add_header(evhttp_request_get_output_headers(r->req),
+	    "X-Peerwatch-Backend", r->px->be[r->cur].name);
 	evhttp_send_reply_start(r->req, (int)r->code, "OK");
 	r->started = 1;
 	r->last[0] = r->last[1] = '\n';
-	if (r->fb_timer != NULL)
-		evtimer_del(r->fb_timer);
+	evtimer_del(&r->fb_timer);
 	proxy_observe(&r->px->be[r->cur], clock_mono_ms() - r->attempt_ms);
 }
 
@@ -381,7 +363,6 @@ static size_t
 proxy_on_body(char *data, size_t size, size_t n, void *arg)
 {
 	struct proxy_req *r = arg;
-	struct evbuffer *buf;
 	size_t len = size * n;
 
 	if (len == 0)
@@ -391,23 +372,23 @@ proxy_on_body(char *data, size_t size, size_t n, void *arg)
 			return len; /* dropped: the next backend answers */
 		proxy_start_reply(r);
 	}
-	buf = evbuffer_new();
-	evbuffer_add(buf, data, len);
-	evhttp_send_reply_chunk(r->req, buf);
-	evbuffer_free(buf);
+	evbuffer_add(r->chunk, data, len);
+	evhttp_send_reply_chunk(r->req, r->chunk);
 	r->last[0] = len > 1 ? data[len - 2] : r->last[1];
 	r->last[1] = data[len - 1];
 	return len;
 }
 
 /* CURLOPT_HEADERFUNCTION: a status line starts a new header set (after a
- * 100 Continue, say); the rest are kept for the reply */
+ * 100 Continue, say); the others go straight into the client's reply,
+ * which is sent only at the first body byte */
 static size_t
 proxy_on_header(char *data, size_t size, size_t n, void *arg)
 {
 	struct proxy_req *r = arg;
+	struct evkeyvalq *out = evhttp_request_get_output_headers(r->req);
 	size_t len = size * n;
-	char line[8192];
+	char line[8192], *val, *sp;
 	long code;
 
 	if (len >= sizeof(line) || r->started)
@@ -416,13 +397,26 @@ proxy_on_header(char *data, size_t size, size_t n, void *arg)
 	line[len] = '\0';
 	line[strcspn(line, "\r\n")] = '\0';
 	if (strncmp(line, "HTTP/", 5) == 0) {
-		if (sscanf(line, "HTTP/%*s %ld", &code) == 1 && code >= 100 &&
-		    code <= 999)
+		if ((sp = strchr(line, ' ')) != NULL &&
+		    (code = strtol(sp + 1, NULL, 10)) >= 100 && code <= 999)
 			r->code = code;
-		curl_slist_free_all(r->resp_hdrs);
-		r->resp_hdrs = NULL;
-	} else if (line[0] != '\0' && strchr(line, ':') != NULL)
-		r->resp_hdrs = curl_slist_append(r->resp_hdrs, line);
+		evhttp_clear_headers(out);
+		r->stream = 0;
+		return len;
+	}
+	if ((val = strchr(line, ':')) == NULL)
+		return len;
+	*val++ = '\0';
+	val += strspn(val, " \t");
+	if (proxy_hop_header(line))
+		return len;
+	evhttp_add_header(out, line, val);
+	if (strcasecmp(line, "content-type") == 0) {
+		if (strncasecmp(val, "application/x-ndjson", 20) == 0)
+			r->stream = 1;
+		else if (strncasecmp(val, "text/event-stream", 17) == 0)
+			r->stream = 2;
+	}
 	return len;
 }
 
@@ -445,11 +439,10 @@ proxy_next(struct proxy_req *r, enum proxy_fail f, const char *why)
 	proxy_mark_down(r->px, b, f, why);
 	if (f != PROXY_F_BUSY)
 		r->all_busy = 0;
-	if (r->easy != NULL) {
-		curlev_remove(r->px->cv, r->easy);
-		curl_easy_cleanup(r->easy);
-		r->easy = NULL;
-	}
+	curlev_release(r->px->cv, r->easy);
+	r->easy = NULL;
+	/* what that backend said goes nowhere */
+	evhttp_clear_headers(evhttp_request_get_output_headers(r->req));
 	if (r->next_cand < r->ncand) {
 		evlog_writef(r->px->ev, "ollama_retry", b->name, NULL,
 		    "%s failed before the first byte (%s); trying %s", b->name,
@@ -619,17 +612,27 @@ proxy_on_client_readable(evutil_socket_t fd, short what, void *arg)
 	if (n > 0 || (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
 	                             errno == EINTR))) {
 		if (n > 0)
-			event_del(r->watch);
+			event_del(&r->watch);
 		return;
 	}
 	proxy_on_client_close(evcon, r);
 	evhttp_connection_free(evcon);
 }
 
+static void
+proxy_on_watch_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct proxy_req *r = arg;
+
+	(void)fd;
+	(void)what;
+	event_add(&r->watch, NULL);
+}
+
 static CURL *
 proxy_easy(struct proxy_req *r, struct proxy_backend *b)
 {
-	CURL *e = curl_easy_init();
+	CURL *e = curlev_easy(r->px->cv);
 	char *url;
 
 	if (e == NULL)
@@ -681,20 +684,18 @@ proxy_attempt(struct proxy_req *r)
 	b = &px->be[r->cur];
 	b->requests++;
 	r->code = 0;
-	curl_slist_free_all(r->resp_hdrs);
-	r->resp_hdrs = NULL;
+	evhttp_clear_headers(evhttp_request_get_output_headers(r->req));
 	r->attempt_ms = clock_mono_ms();
 	if ((r->easy = proxy_easy(r, b)) == NULL ||
 	    curlev_add(px->cv, r->easy, proxy_on_done, r) == -1) {
-		if (r->easy != NULL)
-			curl_easy_cleanup(r->easy);
+		curlev_release(px->cv, r->easy);
 		r->easy = NULL;
 		proxy_next(r, PROXY_F_CONNECT, "cannot start a transfer");
 		return;
 	}
 	tv.tv_sec = (time_t)(fb / 1000);
 	tv.tv_usec = (suseconds_t)(fb % 1000) * 1000;
-	evtimer_add(r->fb_timer, &tv);
+	evtimer_add(&r->fb_timer, &tv);
 }
 
 /* --- requests ------------------------------------------------------------ */
@@ -802,6 +803,7 @@ proxy_on_request(struct evhttp_request *req, void *arg)
 	struct proxy *px = arg;
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	struct bufferevent *bev;
+	struct timeval watch_after = {0, PROXY_WATCH_AFTER_MS * 1000};
 	struct proxy_req *r;
 	char names[256];
 	int one = 1;
@@ -823,6 +825,8 @@ proxy_on_request(struct evhttp_request *req, void *arg)
 	r->cmd = evhttp_request_get_command(req);
 	r->t0_ms = clock_mono_ms();
 	r->all_busy = 1;
+	r->chunk = evbuffer_new();
+	evtimer_assign(&r->fb_timer, px->base, proxy_on_first_byte_timeout, r);
 	r->next = px->reqs;
 	if (px->reqs != NULL)
 		px->reqs->prev = r;
@@ -836,8 +840,11 @@ proxy_on_request(struct evhttp_request *req, void *arg)
 	if ((bev = evhttp_connection_get_bufferevent(r->evcon)) != NULL) {
 		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY,
 		    &one, sizeof(one));
-		r->watch = event_new(px->base, bufferevent_getfd(bev),
+		event_assign(&r->watch, px->base, bufferevent_getfd(bev),
 		    EV_READ | EV_PERSIST, proxy_on_client_readable, r);
+		evtimer_assign(
+		    &r->watch_timer, px->base, proxy_on_watch_timer, r);
+		r->has_watch = 1;
 	}
 	if (proxy_parse_body(r) == -1) {
 		proxy_req_free(r);
@@ -854,10 +861,10 @@ proxy_on_request(struct evhttp_request *req, void *arg)
 		return;
 	}
 	proxy_copy_headers(r);
-	r->fb_timer = evtimer_new(px->base, proxy_on_first_byte_timeout, r);
 	evhttp_connection_set_closecb(r->evcon, proxy_on_client_close, r);
-	if (r->watch != NULL)
-		event_add(r->watch, NULL);
+	/* most answers come sooner: spare them the epoll changes */
+	if (r->has_watch)
+		evtimer_add(&r->watch_timer, &watch_after);
 	proxy_attempt(r);
 }
 
