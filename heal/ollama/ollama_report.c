@@ -172,10 +172,7 @@ void
 ollama_report_down(struct ollama_report *r)
 {
 	ollama_report_clear(r);
-	r->known = 1;
-	r->lists_known = 1;
-	r->models = xcalloc(1, sizeof(*r->models));
-	r->loaded = xcalloc(1, sizeof(*r->loaded));
+	r->known = 1; /* down, and what it has is not known */
 }
 
 json_t *

@@ -43,7 +43,7 @@ int ollama_model_norm(const char *in, char *out, size_t outlen);
  * -1 if tags is not {"models":[{"name":...}]} */
 int ollama_report_from_api(
     struct ollama_report *, const json_t *tags, const json_t *ps);
-/* down, no lists */
+/* down; its models unknown (a down Ollama says nothing about them) */
 void ollama_report_down(struct ollama_report *);
 
 /*

@@ -49,7 +49,8 @@
 #define PROXY_CLIENT_TIMEOUT 120 /* s: a client stalled on read or write */
 #define PROXY_REPORT_STALE_MS 30000
 #define PROXY_TRIED_LEN 512
-#define PROXY_WATCH_AFTER_MS 20 /* watch for a client's going after this */
+#define PROXY_OUT_MAX (1024 * 1024) /* queued for a client: pause above */
+#define PROXY_WATCH_AFTER_MS 20     /* watch for a client's going after this */
 
 enum proxy_fail {
 	PROXY_F_CONNECT,    /* refused, reset, unreachable, DNS */
@@ -98,6 +99,7 @@ struct proxy {
 	size_t nbe;
 	size_t active;
 	uint64_t requests, rejected[3]; /* 400, 404/503 no route, 413/cap */
+	uint64_t pauses;                /* a backend held for a slow client */
 	struct proxy_req *reqs;         /* every live request */
 	int reload;                     /* backends to rebuild when idle */
 };
@@ -121,6 +123,7 @@ struct proxy_req {
 	struct evbuffer *chunk; /* passes body pieces on */
 	long code;
 	int started;  /* the client's reply began */
+	int paused;   /* the backend waits for a slow client */
 	int stream;   /* 0 other, 1 NDJSON, 2 SSE */
 	char last[2]; /* the last two bytes passed on */
 	int all_busy; /* every failure so far was a 503 */
@@ -358,11 +361,25 @@ proxy_retryable(long code)
 	return code == 502 || code == 503;
 }
 
+/* evhttp: what we queued for the client went out */
+static void
+proxy_on_drained(struct evhttp_connection *evcon, void *arg)
+{
+	struct proxy_req *r = arg;
+
+	(void)evcon;
+	if (r->paused) {
+		r->paused = 0;
+		curl_easy_pause(r->easy, CURLPAUSE_CONT);
+	}
+}
+
 /* CURLOPT_WRITEFUNCTION: pass each piece on as it arrives */
 static size_t
 proxy_on_body(char *data, size_t size, size_t n, void *arg)
 {
 	struct proxy_req *r = arg;
+	struct bufferevent *bev;
 	size_t len = size * n;
 
 	if (len == 0)
@@ -372,8 +389,15 @@ proxy_on_body(char *data, size_t size, size_t n, void *arg)
 			return len; /* dropped: the next backend answers */
 		proxy_start_reply(r);
 	}
+	bev = evhttp_connection_get_bufferevent(r->evcon);
+	if (evbuffer_get_length(bufferevent_get_output(bev)) > PROXY_OUT_MAX) {
+		/* a slow client: hold the backend, not its whole answer */
+		r->paused = 1;
+		r->px->pauses++;
+		return CURL_WRITEFUNC_PAUSE;
+	}
 	evbuffer_add(r->chunk, data, len);
-	evhttp_send_reply_chunk(r->req, r->chunk);
+	evhttp_send_reply_chunk_with_cb(r->req, r->chunk, proxy_on_drained, r);
 	r->last[0] = len > 1 ? data[len - 2] : r->last[1];
 	r->last[1] = data[len - 1];
 	return len;
@@ -1057,11 +1081,14 @@ proxy_metrics(const struct proxy *px)
 	    "peerwatch_ollama_rejected_total{reason=\"no_backend\"} %llu\n"
 	    "peerwatch_ollama_rejected_total{reason=\"busy\"} %llu\n"
 	    "# TYPE peerwatch_ollama_active gauge\n"
-	    "peerwatch_ollama_active %zu\n",
+	    "peerwatch_ollama_active %zu\n"
+	    "# TYPE peerwatch_ollama_slow_client_pauses_total counter\n"
+	    "peerwatch_ollama_slow_client_pauses_total %llu\n",
 	    (unsigned long long)px->requests,
 	    (unsigned long long)px->rejected[0],
 	    (unsigned long long)px->rejected[1],
-	    (unsigned long long)px->rejected[2], px->active);
+	    (unsigned long long)px->rejected[2], px->active,
+	    (unsigned long long)px->pauses);
 	evbuffer_add_printf(s, "# TYPE peerwatch_ollama_backend_requests_total "
 	                       "counter\n");
 	for (i = 0; i < px->nbe; i++)

@@ -88,6 +88,18 @@ curl -s --max-time 1 "http://${ADDR[alpha]}:17948/api/generate" -d "$gen" \
     >/dev/null || true
 wait_until 2 idle || fail "a transfer waiting for its first byte outlived its client"
 fake_set alpha '{"hang":false}'
+wait_until 8 alpha_ok || fail "alpha's backend never came back"
+
+# --- a slow client holds the backend, not a copy of its whole answer -------
+# (~7 MB of stream read at 200 kB/s: more than the socket buffers take)
+fake_set alpha '{"tokens":80000}'
+curl -s -N --limit-rate 200K --max-time 4 \
+    "http://${ADDR[alpha]}:17948/api/generate" -d '{"model":"tiny"}' \
+    >/dev/null || true
+[ "$(metric alpha peerwatch_ollama_slow_client_pauses_total)" -gt 0 ] ||
+    fail "the backend was never paused for a slow client"
+wait_until 3 idle || fail "the slow client's transfer outlived it"
+fake_set alpha '{"tokens":8}'
 
 # --- the local Ollama dies: still served, by beta -----------------------
 fake_kill alpha

@@ -109,6 +109,7 @@ test_report_bad_payloads(void **state)
 	struct ollama_report r;
 	json_t *o, *m;
 	size_t i;
+	int loaded;
 
 	(void)state;
 	memset(&r, 0, sizeof(r));
@@ -132,6 +133,8 @@ test_report_bad_payloads(void **state)
 	assert_int_equal(ollama_report_from_payload(&r, o), 0);
 	assert_int_equal(r.known, 1);
 	assert_int_equal(r.up, 0);
+	/* down says nothing about its models: unknown, not "none" */
+	assert_int_equal(ollama_report_has(&r, "tiny", &loaded), -1);
 	json_decref(o);
 	ollama_report_clear(&r);
 }
