@@ -101,6 +101,51 @@ cli_ask(const struct conf *c, int self, json_t *req, int timeout_ms, int json,
 	return reply;
 }
 
+/* the failover endpoint's backends, when there is one */
+static void
+cli_print_ollama(json_t *o)
+{
+	json_t *b, *m, *loaded, *f, *v;
+	const char *name, *state, *k;
+	size_t i, j;
+	long long failed;
+
+	if ((o = json_object_get(o, "ollama")) == NULL)
+		return;
+	printf("\nOllama failover on %s\n%-16s %-12s %-8s %-7s %s\n",
+	    json_string_value(json_object_get(o, "listen")), "Backend", "State",
+	    "Requests", "Failed", "Models (* loaded)");
+	json_object_foreach(json_object_get(o, "backends"), name, b) {
+		failed = 0;
+		json_object_foreach(json_object_get(b, "failures"), k, f)
+			if (strcmp(k, "client_gone") != 0)
+				failed += json_integer_value(f);
+		state = json_object_get(b, "diagnostic") ? "unreachable"
+		        : json_is_true(json_object_get(b, "marked_down"))
+		            ? "failing"
+		        : json_is_true(json_object_get(b, "reported_up"))
+		            ? "up"
+		            : "down";
+		printf("%-16s %-12s %-8lld %-7lld", name, state,
+		    (long long)json_integer_value(
+		        json_object_get(b, "requests")),
+		    failed);
+		m = json_object_get(b, "models");
+		loaded = json_object_get(b, "loaded");
+		if (!json_is_array(m))
+			printf(" ?");
+		json_array_foreach(m, i, v) {
+			int star = 0;
+			json_t *l;
+			json_array_foreach(loaded, j, l)
+				star |= json_equal(l, v);
+			printf("%s%s%s", i ? ", " : " ", json_string_value(v),
+			    star ? "*" : "");
+		}
+		printf("\n");
+	}
+}
+
 static void
 cli_print_table(json_t *o)
 {
@@ -143,6 +188,7 @@ cli_print_table(json_t *o)
 		printf("; acting for %s (%s)", name,
 		    json_string_value(json_object_get(p, "step")));
 	printf("\n");
+	cli_print_ollama(o);
 }
 
 int

@@ -98,6 +98,12 @@ status alpha
     [ "$(jget "$ST" ollama.backends.beta.models)" = '["big:latest","tiny:latest"]' ] ||
     fail "/status does not list beta's models: $(jget "$ST" ollama.backends.beta)"
 
+out=$(ASAN_OPTIONS=detect_leaks=0 pw_cli alpha status)
+printf '%s\n' "$out" | grep -q '^Ollama failover on' ||
+    fail "peerwatch status has no Ollama table: $out"
+printf '%s\n' "$out" | grep -Eq '^gamma +up .* big:latest\*' ||
+    fail "peerwatch status does not show gamma's loaded big: $out"
+
 # --- model lists too long for a datagram: a digest, then /api/tags ---------
 many=$(for i in $(seq 60); do printf '"library/a-model-with-a-long-name-%02d:7b",' "$i"; done)
 fake_set beta "{\"models\":[${many%,}]}"
