@@ -134,6 +134,16 @@ struct proxy_req {
 	struct event watch_timer; /* arms watch once the request lingers */
 	int has_watch;
 	char tried[PROXY_TRIED_LEN];
+	struct proxy_tags *tags; /* GET /api/tags: one part per backend */
+	size_t tags_left;
+};
+
+/* GET /api/tags asked of one backend, for the union */
+struct proxy_tags {
+	struct proxy_req *r;
+	size_t be;
+	struct curlev_get *get;
+	json_t *models; /* its "models" array, or NULL */
 };
 
 static void proxy_attempt(struct proxy_req *);
@@ -310,6 +320,11 @@ proxy_req_free(struct proxy_req *r)
 	}
 	if (r->chunk != NULL)
 		evbuffer_free(r->chunk);
+	for (size_t i = 0; r->tags != NULL && i < r->ncand; i++) {
+		curlev_get_cancel(px->cv, r->tags[i].get);
+		json_decref(r->tags[i].models);
+	}
+	free(r->tags);
 	curl_slist_free_all(r->req_hdrs);
 	if (r->prev != NULL)
 		r->prev->next = r->next;
@@ -821,6 +836,103 @@ proxy_names_up(struct proxy *px, char *out, size_t len)
 		snprintf(out, len, "none");
 }
 
+/* every part is in: the models of all, each name once, best backend's
+ * entry first (route order) */
+static void
+proxy_tags_reply(struct proxy_req *r)
+{
+	json_t *all = json_array(), *seen = json_object(), *m, *o;
+	struct evbuffer *buf = evbuffer_new();
+	char who[256] = "", *s;
+	size_t i, k, n = 0;
+
+	for (i = 0; i < r->ncand; i++) {
+		if (r->tags[i].models == NULL)
+			continue;
+		n += (size_t)snprintf(who + n,
+		    n < sizeof(who) ? sizeof(who) - n : 0, "%s%s", n ? "," : "",
+		    r->px->be[r->tags[i].be].name);
+		json_array_foreach(r->tags[i].models, k, m) {
+			const char *name =
+			    json_string_value(json_object_get(m, "name"));
+			if (name == NULL || json_object_get(seen, name) != NULL)
+				continue;
+			json_object_set_new(seen, name, json_true());
+			json_array_append(all, m);
+		}
+	}
+	if (n == 0) {
+		proxy_reply_error(
+		    r->req, 503, NULL, "no Ollama backend answered /api/tags");
+	} else {
+		o = json_pack("{so}", "models", all);
+		all = NULL;
+		s = json_dumps(o, JSON_COMPACT);
+		evhttp_add_header(evhttp_request_get_output_headers(r->req),
+		    "Content-Type", "application/json; charset=utf-8");
+		evhttp_add_header(evhttp_request_get_output_headers(r->req),
+		    "X-Peerwatch-Backend", who);
+		evbuffer_add(buf, s, strlen(s));
+		evhttp_send_reply(r->req, 200, "OK", buf);
+		free(s);
+		json_decref(o);
+	}
+	json_decref(all);
+	json_decref(seen);
+	evbuffer_free(buf);
+	proxy_req_free(r);
+}
+
+static void
+proxy_on_tags_part(const json_t *body, void *arg)
+{
+	struct proxy_tags *t = arg;
+	struct proxy_req *r = t->r;
+	const json_t *m = json_object_get(body, "models");
+
+	t->get = NULL;
+	if (json_is_array(m)) {
+		t->models = json_deep_copy(m);
+		r->px->be[t->be].ok++;
+	} else
+		r->px->be[t->be].fails[PROXY_F_CONNECT]++;
+	if (--r->tags_left == 0)
+		proxy_tags_reply(r);
+}
+
+/*
+ * GET /api/tags answers with the union of the backends' models, so a
+ * client sees every model the mesh can serve (a request for one is then
+ * routed to a backend that has it).
+ */
+static void
+proxy_tags_union(struct proxy_req *r)
+{
+	struct proxy *px = r->px;
+	uint64_t tmo = px->conf->mesh.ollama_first_byte_timeout_ms;
+	size_t i;
+	char *url;
+
+	if (tmo > 10000)
+		tmo = 10000;
+	r->cur = r->order[0];
+	r->tags = xcalloc(r->ncand, sizeof(*r->tags));
+	r->tags_left = r->ncand;
+	for (i = 0; i < r->ncand; i++) {
+		r->tags[i].r = r;
+		r->tags[i].be = r->order[i];
+		px->be[r->order[i]].requests++;
+		url = xasprintf("%s/api/tags", px->be[r->order[i]].url);
+		r->tags[i].get = curlev_get_json(
+		    px->cv, url, (long)tmo, proxy_on_tags_part, &r->tags[i]);
+		free(url);
+		if (r->tags[i].get == NULL)
+			r->tags_left--;
+	}
+	if (r->tags_left == 0)
+		proxy_tags_reply(r);
+}
+
 static void
 proxy_on_request(struct evhttp_request *req, void *arg)
 {
@@ -884,8 +996,12 @@ proxy_on_request(struct evhttp_request *req, void *arg)
 		proxy_req_free(r);
 		return;
 	}
-	proxy_copy_headers(r);
 	evhttp_connection_set_closecb(r->evcon, proxy_on_client_close, r);
+	if (r->cmd == EVHTTP_REQ_GET && strcmp(r->uri, "/api/tags") == 0) {
+		proxy_tags_union(r);
+		return;
+	}
+	proxy_copy_headers(r);
 	/* most answers come sooner: spare them the epoll changes */
 	if (r->has_watch)
 		evtimer_add(&r->watch_timer, &watch_after);

@@ -21,8 +21,13 @@ px alpha /api/version
 [ "$CODE" = 200 ] && [ "$BACKEND" = alpha ] ||
     fail "/api/version: $CODE via '$BACKEND'"
 [ "$(jget "$BODY" version)" = 0.12.0 ] || fail "/api/version body: $BODY"
+# /api/tags: the union of every backend's models, each once
 px alpha /api/tags
-[ "$(jget "$BODY" models.0.name)" = tiny:latest ] || fail "/api/tags: $BODY"
+[ "$CODE" = 200 ] && [ "$BACKEND" = alpha,beta,gamma ] ||
+    fail "/api/tags: $CODE via '$BACKEND'"
+[ "$(printf '%s' "$BODY" | grep -o '"name": *"[^"]*"' | sort | tr -d ' ' | tr '\n' ' ')" = \
+    '"name":"big:latest" "name":"huge:latest" "name":"tiny:latest" ' ] ||
+    fail "/api/tags is not the union: $BODY"
 px alpha /api/show '{"model":"tiny"}'
 [ "$CODE" = 200 ] && [ "$(jget "$BODY" capabilities.0)" = completion ] ||
     fail "/api/show: $CODE $BODY"
