@@ -273,14 +273,30 @@ proxy_observe(struct proxy_backend *b, uint64_t ms)
 
 /* --- client replies ------------------------------------------------------ */
 
-/* an Ollama-shaped error: {"error":"..."} as application/json */
+/*
+ * An error in the shape the client expects: Ollama's {"error":"..."}, or
+ * on the OpenAI-compatible /v1/ paths what Ollama answers there,
+ * {"error":{"message","type","param","code"}} with the type from the
+ * status. New reference.
+ */
+static json_t *
+proxy_error_json(const char *uri, int code, const char *msg)
+{
+	const char *type = code == 400   ? "invalid_request_error"
+	                   : code == 404 ? "not_found_error"
+	                                 : "api_error";
+
+	if (uri != NULL && strncmp(uri, "/v1/", 4) == 0)
+		return json_pack("{s{sssssnsn}}", "error", "message", msg,
+		    "type", type, "param", "code");
+	return json_pack("{ss}", "error", msg);
+}
+
 static void proxy_reply_error(struct evhttp_request *req, int code,
-    const char *backend, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static void
-proxy_reply_error(struct evhttp_request *req, int code, const char *backend,
-    const char *fmt, ...)
+proxy_reply_error(struct evhttp_request *req, int code, const char *fmt, ...)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	struct evbuffer *buf = evbuffer_new();
@@ -292,11 +308,9 @@ proxy_reply_error(struct evhttp_request *req, int code, const char *backend,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	o = json_pack("{ss}", "error", msg);
+	o = proxy_error_json(evhttp_request_get_uri(req), code, msg);
 	s = json_dumps(o, JSON_COMPACT);
 	evhttp_add_header(h, "Content-Type", "application/json; charset=utf-8");
-	if (backend != NULL)
-		evhttp_add_header(h, "X-Peerwatch-Backend", backend);
 	evbuffer_add_printf(buf, "%s", s ? s : "{\"error\":\"error\"}");
 	evhttp_send_reply(req, code, code == 404 ? "Not Found" : "Error", buf);
 	evbuffer_free(buf);
@@ -490,16 +504,16 @@ proxy_next(struct proxy_req *r, enum proxy_fail f, const char *why)
 		return;
 	}
 	if (r->all_busy)
-		proxy_reply_error(r->req, 503, NULL,
+		proxy_reply_error(r->req, 503,
 		    "server busy, please try again: every Ollama backend is "
 		    "busy (tried: %s)",
 		    r->tried);
 	else if (r->model[0] != '\0')
-		proxy_reply_error(r->req, 503, NULL,
+		proxy_reply_error(r->req, 503,
 		    "no Ollama backend could serve model \"%s\" (tried: %s)",
 		    r->asked, r->tried);
 	else
-		proxy_reply_error(r->req, 503, NULL,
+		proxy_reply_error(r->req, 503,
 		    "no Ollama backend could serve this request (tried: %s)",
 		    r->tried);
 	proxy_req_free(r);
@@ -530,11 +544,7 @@ proxy_mid_stream(struct proxy_req *r, const char *why)
 		proxy_req_free(r);
 		return;
 	}
-	if (r->stream == 2)
-		o = json_pack("{s{sssssnsn}}", "error", "message", msg, "type",
-		    "api_error", "param", "code");
-	else
-		o = json_pack("{ss}", "error", msg);
+	o = proxy_error_json(r->stream == 2 ? "/v1/" : NULL, 500, msg);
 	s = json_dumps(o, JSON_COMPACT);
 	buf = evbuffer_new();
 	/* end the event or line the backend left unfinished */
@@ -772,7 +782,7 @@ proxy_parse_body(struct proxy_req *r)
 	o = json_loadb(r->body, r->bodylen, 0, &jerr);
 	if (o == NULL || !json_is_object(o)) {
 		r->px->rejected[0]++;
-		proxy_reply_error(r->req, 400, NULL,
+		proxy_reply_error(r->req, 400,
 		    "invalid JSON body: %s (line %d)",
 		    o ? "not an object" : jerr.text, jerr.line);
 		json_decref(o);
@@ -863,7 +873,7 @@ proxy_tags_reply(struct proxy_req *r)
 	}
 	if (n == 0) {
 		proxy_reply_error(
-		    r->req, 503, NULL, "no Ollama backend answered /api/tags");
+		    r->req, 503, "no Ollama backend answered /api/tags");
 	} else {
 		o = json_pack("{so}", "models", all);
 		all = NULL;
@@ -947,7 +957,7 @@ proxy_on_request(struct evhttp_request *req, void *arg)
 	px->requests++;
 	if (px->active >= PROXY_MAX_ACTIVE || px->nbe == 0) {
 		px->rejected[2]++;
-		proxy_reply_error(req, 503, NULL,
+		proxy_reply_error(req, 503,
 		    px->nbe ? "server busy, please try again: too many "
 		              "requests through peerwatch"
 		            : "no Ollama backend configured");
@@ -990,7 +1000,7 @@ proxy_on_request(struct evhttp_request *req, void *arg)
 	if (r->ncand == 0) {
 		px->rejected[1]++;
 		proxy_names_up(px, names, sizeof(names));
-		proxy_reply_error(req, 404, NULL,
+		proxy_reply_error(req, 404,
 		    "model \"%s\" not found on any Ollama backend (up: %s)",
 		    r->asked, names);
 		proxy_req_free(r);

@@ -85,6 +85,11 @@ px alpha /api/generate '{"model":"big","stream":false}'
 px alpha /api/generate '{"model":"nope","stream":false}'
 [ "$CODE" = 404 ] || fail "missing model: $CODE $BODY"
 jget "$BODY" error | grep -q '"nope"' || fail "404 does not name the model: $BODY"
+# on /v1/ errors come as Ollama's OpenAI layer sends them
+px alpha /v1/chat/completions '{"model":"nope","messages":[]}'
+[ "$CODE" = 404 ] && [ "$(jget "$BODY" error.type)" = not_found_error ] &&
+    jget "$BODY" error.message | grep -q '"nope"' ||
+    fail "/v1 missing model: $CODE $BODY"
 px alpha /api/chat '{"model":'
 [ "$CODE" = 400 ] && jget "$BODY" error | grep -q 'invalid JSON' ||
     fail "bad JSON: $CODE $BODY"
