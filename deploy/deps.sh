@@ -7,7 +7,7 @@ set -eu
 DEB_PKGS="cmake make gcc pkg-config libevent-dev libsodium-dev
 libcurl4-openssl-dev libjansson-dev libssh-dev libinih-dev libcmocka-dev
 openssh-server openssh-client iproute2 faketime curl procps systemd
-python3 nodejs"
+prometheus python3 nodejs"
 # the ollama_npm test installs ollama-js with npm; NodeSource's nodejs
 # carries its own npm, and Debian's npm package would conflict with it
 command -v npm >/dev/null 2>&1 || DEB_PKGS="$DEB_PKGS npm"

@@ -160,8 +160,8 @@ failover_status_json(const struct failover *f)
 	return proxy_status_json(f->px);
 }
 
-char *
-failover_metrics(const struct failover *f)
+void
+failover_metrics(const struct failover *f, struct metrics *m)
 {
-	return proxy_metrics(f->px);
+	proxy_metrics(f->px, m);
 }

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "common/evlog.h"
+#include "common/metrics.h"
 #include "config/conf.h"
 
 struct failover;
@@ -43,6 +44,7 @@ const char *failover_payload(
     struct failover *, const char *base, const char *self_name);
 
 json_t *failover_status_json(const struct failover *);
-char *failover_metrics(const struct failover *);
+/* the endpoint's families, added to m */
+void failover_metrics(const struct failover *, struct metrics *m);
 
 #endif

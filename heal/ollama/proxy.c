@@ -35,6 +35,7 @@
 #include "common/clock.h"
 #include "common/evlog.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/tcplisten.h"
 #include "common/xmalloc.h"
 #include "config/conf.h"
@@ -1169,85 +1170,89 @@ proxy_status_json(const struct proxy *px)
 }
 
 static void
-proxy_metrics_hist(struct evbuffer *s, const struct proxy_backend *b)
+proxy_metrics_hist(struct metrics *m, const struct proxy_backend *b)
 {
 	uint64_t cum = 0;
+	char lab[CONF_NAME_MAX + 64];
 	size_t i;
 
-	for (i = 0; i < PROXY_NBUCKETS; i++) {
+	for (i = 0; i <= PROXY_NBUCKETS; i++) {
 		cum += b->hist[i];
-		evbuffer_add_printf(s,
-		    "peerwatch_ollama_first_byte_seconds_bucket{backend=\"%s\","
-		    "le=\"%g\"} %llu\n",
-		    b->name, proxy_buckets[i], (unsigned long long)cum);
+		if (i < PROXY_NBUCKETS)
+			snprintf(lab, sizeof(lab), "backend=\"%s\",le=\"%g\"",
+			    b->name, proxy_buckets[i]);
+		else
+			snprintf(lab, sizeof(lab), "backend=\"%s\",le=\"+Inf\"",
+			    b->name);
+		metrics_u64(
+		    m, "peerwatch_ollama_first_byte_seconds_bucket", lab, cum);
 	}
-	cum += b->hist[PROXY_NBUCKETS];
-	evbuffer_add_printf(s,
-	    "peerwatch_ollama_first_byte_seconds_bucket{backend=\"%s\","
-	    "le=\"+Inf\"} %llu\n"
-	    "peerwatch_ollama_first_byte_seconds_sum{backend=\"%s\"} %.6f\n"
-	    "peerwatch_ollama_first_byte_seconds_count{backend=\"%s\"} %llu\n",
-	    b->name, (unsigned long long)cum, b->name, b->hist_sum, b->name,
-	    (unsigned long long)b->hist_count);
+	metrics_printf(m,
+	    "peerwatch_ollama_first_byte_seconds_sum{backend=\"%s\"} %.6f\n",
+	    b->name, b->hist_sum);
+	snprintf(lab, sizeof(lab), "backend=\"%s\"", b->name);
+	metrics_u64(
+	    m, "peerwatch_ollama_first_byte_seconds_count", lab, b->hist_count);
 }
 
-char *
-proxy_metrics(const struct proxy *px)
+void
+proxy_metrics(const struct proxy *px, struct metrics *m)
 {
+	static const char *const rej[] = {"bad_request", "no_backend", "busy"};
 	uint64_t now = clock_mono_ms();
-	struct evbuffer *s = evbuffer_new();
-	size_t i, k, len;
-	char *out;
+	char lab[CONF_NAME_MAX + 64];
+	size_t i, k;
 
-	evbuffer_add_printf(s,
-	    "# TYPE peerwatch_ollama_requests_total counter\n"
-	    "peerwatch_ollama_requests_total %llu\n"
-	    "# TYPE peerwatch_ollama_rejected_total counter\n"
-	    "peerwatch_ollama_rejected_total{reason=\"bad_request\"} %llu\n"
-	    "peerwatch_ollama_rejected_total{reason=\"no_backend\"} %llu\n"
-	    "peerwatch_ollama_rejected_total{reason=\"busy\"} %llu\n"
-	    "# TYPE peerwatch_ollama_active gauge\n"
-	    "peerwatch_ollama_active %zu\n"
-	    "# TYPE peerwatch_ollama_slow_client_pauses_total counter\n"
-	    "peerwatch_ollama_slow_client_pauses_total %llu\n",
-	    (unsigned long long)px->requests,
-	    (unsigned long long)px->rejected[0],
-	    (unsigned long long)px->rejected[1],
-	    (unsigned long long)px->rejected[2], px->active,
-	    (unsigned long long)px->pauses);
-	evbuffer_add_printf(s, "# TYPE peerwatch_ollama_backend_requests_total "
-	                       "counter\n");
-	for (i = 0; i < px->nbe; i++)
-		evbuffer_add_printf(s,
-		    "peerwatch_ollama_backend_requests_total{backend=\"%s\"} "
-		    "%llu\n",
-		    px->be[i].name, (unsigned long long)px->be[i].requests);
-	evbuffer_add_printf(s, "# TYPE peerwatch_ollama_backend_up gauge\n");
-	for (i = 0; i < px->nbe; i++)
-		evbuffer_add_printf(s,
-		    "peerwatch_ollama_backend_up{backend=\"%s\"} %d\n",
-		    px->be[i].name,
+	metrics_family(m, "peerwatch_ollama_requests_total", "counter",
+	    "Requests to the Ollama failover endpoint.");
+	metrics_u64(m, "peerwatch_ollama_requests_total", NULL, px->requests);
+	metrics_family(m, "peerwatch_ollama_rejected_total", "counter",
+	    "Requests answered by the endpoint itself with an error, by "
+	    "reason.");
+	for (i = 0; i < 3; i++) {
+		snprintf(lab, sizeof(lab), "reason=\"%s\"", rej[i]);
+		metrics_u64(
+		    m, "peerwatch_ollama_rejected_total", lab, px->rejected[i]);
+	}
+	metrics_family(m, "peerwatch_ollama_active", "gauge",
+	    "Requests being served by the endpoint now.");
+	metrics_u64(m, "peerwatch_ollama_active", NULL, px->active);
+	metrics_family(m, "peerwatch_ollama_slow_client_pauses_total",
+	    "counter",
+	    "Times a backend transfer was paused for a client reading slowly.");
+	metrics_u64(
+	    m, "peerwatch_ollama_slow_client_pauses_total", NULL, px->pauses);
+	metrics_family(m, "peerwatch_ollama_backend_requests_total", "counter",
+	    "Attempts sent to each Ollama backend.");
+	for (i = 0; i < px->nbe; i++) {
+		snprintf(lab, sizeof(lab), "backend=\"%s\"", px->be[i].name);
+		metrics_u64(m, "peerwatch_ollama_backend_requests_total", lab,
+		    px->be[i].requests);
+	}
+	metrics_family(m, "peerwatch_ollama_backend_up", "gauge",
+	    "1 if the backend's owner reports it up and it has not failed "
+	    "here within ollama_backoff.");
+	for (i = 0; i < px->nbe; i++) {
+		snprintf(lab, sizeof(lab), "backend=\"%s\"", px->be[i].name);
+		metrics_u64(m, "peerwatch_ollama_backend_up", lab,
 		    px->be[i].rep.known && px->be[i].rep.up &&
 		        px->be[i].down_ms <= now);
-	evbuffer_add_printf(s, "# TYPE peerwatch_ollama_backend_failures_total "
-	                       "counter\n");
+	}
+	metrics_family(m, "peerwatch_ollama_backend_failures_total", "counter",
+	    "Failures seen at each backend, by kind.");
 	for (i = 0; i < px->nbe; i++)
-		for (k = 0; k < PROXY_F_N; k++)
-			evbuffer_add_printf(s,
-			    "peerwatch_ollama_backend_failures_total{backend="
-			    "\"%s\",kind=\"%s\"} %llu\n",
-			    px->be[i].name, proxy_fail_names[k],
-			    (unsigned long long)px->be[i].fails[k]);
-	evbuffer_add_printf(s, "# TYPE peerwatch_ollama_first_byte_seconds "
-	                       "histogram\n");
+		for (k = 0; k < PROXY_F_N; k++) {
+			snprintf(lab, sizeof(lab), "backend=\"%s\",kind=\"%s\"",
+			    px->be[i].name, proxy_fail_names[k]);
+			metrics_u64(m,
+			    "peerwatch_ollama_backend_failures_total", lab,
+			    px->be[i].fails[k]);
+		}
+	metrics_family(m, "peerwatch_ollama_first_byte_seconds", "histogram",
+	    "Time from sending a request to a backend to its first response "
+	    "byte.");
 	for (i = 0; i < px->nbe; i++)
-		proxy_metrics_hist(s, &px->be[i]);
-	len = evbuffer_get_length(s);
-	out = xmalloc(len + 1);
-	evbuffer_remove(s, out, len);
-	out[len] = '\0';
-	evbuffer_free(s);
-	return out;
+		proxy_metrics_hist(m, &px->be[i]);
 }
 
 /* --- life cycle ---------------------------------------------------------- */

@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "common/evlog.h"
+#include "common/metrics.h"
 #include "config/conf.h"
 #include "heal/curlev.h"
 #include "heal/ollama/ollama_report.h"
@@ -44,7 +45,7 @@ void proxy_on_local(struct proxy *, const struct ollama_report *);
 
 /* "ollama": backends, their models and health, for /status */
 json_t *proxy_status_json(const struct proxy *);
-/* Prometheus text: per-backend requests, failures by kind, latency */
-char *proxy_metrics(const struct proxy *);
+/* Prometheus families: per-backend requests, failures by kind, latency */
+void proxy_metrics(const struct proxy *, struct metrics *);
 
 #endif

@@ -103,6 +103,16 @@ CODE=$(curl -s -o /dev/null -w '%{http_code}' \
     fail "gamma's requests not counted in /metrics"
 [ "$(metric alpha 'peerwatch_ollama_rejected_total{reason="bad_request"}')" = 1 ] ||
     fail "the 400 is not counted"
+if command -v promtool >/dev/null 2>&1; then
+	M=$(curl -fsS --max-time 2 "http://${ADDR[alpha]}:17947/metrics")
+	grep -q '^# HELP peerwatch_ollama_first_byte_seconds ' <<<"$M" ||
+	    fail "no Ollama families in /metrics"
+	out=$(promtool check metrics <<<"$M" 2>&1) ||
+	    fail "promtool check metrics: $out"
+	[ -z "$out" ] || fail "promtool says: $out"
+else
+	log "promtool not found: /metrics format not checked"
+fi
 status alpha
 [ "$(jget "$ST" ollama.backends.beta.models)" = '["big:latest", "tiny:latest"]' ] ||
     [ "$(jget "$ST" ollama.backends.beta.models)" = '["big:latest","tiny:latest"]' ] ||
