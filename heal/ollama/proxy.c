@@ -372,6 +372,19 @@ proxy_hop_header(const char *name)
 	return 0;
 }
 
+/* ollama_first_byte_timeout from now: for the first byte, and then for
+ * each next piece (a backend that stalls mid-stream is a dead one) */
+static void
+proxy_arm_timer(struct proxy_req *r)
+{
+	uint64_t ms = r->px->conf->mesh.ollama_first_byte_timeout_ms;
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	evtimer_add(&r->fb_timer, &tv);
+}
+
 /* the backend's status and headers go out: the point of no retry */
 static void
 proxy_start_reply(struct proxy_req *r)
@@ -381,7 +394,6 @@ proxy_start_reply(struct proxy_req *r)
 	evhttp_send_reply_start(r->req, (int)r->code, "OK");
 	r->started = 1;
 	r->last[0] = r->last[1] = '\n';
-	evtimer_del(&r->fb_timer);
 	proxy_observe(&r->px->be[r->cur], clock_mono_ms() - r->attempt_ms);
 }
 
@@ -428,6 +440,7 @@ proxy_on_body(char *data, size_t size, size_t n, void *arg)
 	}
 	evbuffer_add(r->chunk, data, len);
 	evhttp_send_reply_chunk_with_cb(r->req, r->chunk, proxy_on_drained, r);
+	proxy_arm_timer(r);
 	r->last[0] = len > 1 ? data[len - 2] : r->last[1];
 	r->last[1] = data[len - 1];
 	return len;
@@ -611,8 +624,17 @@ proxy_on_first_byte_timeout(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (r->started)
+	if (r->paused) {
+		proxy_arm_timer(r); /* the client is slow, not the backend */
 		return;
+	}
+	if (r->started) {
+		snprintf(why, sizeof(why), "no data for %llu ms",
+		    (unsigned long long)
+		        r->px->conf->mesh.ollama_first_byte_timeout_ms);
+		proxy_mid_stream(r, why);
+		return;
+	}
 	snprintf(why, sizeof(why), "no first byte in %llu ms",
 	    (unsigned long long)r->px->conf->mesh.ollama_first_byte_timeout_ms);
 	proxy_next(r, PROXY_F_TIMEOUT, why);
@@ -727,8 +749,6 @@ proxy_attempt(struct proxy_req *r)
 {
 	struct proxy *px = r->px;
 	struct proxy_backend *b;
-	struct timeval tv;
-	uint64_t fb = px->conf->mesh.ollama_first_byte_timeout_ms;
 
 	r->cur = r->order[r->next_cand++];
 	b = &px->be[r->cur];
@@ -743,9 +763,7 @@ proxy_attempt(struct proxy_req *r)
 		proxy_next(r, PROXY_F_CONNECT, "cannot start a transfer");
 		return;
 	}
-	tv.tv_sec = (time_t)(fb / 1000);
-	tv.tv_usec = (suseconds_t)(fb % 1000) * 1000;
-	evtimer_add(&r->fb_timer, &tv);
+	proxy_arm_timer(r);
 }
 
 /* --- requests ------------------------------------------------------------ */

@@ -3,8 +3,9 @@
 # ollama_failover: every way a backend fails, seen through alpha's
 # endpoint. Before the first byte (refused, 503 busy, a hang past
 # ollama_first_byte_timeout) the request is retried on beta and succeeds;
-# mid-stream the client gets one {"error":...} line (an SSE error event on
-# /v1/), never done:true, and the next request goes elsewhere; a client
+# mid-stream (cut, or silent for that long) the client gets one
+# {"error":...} line (an SSE error event on /v1/), never done:true, and
+# the next request goes elsewhere; a slow client pauses the backend; a client
 # that leaves cancels the transfer; a peer whose Ollama answers on
 # 127.0.0.1 only is diagnosed.
 . "$(dirname "$0")/lib.sh"
@@ -40,6 +41,21 @@ wait_until 3 ev_has alpha ollama_mid_stream alpha || fail "no ollama_mid_stream 
 [ "$(metric alpha 'peerwatch_ollama_backend_failures_total{backend="alpha",kind="mid_stream"}')" = 1 ] ||
     fail "mid-stream death not counted"
 fake_set alpha '{"die_after":null}'
+wait_until 8 alpha_ok || fail "alpha's backend never came back"
+
+# stuck mid-stream: no data for ollama_first_byte_timeout is a death too
+fake_set alpha '{"stall_after":2}'
+pw_now
+t0=$NOW_MS
+px alpha /api/generate '{"model":"tiny","prompt":"x"}'
+pw_now
+[ "$(printf '%s\n' "$BODY" | wc -l)" -eq 3 ] &&
+    [ "$(printf '%s\n' "$BODY" | tail -n 1)" = '{"error":"backend alpha died mid-stream"}' ] ||
+    fail "stalled stream: $BODY"
+log "stalled stream ended with the error after $((NOW_MS - t0)) ms"
+[ $((NOW_MS - t0)) -ge 1400 ] && [ $((NOW_MS - t0)) -lt 5000 ] ||
+    fail "stalled stream took $((NOW_MS - t0)) ms"
+fake_set alpha '{"stall_after":null}'
 wait_until 8 alpha_ok || fail "alpha's backend never came back"
 
 # the same on /v1/: an SSE error event, no [DONE]

@@ -13,6 +13,7 @@ object of the same settings):
   models     installed model names        loaded   loaded model names
   busy       answer 503 "server busy"     hang     accept, never answer
   die_after  close the socket after N stream lines (mid-stream death)
+  stall_after  send nothing more after N stream lines (stuck mid-stream)
   delay_ms   pause before each stream line (a slow backend)
   first_ms   pause before the first byte (a model load)
   tokens     stream lines before the final one
@@ -113,6 +114,11 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         for i, line in enumerate(lines):
             if die_after is not None and i >= die_after:
+                self.die()
+                return
+            if STATE.get("stall_after") is not None and \
+                    i >= STATE["stall_after"]:
+                time.sleep(30)  # a backend stuck mid-answer
                 self.die()
                 return
             if STATE.get("delay_ms"):
