@@ -810,6 +810,10 @@ proxy_parse_body(struct proxy_req *r)
 	m = json_object_get(o, "model");
 	if (m == NULL)
 		m = json_object_get(o, "name"); /* older /api/show, /api/pull */
+	/* pull and create bring a model that is not there yet: any
+	 * backend will do (this host's own first), none is "without it" */
+	if (strcmp(path, "/api/pull") == 0 || strcmp(path, "/api/create") == 0)
+		m = NULL;
 	if (json_is_string(m)) {
 		snprintf(
 		    r->asked, sizeof(r->asked), "%s", json_string_value(m));

@@ -81,6 +81,11 @@ wait_until 5 backend_sees alpha gamma loaded '["big:latest"]' ||
 px alpha /api/generate '{"model":"big","stream":false}'
 [ "$BACKEND" = gamma ] || fail "big loaded on gamma: via '$BACKEND'"
 
+# pull brings a model nobody has yet: this host's Ollama does it
+px alpha /api/pull '{"model":"newone","stream":false}'
+[ "$CODE" = 200 ] && [ "$BACKEND" = alpha ] &&
+    [ "$(jget "$BODY" status)" = success ] || fail "pull: $CODE via '$BACKEND' $BODY"
+
 # --- errors in Ollama's shape ---------------------------------------------
 px alpha /api/generate '{"model":"nope","stream":false}'
 [ "$CODE" = 404 ] || fail "missing model: $CODE $BODY"
