@@ -23,6 +23,7 @@
 #include "common/xmalloc.h"
 #include "config/conf.h"
 #include "peer/cli.h"
+#include "peer/units.h"
 #include "peer/ctl.h"
 #include "peer/loop.h"
 
@@ -145,9 +146,9 @@ main_check_config(int argc, char **argv)
 	    {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
 	struct conf_errors errs = {NULL, 0};
-	const char *cpath = NULL;
+	const char *cpath = NULL, *sddir;
 	struct conf *c;
-	json_t *o, *a;
+	json_t *o, *a, *w;
 	size_t i;
 	int ch, json = 0;
 
@@ -164,7 +165,12 @@ main_check_config(int argc, char **argv)
 			    "usage: peerwatch check-config [-c FILE] "
 			    "[--json]\n\nValidate peers.conf and list every "
 			    "error as FILE:LINE: message.\nExit 0 when valid, "
-			    "1 when not.\n");
+			    "1 when not. Also warns about systemd units in\n"
+			    "/etc/systemd/system ($PEERWATCH_SYSTEMD_DIR) that "
+			    "restart a service on a guard's\nflag without "
+			    "`systemctl reset-failed` first (a warning does "
+			    "not "
+			    "change the exit).\n");
 			return 0;
 		default:
 			return 2;
@@ -172,12 +178,20 @@ main_check_config(int argc, char **argv)
 	}
 	cpath = cli_config_path(cpath);
 	c = conf_load_file(cpath, &errs);
+	/* units the user wrote for guard flags, where systemd reads them */
+	w = json_array();
+	if (c != NULL) {
+		if ((sddir = getenv("PEERWATCH_SYSTEMD_DIR")) == NULL)
+			sddir = "/etc/systemd/system";
+		units_check_systemd(c, sddir, w);
+	}
 	if (json) {
 		a = json_array();
 		for (i = 0; i < errs.n; i++)
 			json_array_append_new(a, json_string(errs.msgs[i]));
-		o = json_pack("{sssbso}", "config", cpath, "valid", c != NULL,
-		    "errors", a);
+		o = json_pack("{sssbsoso}", "config", cpath, "valid", c != NULL,
+		    "errors", a, "warnings", w);
+		w = NULL;
 		if (c)
 			json_object_set_new(
 			    o, "peers", json_integer((json_int_t)c->npeers));
@@ -187,6 +201,9 @@ main_check_config(int argc, char **argv)
 	} else {
 		for (i = 0; i < errs.n; i++)
 			fprintf(stderr, "%s\n", errs.msgs[i]);
+		for (i = 0; i < json_array_size(w); i++)
+			fprintf(stderr, "warning: %s\n",
+			    json_string_value(json_array_get(w, i)));
 		if (c)
 			printf("%s: OK (%zu peers, %zu guards, %zu services)\n",
 			    cpath, c->npeers, c->nguards, c->nservices);
@@ -194,6 +211,7 @@ main_check_config(int argc, char **argv)
 			fprintf(stderr, "%s: %zu error%s\n", cpath, errs.n,
 			    errs.n == 1 ? "" : "s");
 	}
+	json_decref(w);
 	conf_errors_clear(&errs);
 	ch = c ? 0 : 1;
 	conf_free(c);
