@@ -13,6 +13,8 @@
 
 #include "common/log.h"
 
+static void log_verrno(int, int, const char *, va_list) LOG_PRINTF(3, 0);
+
 static int log_verbose;
 static int log_foreground = 1;
 static char log_tag[64];
