@@ -216,9 +216,15 @@ hb_bind(int family, const char *addr, uint16_t port, char *err, size_t errlen)
 			s6->sin6_addr = in6addr_any;
 		len = sizeof(*s6);
 	}
-	fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	/* no SOCK_NONBLOCK | SOCK_CLOEXEC: macOS has only the fcntls */
+	fd = socket(family, SOCK_DGRAM, 0);
 	if (fd == -1)
 		goto fail;
+	if (evutil_make_socket_nonblocking(fd) == -1 ||
+	    evutil_make_socket_closeonexec(fd) == -1) {
+		close(fd);
+		goto fail;
+	}
 	if (family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
 	if (bind(fd, (struct sockaddr *)&ss, len) == -1) {
