@@ -20,6 +20,7 @@
 
 #include "common/evlog.h"
 #include "common/log.h"
+#include "common/osdep.h"
 #include "common/xmalloc.h"
 #include "config/conf.h"
 #include "peer/cli.h"
@@ -84,7 +85,6 @@ main_run(int argc, char **argv)
 	struct loop *l;
 	const char *cpath = NULL, *name = NULL;
 	char err[8192], exe[4096];
-	ssize_t n;
 	int ch, verbose = 0;
 
 	while ((ch = getopt_long(argc, argv, "c:n:vqh", opts, NULL)) != -1) {
@@ -122,11 +122,8 @@ main_run(int argc, char **argv)
 	log_init(1, verbose);
 	lo.conf_path = cli_config_path(cpath);
 	lo.name = cli_name(name);
-	if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) > 0) {
-		exe[n] = '\0';
-		lo.self_exe = exe;
-	} else
-		lo.self_exe = NULL; /* no /proc: the libexec path */
+	/* unknown: revive_worker_path falls back to the libexec path */
+	lo.self_exe = pw_self_exe(exe, sizeof(exe)) == 0 ? exe : NULL;
 	signal(SIGPIPE, SIG_IGN);
 	if ((l = loop_new(&lo, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "peerwatch: %s\n", err);
