@@ -46,9 +46,9 @@ flag = $T/flags dir/bot.flag
 on_flag = $bot_cmd
 EOF
 "$PW" check-config -c "$T/peers.conf" >&2 || fail "check-config refused the test config"
-# "name sha256" of every file in DIR
+# "sha256 name" of every file in DIR
 rv_snap() {
-	(cd "$1" && sha256sum -- * | sort)
+	(cd "$1" && pw_sha256 -- * | sort)
 }
 units() {
 	"$PW" deploy-units -c "$T/peers.conf" --name host1 --bin "$PW" "$@"
