@@ -11,10 +11,9 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
-#include <netdb.h>
-
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
