@@ -7,11 +7,12 @@ set -eu
 
 DEB_PKGS="cmake make gcc pkg-config libevent-dev libsodium-dev
 libcurl4-openssl-dev libjansson-dev libssh-dev libinih-dev libcmocka-dev
-openssh-server openssh-client iproute2 faketime curl procps systemd"
-# bash: the integration tests and bench scripts need bash >= 4 (macOS's
-# /bin/bash is 3.2); Homebrew's goes first in PATH.
+openssh-server openssh-client iproute2 faketime curl procps systemd
+prometheus"
+# bash: the integration tests and bench scripts need bash >= 5 (macOS's
+# /bin/bash is 3.2); Homebrew's goes first in PATH. prometheus: promtool.
 BREW_PKGS="cmake pkg-config libevent libsodium curl jansson libssh inih cmocka
-bash"
+prometheus bash"
 
 # macOS: Homebrew refuses to run as root (`sudo make test`), so as root this
 # never runs brew: it looks for the formulae in Homebrew's prefix and prints

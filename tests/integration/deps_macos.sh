@@ -24,7 +24,8 @@ EOF
 chmod 755 "$T/fake/uname" "$T/hb/bin/brew"
 run() { PATH="$T/fake:$T/hb/bin:/usr/bin:/bin" sh "$SRC/deploy/deps.sh"; }
 
-for f in cmake pkg-config libevent libsodium curl jansson inih cmocka; do
+for f in cmake pkg-config libevent libsodium curl jansson inih cmocka \
+    prometheus; do
 	mkdir "$T/hb/opt/$f"
 done
 if [ "$(id -u)" -eq 0 ]; then
