@@ -165,7 +165,11 @@ pw_setup() {
 	for b in "$PW" "$PWJSON" "$PWFORGE"; do
 		[ -x "$b" ] || { echo "$0: $b: not executable" >&2; exit 2; }
 	done
-	T=$(mktemp -d "${TMPDIR:-/tmp}/pw-$PW_TEST_NAME.XXXXXX")
+	# macOS's TMPDIR (/var/folders/../T/) is ~50 bytes: state_dir's
+	# control.sock would near sun_path's 104, so /tmp there
+	local tmp=${TMPDIR:-/tmp}
+	[ "$PW_OS" != Darwin ] || tmp=/tmp
+	T=$(mktemp -d "$tmp/pw-$PW_TEST_NAME.XXXXXX")
 	trap pw_cleanup EXIT
 	trap 'log "signal: giving up"; exit 1' INT TERM HUP
 	pw_watchdog "${PW_TEST_TIMEOUT:-170}"
