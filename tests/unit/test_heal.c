@@ -325,10 +325,12 @@ test_pool_worker_gets_default_signals(void **state)
 
 	(void)state;
 	env_setup(&e);
-	/* a stand-in worker that SIGTERMs itself, and says so if it lives */
+	/* a stand-in worker that reads its whole request first (so the
+	 * pool's write never meets a closed pipe), then SIGTERMs itself,
+	 * and says so if it lives */
 	worker = xasprintf("%s/worker.sh", e.dir);
-	put(worker, "#!/bin/sh\nkill -TERM $$\necho survived >&2\n"
-	            "cat >/dev/null\n");
+	put(worker, "#!/bin/sh\ncat >/dev/null\nkill -TERM $$\n"
+	            "echo survived >&2\n");
 	assert_int_equal(chmod(worker, 0700), 0);
 	memset(&ign, 0, sizeof(ign));
 	ign.sa_handler = SIG_IGN;
