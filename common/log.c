@@ -3,7 +3,11 @@
  * log: timestamped lines on stderr, one write(2) per line so lines from the
  * worker thread and the loop never interleave mid-line.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,9 +17,16 @@
 
 #include "common/log.h"
 
+static void log_verrno(int, int, const char *, va_list) LOG_PRINTF(3, 0);
+
 static int log_verbose;
 static int log_foreground = 1;
 static char log_tag[64];
+/* log_open's file: its path and what it named when opened */
+static pthread_mutex_t log_file_mtx = PTHREAD_MUTEX_INITIALIZER;
+static char log_path[1024];
+static dev_t log_dev;
+static ino_t log_ino;
 
 void
 log_init(int foreground, int verbosity)
@@ -34,6 +45,67 @@ int
 log_getverbose(void)
 {
 	return log_verbose;
+}
+
+/* open log_path as standard error; the caller holds log_file_mtx */
+static int
+log_reopen(void)
+{
+	struct stat st;
+	int fd, saved;
+
+	fd = open(log_path,
+	    O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
+	if (fd == -1)
+		return -1;
+	if (fstat(fd, &st) == -1)
+		goto fail;
+	if (!S_ISREG(st.st_mode)) {
+		errno = EINVAL;
+		goto fail;
+	}
+	if (dup2(fd, STDERR_FILENO) == -1)
+		goto fail;
+	close(fd);
+	log_dev = st.st_dev;
+	log_ino = st.st_ino;
+	return 0;
+fail:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+int
+log_open(const char *path)
+{
+	int rc;
+
+	if (strlen(path) >= sizeof(log_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	pthread_mutex_lock(&log_file_mtx);
+	snprintf(log_path, sizeof(log_path), "%s", path);
+	if ((rc = log_reopen()) == -1)
+		log_path[0] = '\0';
+	pthread_mutex_unlock(&log_file_mtx);
+	return rc;
+}
+
+/* rotated away (renamed or removed): a fresh file at the path */
+static void
+log_follow_rotation(void)
+{
+	struct stat st;
+
+	pthread_mutex_lock(&log_file_mtx);
+	if (log_path[0] != '\0' &&
+	    (stat(log_path, &st) == -1 || st.st_dev != log_dev ||
+	        st.st_ino != log_ino))
+		(void)log_reopen(); /* failing: the old file it is */
+	pthread_mutex_unlock(&log_file_mtx);
 }
 
 static void
@@ -63,6 +135,7 @@ log_emit(int prio, const char *msg)
 	if (n > sizeof(line) - 2)
 		n = sizeof(line) - 2;
 	line[n++] = '\n';
+	log_follow_rotation();
 	(void)!write(STDERR_FILENO, line, n);
 }
 

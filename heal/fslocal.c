@@ -19,6 +19,7 @@
 
 #include "common/log.h"
 #include "common/mkdirs.h"
+#include "common/osdep.h"
 #include "common/xmalloc.h"
 #include "heal/fsops.h"
 
@@ -205,11 +206,7 @@ fslocal_write_all(int fd, const char *data, size_t len)
 static int
 fslocal_fsync(int fd)
 {
-#ifdef F_FULLFSYNC
-	if (fcntl(fd, F_FULLFSYNC) == 0)
-		return 0;
-#endif
-	return fsync(fd);
+	return pw_fsync_full(fd);
 }
 
 /*

@@ -46,6 +46,19 @@ struct ctl_conn {
 	struct ctl_req *req; /* set while a deferred answer is pending */
 };
 
+/* SOCK_CLOEXEC is Linux and the newer BSDs; macOS has only the fcntl */
+static int
+ctl_unix_socket(void)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	if (fd != -1 && evutil_make_socket_closeonexec(fd) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 static int
 ctl_sockaddr(
     const char *state_dir, struct sockaddr_un *sun, char *err, size_t errlen)
@@ -200,7 +213,7 @@ ctl_new(struct event_base *base, const char *state_dir, ctl_handler_cb cb,
 	c->path = xstrdup(sun.sun_path);
 	/* a stale socket from a crash: remove it only if nobody answers */
 	if (access(c->path, F_OK) == 0) {
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		int fd = ctl_unix_socket();
 		if (fd != -1 &&
 		    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
 			close(fd);
@@ -270,7 +283,7 @@ ctl_request(const char *state_dir, const json_t *req, json_t **reply,
 	*reply = NULL;
 	if (ctl_sockaddr(state_dir, &sun, err, errlen) == -1)
 		return -1;
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	if ((fd = ctl_unix_socket()) == -1 ||
 	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
 		snprintf(err, errlen, "%s: %s (is peerwatch running?)",
 		    sun.sun_path, strerror(errno));

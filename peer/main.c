@@ -20,6 +20,7 @@
 
 #include "common/evlog.h"
 #include "common/log.h"
+#include "common/osdep.h"
 #include "common/xmalloc.h"
 #include "config/conf.h"
 #include "peer/cli.h"
@@ -79,16 +80,16 @@ main_run(int argc, char **argv)
 	    {"config", required_argument, NULL, 'c'},
 	    {"name", required_argument, NULL, 'n'},
 	    {"verbose", no_argument, NULL, 'v'},
-	    {"quiet", no_argument, NULL, 'q'}, {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0}};
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"log", required_argument, NULL, 'l'},
+	    {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	struct loop_opts lo = {NULL, NULL, NULL};
 	struct loop *l;
-	const char *cpath = NULL, *name = NULL;
+	const char *cpath = NULL, *name = NULL, *logfile = NULL;
 	char err[8192], exe[4096];
-	ssize_t n;
 	int ch, verbose = 0;
 
-	while ((ch = getopt_long(argc, argv, "c:n:vqh", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:n:vql:h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			cpath = optarg;
@@ -102,16 +103,22 @@ main_run(int argc, char **argv)
 		case 'q':
 			verbose = -1;
 			break;
+		case 'l':
+			logfile = optarg;
+			break;
 		case 'h':
 			printf(
 			    "usage: peerwatch run [-c FILE] [--name NAME] "
-			    "[-v|-q]\n\nRun the daemon in the foreground "
-			    "(systemd and launchd run it so). Logs go to "
-			    "stderr.\n  -c, --config FILE  peers.conf\n"
+			    "[-v|-q] [--log FILE]\n\nRun the daemon in the "
+			    "foreground (systemd and launchd run it so). Logs "
+			    "go to stderr.\n  -c, --config FILE  peers.conf\n"
 			    "  -n, --name NAME    this host's [peer] section "
 			    "(default: the one matching the key; "
 			    "$PEERWATCH_NAME)\n  -v, --verbose      debug "
 			    "logging\n  -q, --quiet        warnings only\n"
+			    "  -l, --log FILE     log to FILE instead (0640, "
+			    "appended), reopened\n                     when "
+			    "newsyslog or logrotate moves it\n"
 			    "Signals: SIGHUP reloads peers.conf (the old one "
 			    "stays if the new one is invalid); SIGTERM and "
 			    "SIGINT stop cleanly.\n");
@@ -121,13 +128,15 @@ main_run(int argc, char **argv)
 		}
 	}
 	log_init(1, verbose);
+	if (logfile && log_open(logfile) == -1) {
+		fprintf(
+		    stderr, "peerwatch: %s: %s\n", logfile, strerror(errno));
+		return 1;
+	}
 	lo.conf_path = cli_config_path(cpath);
 	lo.name = cli_name(name);
-	if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) > 0) {
-		exe[n] = '\0';
-		lo.self_exe = exe;
-	} else
-		lo.self_exe = NULL; /* no /proc: the libexec path */
+	/* unknown: revive_worker_path falls back to the libexec path */
+	lo.self_exe = pw_self_exe(exe, sizeof(exe)) == 0 ? exe : NULL;
 	signal(SIGPIPE, SIG_IGN);
 	if ((l = loop_new(&lo, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "peerwatch: %s\n", err);

@@ -2,9 +2,9 @@
 /*
  * units: `peerwatch deploy-units`, the service-manager side of revive
  * flags, generated from peers.conf for this host. peerwatch never runs
- * on_flag itself: a systemd path unit (Linux) or a launchd WatchPaths job
- * (macOS) sees the flag, removes it, then runs on_flag. Also the unit that
- * runs peerwatch and the one that restarts it on its own revive flag.
+ * on_flag itself: a systemd path unit (Linux) or a launchd WatchPaths +
+ * RunAtLoad job (macOS) sees the flag, removes it, then runs on_flag. Also the
+ * unit that runs peerwatch and the one that restarts it on its own revive flag.
  */
 #include <sys/stat.h>
 
@@ -21,6 +21,9 @@
 #include "config/conf.h"
 #include "peer/cli.h"
 #include "peer/units.h"
+
+/* launchd's log of peerwatch, and newsyslog's rotation of it */
+#define UNITS_MACOS_LOG "/var/log/peerwatch.log"
 
 #ifndef PW_SBINDIR
 #define PW_SBINDIR "/usr/local/sbin"
@@ -411,8 +414,14 @@ units_macos_job(
 {
 	char name[256], *sh, *qflag, *xsh, *xflag, *body;
 
+	/*
+	 * launchd runs the job at load (a flag already there, as systemd's
+	 * PathExists sees it) and whenever the path changes, which includes
+	 * the job's own rm: act only while the flag exists, so each flag
+	 * runs cmd once.
+	 */
 	qflag = units_sh_quote(flag);
-	sh = xasprintf("rm -f %s; %s", qflag, cmd);
+	sh = xasprintf("[ -e %s ] || exit 0; rm -f %s; %s", qflag, qflag, cmd);
 	xsh = units_xml(sh);
 	xflag = units_xml(flag);
 	body = xasprintf(
@@ -422,6 +431,7 @@ units_macos_job(
 	    "<plist version=\"1.0\">\n<dict>\n"
 	    "\t<key>Label</key><string>%s</string>\n"
 	    "\t<key>WatchPaths</key><array><string>%s</string></array>\n"
+	    "\t<key>RunAtLoad</key><true/>\n"
 	    "\t<key>ProgramArguments</key><array><string>/bin/sh</string>"
 	    "<string>-c</string><string>%s</string></array>\n"
 	    "</dict>\n</plist>\n",
@@ -451,13 +461,23 @@ units_macos(struct units_out *o, const struct conf *c, size_t self,
 	    "\t<key>Label</key><string>com.peerwatch.peerwatch</string>\n"
 	    "\t<key>ProgramArguments</key><array><string>%s</string>"
 	    "<string>run</string><string>-c</string><string>%s</string>"
+	    "<string>--log</string><string>" UNITS_MACOS_LOG "</string>"
 	    "</array>\n\t<key>RunAtLoad</key><true/>\n"
 	    "\t<key>KeepAlive</key><true/>\n"
 	    "\t<key>StandardErrorPath</key>"
-	    "<string>/var/log/peerwatch.log</string>\n</dict>\n</plist>\n",
+	    "<string>" UNITS_MACOS_LOG "</string>\n</dict>\n</plist>\n",
 	    xbin, xconf);
 	units_emit(o, "com.peerwatch.peerwatch.plist", body);
 	free(body);
+	/*
+	 * launchd never rotates StandardErrorPath; newsyslog does, and the
+	 * daemon (--log) follows the rename itself, so no signal (N).
+	 */
+	units_emit(o, "peerwatch.newsyslog.conf",
+	    "# /etc/newsyslog.d/peerwatch.conf: rotate peerwatch's log at "
+	    "1 MB, keep 5\n"
+	    "# logfilename\t\t[owner:group]\tmode\tcount\tsize\twhen\t"
+	    "flags\n" UNITS_MACOS_LOG "\troot:wheel\t640\t5\t1024\t*\tN\n");
 	free(xbin);
 	free(xconf);
 	units_macos_job(o, "com.peerwatch.revive", conf_revive_flag(c, self),
@@ -526,7 +546,10 @@ cli_deploy_units(int argc, char **argv)
 			    "its revive flag\nappears, and per [guard] of this "
 			    "host a flag watcher that removes the flag and\n"
 			    "runs on_flag. systemd: .service + .path units; "
-			    "launchd: WatchPaths plists.\n\n"
+			    "launchd: WatchPaths +\nRunAtLoad plists (install: "
+			    "launchctl bootstrap system PLIST; remove:\n"
+			    "launchctl bootout system/LABEL) and a newsyslog "
+			    "entry for its log.\n\n"
 			    "  --bin PATH          the peerwatch binary the "
 			    "units "
 			    "run (default %s/peerwatch)\n"

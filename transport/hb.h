@@ -8,7 +8,8 @@
  * reason and changes nothing. Persists this host's incarnation and the last
  * accepted incarnation of every peer in state_dir, so replay protection
  * does not depend on clocks. Never blocks: names that are not IP literals
- * are resolved with evdns. Never exits.
+ * are resolved by the system's getaddrinfo in a thread (transport/resolve),
+ * again every minute. Never exits.
  */
 #ifndef PW_TRANSPORT_HB_H
 #define PW_TRANSPORT_HB_H
