@@ -11,7 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FSOPS_MAX_FILE (16u * 1024 * 1024) /* refuse larger configs */
+/* refuse larger files: bounds the worker's memory (jansson needs about
+ * 20 bytes per input byte for a file of small values) */
+#define FSOPS_MAX_FILE (4u * 1024 * 1024)
 
 struct fsops_match {
 	char *path;

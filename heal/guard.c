@@ -137,6 +137,43 @@ guard_walk(const json_t *root, const char *path)
 	return cur != NULL ? 0 : -1;
 }
 
+/*
+ * Why jansson refused the text, in our words: its own message quotes the
+ * offending bytes ("invalid token near 'sk-...'"), and a config's bytes
+ * may be a secret, so only the reason and the position are ever shown.
+ */
+static const char *
+guard_json_why(const json_error_t *e)
+{
+#if JANSSON_VERSION_HEX >= 0x020b00
+	switch (json_error_code(e)) {
+	case json_error_out_of_memory:
+		return "out of memory";
+	case json_error_stack_overflow:
+		return "nested too deeply";
+	case json_error_invalid_utf8:
+		return "invalid UTF-8";
+	case json_error_premature_end_of_input:
+		return "unexpected end of input";
+	case json_error_end_of_input_expected:
+		return "garbage after the JSON value";
+	case json_error_invalid_syntax:
+		return "syntax error";
+	case json_error_null_character:
+		return "NUL byte in the text";
+	case json_error_null_byte_in_key:
+		return "NUL byte in a key";
+	case json_error_numeric_overflow:
+		return "number out of range";
+	default:
+		break;
+	}
+#else
+	(void)e;
+#endif
+	return "invalid JSON";
+}
+
 int
 guard_validate(const struct conf_guard *g, const char *data, size_t len,
     char *reason, size_t reasonlen)
@@ -147,11 +184,17 @@ guard_validate(const struct conf_guard *g, const char *data, size_t len,
 
 	if (len == 0)
 		return guard_reason(reason, reasonlen, "empty file");
+	if (len > FSOPS_MAX_FILE)
+		return guard_reason(
+		    reason, reasonlen, "larger than %u bytes", FSOPS_MAX_FILE);
 	root = json_loadb(data, len, JSON_DECODE_ANY, &jerr);
 	if (root == NULL)
 		return guard_reason(reason, reasonlen,
-		    "not JSON: %s at line %d", jerr.text, jerr.line);
-	if (g->nrequire > 0 && !json_is_object(root)) {
+		    "not JSON: %s at line %d, column %d (byte %d)",
+		    guard_json_why(&jerr), jerr.line, jerr.column,
+		    jerr.position);
+	/* a config is an object: `null`, `0` or `[]` are not configs */
+	if (!json_is_object(root)) {
 		json_decref(root);
 		return guard_reason(
 		    reason, reasonlen, "top level is not a JSON object");

@@ -255,13 +255,65 @@ test_validate_ok(void **state)
 	assert_int_equal(
 	    validate(t, "{\"channels\":{\"telegram\":null}}", why, sizeof(why)),
 	    0);
-	/* without require any JSON value is fine; with it, an object */
-	guard_set(t, NULL, NULL);
-	assert_int_equal(validate(t, "42", why, sizeof(why)), 0);
-	assert_int_equal(validate(t, "[1,2]", why, sizeof(why)), 0);
 	guard_set(t, REQ, NULL);
 	assert_int_equal(validate(t, "[1,2]", why, sizeof(why)), -1);
 	assert_non_null(strstr(why, "not a JSON object"));
+}
+
+/* without require, a config is still an object: null, 0, [] are not */
+static void
+test_validate_object(void **state)
+{
+	struct t *t = *state;
+	const char *bad[] = {"null", "0", "42", "[1,2]", "\"x\"", "true"};
+	char why[256];
+	size_t i;
+
+	guard_set(t, NULL, NULL);
+	assert_int_equal(validate(t, "{}", why, sizeof(why)), 0);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(validate(t, bad[i], why, sizeof(why)), -1);
+		assert_non_null(strstr(why, "not a JSON object"));
+	}
+}
+
+/* jansson's message quotes the bad token: never in the reason */
+static void
+test_validate_no_content(void **state)
+{
+	struct t *t = *state;
+	const char *docs[] = {"{\"token\": sk-SECRET0123456789}",
+	    "{\"token\": \"sk-SECRET0123456789",
+	    "{\"token\": \"sk-SECRET\x01\"}", "{\"t\": trueSECRET}",
+	    "{\"a\":1}\nsk-SECRET0123456789"};
+	char why[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+		assert_int_equal(validate(t, docs[i], why, sizeof(why)), -1);
+		assert_null(strstr(why, "SECRET"));
+		assert_null(strstr(why, "sk-"));
+		assert_non_null(strstr(why, "line "));
+		assert_non_null(strstr(why, "column "));
+	}
+}
+
+/* a backup over the cap is refused without being parsed */
+static void
+test_validate_too_big(void **state)
+{
+	struct t *t = *state;
+	size_t n = FSOPS_MAX_FILE + 2;
+	char why[256], *big = xmalloc(n + 1);
+
+	memset(big, ' ', n);
+	big[0] = '{';
+	big[n - 1] = '}';
+	big[n] = '\0';
+	guard_set(t, NULL, NULL);
+	assert_int_equal(guard_validate(&t->g, big, n, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "larger than"));
+	free(big);
 }
 
 static void
@@ -273,7 +325,7 @@ test_validate_not_json(void **state)
 	assert_int_equal(
 	    validate(t, "{\n\"a\": 1,\n\"b\": }\n", why, sizeof(why)), -1);
 	assert_true(strncmp(why, "not JSON: ", 10) == 0);
-	assert_non_null(strstr(why, "at line 3"));
+	assert_non_null(strstr(why, "at line 3, column"));
 	assert_int_equal(validate(t, "   \n", why, sizeof(why)), -1);
 	assert_true(strncmp(why, "not JSON: ", 10) == 0);
 	/* NULL reason is allowed */
@@ -975,6 +1027,9 @@ main(void)
 	    T(test_validate_nested_path),
 	    T(test_validate_array_index),
 	    T(test_validate_empty),
+	    T(test_validate_object),
+	    T(test_validate_no_content),
+	    T(test_validate_too_big),
 	    T(test_check_valid),
 	    T(test_check_restore_bak),
 	    T(test_check_bak_chain),
