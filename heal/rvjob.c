@@ -275,12 +275,13 @@ rvjob_result_to_json(const struct rvjob *j)
 		const struct rvjob_guard *g = &j->guards[i];
 		const struct guard_result *r = &g->res;
 		json_array_append_new(
-		    gs, json_pack("{sisososososisisiso}", "outcome",
+		    gs, json_pack("{sisosososososisisiso}", "outcome",
 		            (int)r->outcome, "invalid_reason",
 		            rvjob_text(r->invalid_reason), "source",
 		            rvjob_text(r->source), "broken_copy",
 		            rvjob_text(r->broken_copy), "detail",
-		            rvjob_text(r->detail), "sources_tried",
+		            rvjob_text(r->detail), "warning",
+		            rvjob_text(r->warning), "sources_tried",
 		            (int)r->sources_tried, "stored", g->stored,
 		            "flag_written", g->flag_written, "err",
 		            rvjob_text(g->err)));
@@ -316,6 +317,7 @@ rvjob_result_from_json(struct rvjob *j, const json_t *o)
 		rvjob_get_name(
 		    g, "broken_copy", r->broken_copy, sizeof(r->broken_copy));
 		rvjob_get_name(g, "detail", r->detail, sizeof(r->detail));
+		rvjob_get_name(g, "warning", r->warning, sizeof(r->warning));
 		r->sources_tried = (unsigned)json_integer_value(
 		    json_object_get(g, "sources_tried"));
 		rg->stored =

@@ -270,6 +270,8 @@ test_job_codec_roundtrip(void **state)
 	k->guards[0].res.outcome = GUARD_RESTORED;
 	snprintf(
 	    k->guards[0].res.source, sizeof(k->guards[0].res.source), "/x.bak");
+	snprintf(k->guards[0].res.warning, sizeof(k->guards[0].res.warning),
+	    "owner 1:1 not kept");
 	k->guards[0].flag_written = 1;
 	k->guards[0].stored = -1;
 	o = rvjob_result_to_json(k);
@@ -281,6 +283,7 @@ test_job_codec_roundtrip(void **state)
 	assert_true(j->peer_flag_written);
 	assert_int_equal(j->guards[0].res.outcome, GUARD_RESTORED);
 	assert_string_equal(j->guards[0].res.source, "/x.bak");
+	assert_string_equal(j->guards[0].res.warning, "owner 1:1 not kept");
 	assert_true(j->guards[0].flag_written);
 	assert_int_equal(j->guards[0].stored, -1);
 	assert_string_equal(sftp_fail_name(j->fail), "hostkey");
