@@ -475,14 +475,15 @@ static void
 guard_random_hex(char out[17])
 {
 	static const char hex[] = "0123456789abcdef";
-	static unsigned counter;
 	unsigned char r[8];
-	uint64_t v;
 	int i;
 
 #ifdef __APPLE__
 	arc4random_buf(r, sizeof(r));
 #else
+	static unsigned counter;
+	uint64_t v;
+
 	if (getentropy(r, sizeof(r)) == -1) {
 		/* unique within this process at least; O_EXCL does the rest */
 		v = clock_mono_ms() ^ ((uint64_t)getpid() << 32) ^ ++counter;
