@@ -56,8 +56,8 @@ fslocal_conv(const struct stat *st, struct fsops_stat *out)
 
 /* hint: the size fstat saw; the loop copes with a file that changes */
 static int
-fslocal_read_fd(int fd, const char *path, size_t hint, char **data, size_t *len,
-    char *err, size_t errlen)
+fslocal_read_fd(int fd, const char *path, size_t hint, size_t max, char **data,
+    size_t *len, char *err, size_t errlen)
 {
 	size_t cap = hint + 1, n = 0;
 	char *buf = xmalloc(cap + 1);
@@ -65,7 +65,7 @@ fslocal_read_fd(int fd, const char *path, size_t hint, char **data, size_t *len,
 
 	for (;;) {
 		if (n == cap) {
-			if (cap > FSOPS_MAX_FILE)
+			if (cap > max)
 				goto toobig;
 			cap *= 2;
 			buf = xreallocarray(buf, cap + 1, 1);
@@ -83,27 +83,28 @@ fslocal_read_fd(int fd, const char *path, size_t hint, char **data, size_t *len,
 			break;
 		n += (size_t)r;
 	}
-	if (n > FSOPS_MAX_FILE)
+	if (n > max)
 		goto toobig;
 	buf[n] = '\0';
 	*data = buf;
 	*len = n;
 	return 0;
 toobig:
-	snprintf(err, errlen, "%s: larger than %u bytes, refused", path,
-	    FSOPS_MAX_FILE);
+	snprintf(err, errlen, "%s: larger than %zu bytes, refused", path, max);
 	free(buf);
 	return -1;
 }
 
 static int
-fslocal_read(void *ctx, const char *path, char **data, size_t *len,
+fslocal_read(void *ctx, const char *path, size_t max, char **data, size_t *len,
     struct fsops_stat *sto, char *err, size_t errlen)
 {
 	struct stat st;
 	int fd, rc;
 
 	(void)ctx;
+	if (max > FSOPS_MAX_FILE)
+		max = FSOPS_MAX_FILE;
 	*data = NULL;
 	*len = 0;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
@@ -125,14 +126,14 @@ fslocal_read(void *ctx, const char *path, char **data, size_t *len,
 		close(fd);
 		return -1;
 	}
-	if ((uint64_t)st.st_size > FSOPS_MAX_FILE) {
-		snprintf(err, errlen, "%s: larger than %u bytes, refused", path,
-		    FSOPS_MAX_FILE);
+	if ((uint64_t)st.st_size > max) {
+		snprintf(err, errlen, "%s: larger than %zu bytes, refused",
+		    path, max);
 		close(fd);
 		return -1;
 	}
 	rc = fslocal_read_fd(
-	    fd, path, (size_t)st.st_size, data, len, err, errlen);
+	    fd, path, (size_t)st.st_size, max, data, len, err, errlen);
 	if (rc == 0 && sto != NULL)
 		fslocal_conv(&st, sto);
 	close(fd);

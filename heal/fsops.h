@@ -14,9 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* refuse larger files: bounds the worker's memory (jansson needs about
- * 20 bytes per input byte for a file of small values) */
-#define FSOPS_MAX_FILE (4u * 1024 * 1024)
+/* no read ever takes more (a guard's max_size is at most this) */
+#define FSOPS_MAX_FILE (64u * 1024 * 1024)
 
 enum fsops_type { FSOPS_REG, FSOPS_DIR, FSOPS_LINK, FSOPS_OTHER };
 
@@ -41,10 +40,11 @@ struct fsops {
 	/* whole file into *data (malloc'd, NUL-terminated, *len excludes
 	 * the NUL); st (may be NULL) gets the open file's attributes. A
 	 * symbolic link is refused (-1), never followed, as is anything
-	 * that is not a regular file or is over FSOPS_MAX_FILE.
+	 * that is not a regular file or is over max bytes (or over
+	 * FSOPS_MAX_FILE): refused from its size, before it is read.
 	 * Returns 0; 1 if it does not exist; -1 on error. */
-	int (*read)(void *ctx, const char *path, char **data, size_t *len,
-	    struct fsops_stat *st, char *err, size_t errlen);
+	int (*read)(void *ctx, const char *path, size_t max, char **data,
+	    size_t *len, struct fsops_stat *st, char *err, size_t errlen);
 	/* lstat: 0, 1 if nothing is there, -1 on error */
 	int (*stat)(void *ctx, const char *path, struct fsops_stat *st,
 	    char *err, size_t errlen);

@@ -183,6 +183,15 @@ guard_json_why(const json_error_t *e)
 	return "invalid JSON";
 }
 
+size_t
+guard_max_size(const struct conf_guard *g)
+{
+	if (g->max_size == 0)
+		return CONF_GUARD_SIZE;
+	return g->max_size < CONF_GUARD_SIZE_MAX ? (size_t)g->max_size
+	                                         : CONF_GUARD_SIZE_MAX;
+}
+
 int
 guard_validate(const struct conf_guard *g, const char *data, size_t len,
     char *reason, size_t reasonlen)
@@ -193,17 +202,18 @@ guard_validate(const struct conf_guard *g, const char *data, size_t len,
 
 	if (len == 0)
 		return guard_reason(reason, reasonlen, "empty file");
-	if (len > FSOPS_MAX_FILE)
-		return guard_reason(
-		    reason, reasonlen, "larger than %u bytes", FSOPS_MAX_FILE);
+	if (len > guard_max_size(g))
+		return guard_reason(reason, reasonlen, "larger than %zu bytes",
+		    guard_max_size(g));
 	root = json_loadb(data, len, JSON_DECODE_ANY, &jerr);
 	if (root == NULL)
 		return guard_reason(reason, reasonlen,
 		    "not JSON: %s at line %d, column %d (byte %d)",
 		    guard_json_why(&jerr), jerr.line, jerr.column,
 		    jerr.position);
-	/* a config is an object: `null`, `0` or `[]` are not configs */
-	if (!json_is_object(root)) {
+	/* a config is an object (`null`, `0` or `[]` are not configs),
+	 * unless top_level = any; with require it always is one */
+	if (!json_is_object(root) && (!g->any_json || g->nrequire > 0)) {
 		json_decref(root);
 		return guard_reason(
 		    reason, reasonlen, "top level is not a JSON object");
@@ -268,7 +278,8 @@ guard_try(struct guard_run *run, const struct fsops *fs, const char *path,
 	int rc;
 
 	run->res->sources_tried++;
-	rc = fs->read(fs->ctx, path, &data, &len, &st, why, sizeof(why));
+	rc = fs->read(fs->ctx, path, guard_max_size(run->g), &data, &len, &st,
+	    why, sizeof(why));
 	if (rc != 0) {
 		guard_note(run, label, rc == 1 ? "missing" : why);
 		return 0;
@@ -685,7 +696,8 @@ guard_unchanged(struct guard_run *run, char *err, size_t errlen)
 	size_t len;
 	int rc, same;
 
-	rc = run->fs->read(run->fs->ctx, file, &data, &len, &st, err, errlen);
+	rc = run->fs->read(run->fs->ctx, file, guard_max_size(run->g), &data,
+	    &len, &st, err, errlen);
 	if (rc == -1)
 		return -1;
 	if (rc == 1)
@@ -840,8 +852,8 @@ guard_check(const struct conf_guard *g, const struct fsops *fs,
 	memset(res, 0, sizeof(*res));
 	if (guard_refuse_link(g, fs, res) == -1)
 		return -1;
-	rc = fs->read(fs->ctx, g->file, &run.cur, &run.curlen, &run.curst, err,
-	    sizeof(err));
+	rc = fs->read(fs->ctx, g->file, guard_max_size(g), &run.cur,
+	    &run.curlen, &run.curst, err, sizeof(err));
 	if (rc == -1)
 		return guard_fail(res, "%s", err);
 	run.exists = rc == 0;
@@ -929,8 +941,8 @@ guard_mesh_same(const char *mesh_dir, const char *data, size_t len,
 		return -1;
 	if (n > 0) {
 		*newest = m[0].mtime_ms;
-		if (fs->read(fs->ctx, m[0].path, &old, &oldlen, NULL, rerr,
-		        sizeof(rerr)) == 0) {
+		if (fs->read(fs->ctx, m[0].path, FSOPS_MAX_FILE, &old, &oldlen,
+		        NULL, rerr, sizeof(rerr)) == 0) {
 			same = oldlen == len && memcmp(old, data, len) == 0;
 			free(old);
 		}

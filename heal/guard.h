@@ -39,11 +39,14 @@ struct guard_result {
 	unsigned sources_tried;
 };
 
-/* 0 if data is valid for g (a JSON object holding every `require`
- * path, at most FSOPS_MAX_FILE bytes); else -1 with a reason that names
- * a position, never the file's bytes */
+/* 0 if data is valid for g (a JSON object, or any JSON value with
+ * top_level = any and no require, holding every `require` path, at most
+ * guard_max_size(g) bytes); else -1 with a reason that names a position,
+ * never the file's bytes */
 int guard_validate(const struct conf_guard *g, const char *data, size_t len,
     char *reason, size_t reasonlen);
+/* the most bytes g's file or a backup may have: max_size, or the default */
+size_t guard_max_size(const struct conf_guard *g);
 
 /*
  * Check g's file through fs and restore it from the cascade if needed.

@@ -154,12 +154,14 @@ rvjob_to_json(const struct rvjob *j)
 
 	for (i = 0; i < j->nguards; i++) {
 		const struct conf_guard *g = &j->guards[i].g;
-		json_array_append_new(gs,
-		    json_pack("{sssssososososo}", "name", g->name, "peer",
-		        g->peer, "file", rvjob_str(g->file), "require",
-		        rvjob_list_json(g->require, g->nrequire), "backups",
-		        rvjob_list_json(g->backups, g->nbackups), "flag",
-		        rvjob_str(g->flag), "on_flag", rvjob_str(g->on_flag)));
+		json_array_append_new(
+		    gs, json_pack("{sssssosososososIsb}", "name", g->name,
+		            "peer", g->peer, "file", rvjob_str(g->file),
+		            "require", rvjob_list_json(g->require, g->nrequire),
+		            "backups", rvjob_list_json(g->backups, g->nbackups),
+		            "flag", rvjob_str(g->flag), "on_flag",
+		            rvjob_str(g->on_flag), "max_size",
+		            (json_int_t)g->max_size, "any_json", g->any_json));
 	}
 	o = json_pack("{sisIsssssbsosososososisIsosososo}", "kind",
 	    (int)j->kind, "target", (json_int_t)j->target, "target_name",
@@ -242,6 +244,9 @@ rvjob_from_json(const json_t *o)
 		    json_object_get(g, "backups"), &cg->nbackups);
 		cg->flag = rvjob_get(g, "flag");
 		cg->on_flag = rvjob_get(g, "on_flag");
+		cg->max_size = (uint64_t)json_integer_value(
+		    json_object_get(g, "max_size"));
+		cg->any_json = json_is_true(json_object_get(g, "any_json"));
 	}
 	return j;
 }

@@ -326,7 +326,7 @@ sftp_dirname(const char *path)
 
 static int
 sftp_read_all(struct sftp_conn *c, sftp_file f, const char *path, size_t hint,
-    char **data, size_t *len, char *err, size_t errlen)
+    size_t max, char **data, size_t *len, char *err, size_t errlen)
 {
 	size_t cap = hint + 1, n = 0;
 	char *buf = xmalloc(cap + 1);
@@ -334,7 +334,7 @@ sftp_read_all(struct sftp_conn *c, sftp_file f, const char *path, size_t hint,
 
 	for (;;) {
 		if (n == cap) {
-			if (cap > FSOPS_MAX_FILE)
+			if (cap > max)
 				goto toobig;
 			cap *= 2;
 			buf = xreallocarray(buf, cap + 1, 1);
@@ -351,15 +351,14 @@ sftp_read_all(struct sftp_conn *c, sftp_file f, const char *path, size_t hint,
 			break;
 		n += (size_t)r;
 	}
-	if (n > FSOPS_MAX_FILE)
+	if (n > max)
 		goto toobig;
 	buf[n] = '\0';
 	*data = buf;
 	*len = n;
 	return 0;
 toobig:
-	snprintf(err, errlen, "%s: larger than %u bytes, refused", path,
-	    FSOPS_MAX_FILE);
+	snprintf(err, errlen, "%s: larger than %zu bytes, refused", path, max);
 	free(buf);
 	return -1;
 }
@@ -398,16 +397,17 @@ sftp_op_stat(void *ctx, const char *path, struct fsops_stat *st, char *err,
 
 /* what may be read: a regular file, not a link, not too big */
 static int
-sftp_readable(const char *path, sftp_attributes a, char *err, size_t errlen)
+sftp_readable(
+    const char *path, sftp_attributes a, size_t max, char *err, size_t errlen)
 {
 	if (a->type == SSH_FILEXFER_TYPE_SYMLINK)
 		snprintf(
 		    err, errlen, "%s: is a symbolic link, not followed", path);
 	else if (a->type != SSH_FILEXFER_TYPE_REGULAR)
 		snprintf(err, errlen, "%s: not a regular file", path);
-	else if (a->size > FSOPS_MAX_FILE)
-		snprintf(err, errlen, "%s: larger than %u bytes, refused", path,
-		    FSOPS_MAX_FILE);
+	else if (a->size > max)
+		snprintf(err, errlen, "%s: larger than %zu bytes, refused",
+		    path, max);
 	else
 		return 0;
 	return -1;
@@ -450,7 +450,7 @@ sftp_open_checked(struct sftp_conn *c, const char *path, sftp_attributes l,
 
 /* fsops read: 0, 1 if the file does not exist, -1 */
 static int
-sftp_op_read(void *ctx, const char *path, char **data, size_t *len,
+sftp_op_read(void *ctx, const char *path, size_t max, char **data, size_t *len,
     struct fsops_stat *sto, char *err, size_t errlen)
 {
 	struct sftp_conn *c = ctx;
@@ -460,14 +460,16 @@ sftp_op_read(void *ctx, const char *path, char **data, size_t *len,
 
 	*data = NULL;
 	*len = 0;
+	if (max > FSOPS_MAX_FILE)
+		max = FSOPS_MAX_FILE;
 	if (sftp_begin(c, "read", path, err, errlen) == -1)
 		return -1;
 	rc = sftp_lstat_at(c, path, &l, err, errlen);
-	if (rc == 0 && (rc = sftp_readable(path, l, err, errlen)) == 0)
+	if (rc == 0 && (rc = sftp_readable(path, l, max, err, errlen)) == 0)
 		rc = sftp_open_checked(c, path, l, &f, &fa, err, errlen);
 	if (rc == 0)
 		rc = sftp_read_all(
-		    c, f, path, (size_t)fa->size, data, len, err, errlen);
+		    c, f, path, (size_t)fa->size, max, data, len, err, errlen);
 	if (rc == 0 && sto != NULL)
 		sftp_conv(fa, sto);
 	sftp_attributes_free(l);

@@ -32,7 +32,8 @@
 
 #define OP_TIMEOUT_MS 5000
 #define FREEZE_TIMEOUT_MS 1500
-#define SLACK_MS 2000 /* allowed beyond timeout_ms */
+#define SLACK_MS 2000      /* allowed beyond timeout_ms */
+#define MAX FSOPS_MAX_FILE /* a read's size limit */
 
 struct env {
 	const char *host, *user, *key, *badkey, *fpr, *hostpub, *clientpub;
@@ -367,25 +368,32 @@ t_read(const struct env *e)
 	CHECK(c != NULL);
 	ops = sftp_fsops(c);
 	CHECK(put(p, "{\"a\": 1}\n", 0644) == 0);
-	CHECK(ops->read(ops->ctx, p, &data, &len, NULL, err, sizeof(err)) == 0);
+	CHECK(ops->read(
+	          ops->ctx, p, MAX, &data, &len, NULL, err, sizeof(err)) == 0);
 	CHECK(len == 9 && strcmp(data, "{\"a\": 1}\n") == 0);
 	free(data);
-	CHECK(ops->read(ops->ctx, missing, &data, &len, NULL, err, 512) == 1);
+	CHECK(ops->read(ops->ctx, missing, MAX, &data, &len, NULL, err, 512) ==
+	      1);
 	CHECK(data == NULL && len == 0);
+	/* over the caller's limit: refused from its size */
+	CHECK(ops->read(ops->ctx, p, 8, &data, &len, NULL, err, 512) == -1);
+	CHECK(strstr(err, "larger than 8 bytes") != NULL && data == NULL);
 	/* a sparse file one byte over the limit: refused, not fetched */
 	CHECK((fd = open(big, O_WRONLY | O_CREAT | O_TRUNC, 0644)) != -1);
 	CHECK(ftruncate(fd, (off_t)FSOPS_MAX_FILE + 1) == 0 && close(fd) == 0);
-	CHECK(ops->read(ops->ctx, big, &data, &len, NULL, err, 512) == -1);
+	CHECK(ops->read(ops->ctx, big, MAX, &data, &len, NULL, err, 512) == -1);
 	CHECK(strstr(err, "larger than") != NULL);
-	CHECK(
-	    ops->read(ops->ctx, e->scratch, &data, &len, NULL, err, 512) == -1);
+	CHECK(ops->read(ops->ctx, e->scratch, MAX, &data, &len, NULL, err,
+	          512) == -1);
 	CHECK(strstr(err, "not a regular file") != NULL);
 	/* a link is refused, never followed, dangling or not */
 	CHECK(symlink(p, link) == 0);
-	CHECK(ops->read(ops->ctx, link, &data, &len, NULL, err, 512) == -1);
+	CHECK(
+	    ops->read(ops->ctx, link, MAX, &data, &len, NULL, err, 512) == -1);
 	CHECK(strstr(err, "symbolic link") != NULL);
 	CHECK(unlink(link) == 0 && symlink("/nonexistent/x", link) == 0);
-	CHECK(ops->read(ops->ctx, link, &data, &len, NULL, err, 512) == -1);
+	CHECK(
+	    ops->read(ops->ctx, link, MAX, &data, &len, NULL, err, 512) == -1);
 	CHECK(strstr(err, "symbolic link") != NULL);
 	sftp_disconnect(c);
 	free(p);
@@ -555,7 +563,7 @@ t_big_file(const struct env *e)
 		buf[i] = (char)('a' + i % 26);
 	buf[n] = '\0';
 	CHECK(ops->create(ops->ctx, p, buf, n, NULL, warn, 64, err, 512) == 0);
-	CHECK(ops->read(ops->ctx, p, &data, &len, NULL, err, 512) == 0);
+	CHECK(ops->read(ops->ctx, p, MAX, &data, &len, NULL, err, 512) == 0);
 	CHECK(len == n && memcmp(data, buf, n) == 0 && data[n] == '\0');
 	free(data);
 	free(buf);
@@ -626,7 +634,8 @@ t_rename(const struct env *e)
 	CHECK(count_kept(e, "rn.target.peerwatch-old-") == 0);
 	/* the connection is still in step after our own requests */
 	CHECK(put(p, "ok", 0644) == 0);
-	CHECK(ops->read(ops->ctx, p, &data, &len, NULL, err, sizeof(err)) == 0);
+	CHECK(ops->read(
+	          ops->ctx, p, MAX, &data, &len, NULL, err, sizeof(err)) == 0);
 	CHECK(strcmp(data, "ok") == 0);
 	free(data);
 	free(p);
@@ -878,7 +887,7 @@ t_freeze_op(const struct env *e)
 	ops = sftp_fsops(c);
 	CHECK(freeze(e, "stop-sessions") == 0);
 	t0 = clock_mono_ms();
-	rc = ops->read(ops->ctx, p, &data, &len, NULL, err, sizeof(err));
+	rc = ops->read(ops->ctx, p, MAX, &data, &len, NULL, err, sizeof(err));
 	took = clock_mono_ms() - t0;
 	fprintf(
 	    stderr, "    read gave up after %" PRIu64 " ms: %s\n", took, err);

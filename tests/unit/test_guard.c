@@ -71,7 +71,8 @@ get(const char *path)
 	char err[256], *data;
 	size_t len;
 
-	if (fs->read(fs->ctx, path, &data, &len, NULL, err, sizeof(err)) != 0)
+	if (fs->read(fs->ctx, path, FSOPS_MAX_FILE, &data, &len, NULL, err,
+	        sizeof(err)) != 0)
 		return NULL;
 	return data;
 }
@@ -314,7 +315,8 @@ test_validate_ok(void **state)
 	assert_non_null(strstr(why, "not a JSON object"));
 }
 
-/* without require, a config is still an object: null, 0, [] are not */
+/* without require, a config is still an object: null, 0, [] are not,
+ * unless top_level = any (and there is no require) */
 static void
 test_validate_object(void **state)
 {
@@ -329,6 +331,11 @@ test_validate_object(void **state)
 		assert_int_equal(validate(t, bad[i], why, sizeof(why)), -1);
 		assert_non_null(strstr(why, "not a JSON object"));
 	}
+	t->g.any_json = 1;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(validate(t, bad[i], why, sizeof(why)), 0);
+	guard_set(t, REQ, NULL);
+	assert_int_equal(validate(t, "[1,2]", why, sizeof(why)), -1);
 }
 
 /* jansson's message quotes the bad token: never in the reason */
@@ -357,7 +364,7 @@ static void
 test_validate_too_big(void **state)
 {
 	struct t *t = *state;
-	size_t n = FSOPS_MAX_FILE + 2;
+	size_t n = CONF_GUARD_SIZE + 2;
 	char why[256], *big = xmalloc(n + 1);
 
 	memset(big, ' ', n);
@@ -365,8 +372,17 @@ test_validate_too_big(void **state)
 	big[n - 1] = '}';
 	big[n] = '\0';
 	guard_set(t, NULL, NULL);
+	assert_int_equal(guard_max_size(&t->g), CONF_GUARD_SIZE);
 	assert_int_equal(guard_validate(&t->g, big, n, why, sizeof(why)), -1);
-	assert_non_null(strstr(why, "larger than"));
+	assert_non_null(strstr(why, "larger than 4194304 bytes"));
+	/* max_size raises (up to CONF_GUARD_SIZE_MAX) or lowers the cap */
+	t->g.max_size = n;
+	assert_int_equal(guard_validate(&t->g, big, n, why, sizeof(why)), 0);
+	t->g.max_size = (uint64_t)CONF_GUARD_SIZE_MAX * 4;
+	assert_int_equal(guard_max_size(&t->g), CONF_GUARD_SIZE_MAX);
+	t->g.max_size = 8;
+	assert_int_equal(validate(t, "{\"a\": 12}", why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "larger than 8 bytes"));
 	free(big);
 }
 
@@ -770,6 +786,22 @@ test_check_read_error(void **state)
 	assert_non_null(strstr(res.detail, "not a regular file"));
 }
 
+/* a backup over max_size is refused from its size, before reading */
+static void
+test_check_backup_too_big(void **state)
+{
+	struct t *t = *state;
+	struct guard_result res;
+
+	put(t, "openclaw.json", CORRUPT, 0600);
+	put(t, "openclaw.json.bak", GOOD, 0600);
+	t->g.max_size = strlen(CORRUPT);
+	assert_int_equal(check(t, 0, &res), 0);
+	assert_int_equal(res.outcome, GUARD_NO_SOURCE);
+	assert_non_null(strstr(res.detail, "bytes, refused"));
+	assert_file(t, "openclaw.json", CORRUPT);
+}
+
 /* ---- links, owners, modes --------------------------------------------- */
 
 /* a backup that is a link (to a root-only file, say) is never read */
@@ -947,12 +979,12 @@ struct fault {
 };
 
 static int
-fault_read(void *ctx, const char *path, char **data, size_t *len,
+fault_read(void *ctx, const char *path, size_t max, char **data, size_t *len,
     struct fsops_stat *st, char *err, size_t errlen)
 {
 	struct fault *f = ctx;
 	const struct fsops *r = f->real;
-	int rc = r->read(r->ctx, path, data, len, st, err, errlen);
+	int rc = r->read(r->ctx, path, max, data, len, st, err, errlen);
 	FILE *fp;
 
 	if (f->app_file != NULL && strcmp(path, f->app_file) == 0 &&
@@ -1339,7 +1371,7 @@ test_fslocal(void **state)
 
 	p = tpath(t, "nope");
 	assert_int_equal(
-	    fs->read(fs->ctx, p, &data, &len, NULL, err, sizeof(err)), 1);
+	    fs->read(fs->ctx, p, 10, &data, &len, NULL, err, sizeof(err)), 1);
 	free(p);
 	/* create never replaces an existing file */
 	put(t, "keep", "mine", 0600);
@@ -1381,6 +1413,7 @@ main(void)
 	    T(test_validate_object),
 	    T(test_validate_no_content),
 	    T(test_validate_too_big),
+	    T(test_check_backup_too_big),
 	    T(test_check_valid),
 	    T(test_check_restore_bak),
 	    T(test_check_bak_chain),

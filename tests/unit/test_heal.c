@@ -263,6 +263,7 @@ test_job_codec_roundtrip(void **state)
 	assert_string_equal(k->guards[0].g.file, j->guards[0].g.file);
 	assert_int_equal(k->guards[0].g.nbackups, 2);
 	assert_string_equal(k->guards[0].g.require[0], "channels.telegram");
+	assert_int_equal(k->guards[0].g.max_size, CONF_GUARD_SIZE);
 	/* the worker's answer */
 	k->fail = SFTP_HOSTKEY;
 	snprintf(k->err, sizeof(k->err), "changed key");
