@@ -50,6 +50,7 @@ fslocal_conv(const struct stat *st, struct fsops_stat *out)
 	out->uid = (uint32_t)st->st_uid;
 	out->gid = (uint32_t)st->st_gid;
 	out->mode = (uint32_t)st->st_mode & 07777;
+	out->nlink = (uint32_t)st->st_nlink;
 	out->size = (uint64_t)st->st_size;
 	out->mtime_ms = fslocal_mtime_ms(st);
 }

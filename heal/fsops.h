@@ -25,7 +25,8 @@ struct fsops_stat {
 	enum fsops_type type;
 	int has_owner;
 	uint32_t uid, gid;
-	uint32_t mode; /* permission bits, 07777 */
+	uint32_t mode;  /* permission bits, 07777 */
+	uint32_t nlink; /* hard links; 0 if unknown (SFTP) */
 	uint64_t size;
 	uint64_t mtime_ms;
 };

@@ -257,13 +257,21 @@ guard_note(struct guard_run *run, const char *label, const char *why)
 /*
  * A backup a privileged reader may take: owned by FILE's owner (or, FILE
  * missing, its directory's) or by root. Anyone else could have planted
- * it, or made it a hard link to a file they cannot read themselves.
+ * it, or made it a hard link to a file they cannot read themselves; and
+ * a root-owned backup with a second name, for a file that is not root's,
+ * may be such a link to a root-only file (where the system allows links
+ * to others' files: macOS, Linux with protected_hardlinks off).
  */
-static int
-guard_owner_ok(const struct guard_run *run, const struct fsops_stat *st)
+static const char *
+guard_owner_why(const struct guard_run *run, const struct fsops_stat *st)
 {
-	return !st->has_owner || st->uid == run->owner ||
-	       st->uid == GUARD_UID_ROOT;
+	if (!st->has_owner || st->uid == run->owner)
+		return NULL;
+	if (st->uid != GUARD_UID_ROOT)
+		return "neither the file's owner nor root";
+	if (run->owner != GUARD_UID_ROOT && st->nlink > 1)
+		return "root's, with more than one hard link";
+	return NULL;
 }
 
 /* read one candidate through fs; 1 and run->good set if it wins.
@@ -275,6 +283,7 @@ guard_try(struct guard_run *run, const struct fsops *fs, const char *path,
 	struct fsops_stat st;
 	char why[512], *data;
 	size_t len;
+	const char *bad;
 	int rc;
 
 	run->res->sources_tried++;
@@ -284,11 +293,11 @@ guard_try(struct guard_run *run, const struct fsops *fs, const char *path,
 		guard_note(run, label, rc == 1 ? "missing" : why);
 		return 0;
 	}
-	if (!mesh && !guard_owner_ok(run, &st)) {
+	if (!mesh && (bad = guard_owner_why(run, &st)) != NULL) {
 		snprintf(why, sizeof(why),
-		    "owned by uid %" PRIu32 ", neither the file's owner "
-		    "(%" PRIu32 ") nor root: not used",
-		    st.uid, run->owner);
+		    "owned by uid %" PRIu32 ", %s (the file's is %" PRIu32
+		    "): not used",
+		    st.uid, bad, run->owner);
 		guard_note(run, label, why);
 		free(data);
 		return 0;
@@ -722,6 +731,33 @@ guard_unchanged(struct guard_run *run, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * After the rename FILE must be the regular file we wrote. Whoever owns
+ * the directory can swap the temp file for a link before the rename (it
+ * gains them nothing they could not do to FILE directly, since owner and
+ * mode were set on the open file), but then this is no restore.
+ */
+static int
+guard_installed(struct guard_run *run, char *err, size_t errlen)
+{
+	struct fsops_stat st;
+	int rc;
+
+	rc = run->fs->stat(run->fs->ctx, run->g->file, &st, err, errlen);
+	if (rc == -1)
+		return -1;
+	if (rc == 1 || st.type != FSOPS_REG || st.size != run->goodlen) {
+		snprintf(err, errlen,
+		    "%s was replaced while restoring (%s), not restored",
+		    run->g->file,
+		    rc == 1                 ? "gone"
+		    : st.type == FSOPS_LINK ? "now a symbolic link"
+		                            : "not what was written");
+		return -1;
+	}
+	return 0;
+}
+
 /* undo a failed install: both files are ours, made by this run */
 static void
 guard_undo(struct guard_run *run, const char *tmp, int broken_too)
@@ -785,6 +821,8 @@ guard_install(struct guard_run *run, uint64_t now_s)
 		return guard_fail(res, "%s", err);
 	}
 	free(tmp);
+	if (guard_installed(run, err, sizeof(err)) == -1)
+		return guard_fail(res, "%s", err);
 	res->outcome = GUARD_RESTORED;
 	if (run->exists)
 		guard_prune_broken(run);

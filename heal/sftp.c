@@ -306,6 +306,7 @@ sftp_conv(sftp_attributes a, struct fsops_stat *st)
 	st->uid = a->uid;
 	st->gid = a->gid;
 	st->mode = a->permissions & 07777;
+	st->nlink = 0; /* SFTP v3 does not say */
 	st->size = a->size;
 	st->mtime_ms = sftp_attr_mtime_ms(a);
 }

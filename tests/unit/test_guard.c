@@ -868,6 +868,35 @@ test_backup_owner(void **state)
 	assert_int_equal(st.st_mode & 07777, 0750);
 }
 
+/* a root-owned backup with a second name, for a user's file, may be a
+ * hard link to a root-only file: not used (nlink 1 is) */
+static void
+test_backup_root_hardlink(void **state)
+{
+	struct t *t = *state;
+	struct guard_result res;
+	char *secret = tpath(t, "secret.json"),
+	     *bak = tpath(t, "openclaw.json.bak");
+	char *p;
+
+	if (geteuid() != 0)
+		skip();
+	put(t, "openclaw.json", CORRUPT, 0600);
+	own(t, "openclaw.json", 65534, 65534);
+	put(t, "secret.json", GOOD2, 0600);
+	assert_int_equal(link(secret, bak), 0);
+	put(t, "openclaw.json.bak.1", GOOD, 0644);
+	assert_int_equal(check(t, 0, &res), 0);
+	assert_int_equal(res.outcome, GUARD_RESTORED);
+	assert_non_null(strstr(res.detail, "more than one hard link"));
+	p = tpath(t, "openclaw.json.bak.1");
+	assert_string_equal(res.source, p);
+	free(p);
+	assert_file(t, "openclaw.json", GOOD);
+	free(secret);
+	free(bak);
+}
+
 /* a writer that may not chown: restored, and the event says so */
 static void
 test_owner_not_kept_warns(void **state)
@@ -1059,6 +1088,19 @@ fault_mkparent(void *ctx, const char *path, char *err, size_t errlen)
 	return r->mkparent(r->ctx, path, err, errlen);
 }
 
+/* the directory's owner swaps the temp file for a link just before
+ * the rename: reported, not called a restore */
+static int
+swap_rename(
+    void *ctx, const char *from, const char *to, char *err, size_t errlen)
+{
+	struct fault *f = ctx;
+
+	assert_int_equal(unlink(from), 0);
+	assert_int_equal(symlink("/nonexistent-pw", from), 0);
+	return f->real->rename(f->real->ctx, from, to, err, errlen);
+}
+
 #define FAULT_OPS(f)                                                           \
 	{                                                                      \
 		(f), fault_read, fault_stat, fault_glob, fault_create,         \
@@ -1090,6 +1132,25 @@ test_check_rename_fails(void **state)
 	assert_int_equal(res.outcome, GUARD_RESTORED);
 	assert_file(t, "openclaw.json", GOOD);
 	assert_file(t, "openclaw.json.broken-1700000000", CORRUPT);
+}
+
+static void
+test_check_tmp_swapped(void **state)
+{
+	struct t *t = *state;
+	struct fault f = {.real = fslocal_ops()};
+	struct fsops fs = FAULT_OPS(&f);
+	struct guard_result res;
+	struct stat st;
+
+	fs.rename = swap_rename;
+	put(t, "openclaw.json", CORRUPT, 0600);
+	put(t, "openclaw.json.bak", GOOD, 0600);
+	assert_int_equal(guard_check(&t->g, &fs, NULL, NOW_S, 0, &res), -1);
+	assert_int_equal(res.outcome, GUARD_ERROR);
+	assert_non_null(strstr(res.detail, "now a symbolic link"));
+	assert_int_equal(lstat(t->g.file, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
 }
 
 /* a rename that keeps failing (EBUSY on a bind mount, ENOSPC): retried
@@ -1429,6 +1490,8 @@ main(void)
 	    T(test_check_read_error),
 	    T(test_check_rename_fails),
 	    T(test_check_rename_fails_repeatedly),
+	    T(test_check_tmp_swapped),
+	    T(test_backup_root_hardlink),
 	    T(test_check_broken_bounded),
 	    T(test_check_app_write_kept),
 	    T(test_backup_link_refused),
