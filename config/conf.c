@@ -62,6 +62,8 @@ enum key {
 	K_BACKUPS,
 	K_FLAG,
 	K_ON_FLAG,
+	K_MAX_SIZE,
+	K_TOP_LEVEL,
 	K_PROBE,
 	K_RESTART,
 	K__COUNT
@@ -85,6 +87,7 @@ enum vtype {
 	V_HOSTKEY,
 	V_REQUIRE,
 	V_BACKUPS,
+	V_TOP_LEVEL, /* int: 0 "object", 1 "any" */
 	V_PROBE
 };
 
@@ -142,6 +145,8 @@ static const struct keyword {
     {"backups", K_BACKUPS, V_BACKUPS, GUARD(backups)},
     {"flag", K_FLAG, V_ABSPATH, GUARD(flag)},
     {"on_flag", K_ON_FLAG, V_STRING, GUARD(on_flag)},
+    {"max_size", K_MAX_SIZE, V_BYTES, GUARD(max_size)},
+    {"top_level", K_TOP_LEVEL, V_TOP_LEVEL, GUARD(any_json)},
 
     {"probe", K_PROBE, V_PROBE, SERVICE(probe)},
     {"restart", K_RESTART, V_STRING, SERVICE(restart)},
@@ -596,6 +601,7 @@ begin_guard(struct parse *p, const char *arg)
 	size_t i;
 
 	memset(&g, 0, sizeof(g));
+	g.max_size = CONF_GUARD_SIZE;
 	if (split_at(p, "guard", arg, g.name, g.peer) == -1)
 		return;
 	for (i = 0; i < c->nguards; i++) {
@@ -982,6 +988,16 @@ set_value(struct parse *p, const struct keyword *kw, const char *v)
 	case V_UINT:
 	case V_BYTES:
 		set_number(p, kw, v, dst);
+		if (kw->key == K_MAX_SIZE && g->max_size > CONF_GUARD_SIZE_MAX)
+			perr(p, p->lineno, "max_size: at most %u bytes",
+			    CONF_GUARD_SIZE_MAX);
+		break;
+	case V_TOP_LEVEL:
+		if (strcmp(v, "object") == 0 || strcmp(v, "any") == 0)
+			*(int *)dst = strcmp(v, "any") == 0;
+		else
+			perr(p, p->lineno,
+			    "top_level: \"%s\" is not object or any", v);
 		break;
 	case V_STRING:
 	case V_PATH:

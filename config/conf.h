@@ -49,9 +49,14 @@ struct conf_guard {
 	char **backups; /* as written, {file} expanded; "mesh" */
 	size_t nbackups;
 	char *flag;
-	char *on_flag; /* run by systemd/launchd, never by us */
+	char *on_flag;     /* run by systemd/launchd, never by us */
+	uint64_t max_size; /* bytes; 0 = CONF_GUARD_SIZE */
+	int any_json;      /* top_level = any: not only an object */
 	int line;
 };
+
+#define CONF_GUARD_SIZE (4u * 1024 * 1024)      /* max_size default */
+#define CONF_GUARD_SIZE_MAX (64u * 1024 * 1024) /* max_size limit */
 
 enum conf_probe_kind { CONF_PROBE_HTTP, CONF_PROBE_TCP, CONF_PROBE_EXEC };
 

@@ -42,7 +42,8 @@ main(int argc, char **argv)
 	log_init(1, v ? atoi(v) : 0);
 	req = json_loadf(stdin, JSON_DISABLE_EOF_CHECK, &jerr);
 	if (req == NULL) {
-		log_warnx("heal worker: bad job: %s", jerr.text);
+		/* position only: jansson's text may quote the input */
+		log_warnx("heal worker: bad job at byte %d", jerr.position);
 		return 1;
 	}
 	ssh_init();

@@ -437,6 +437,28 @@ test_unknown_peer_ref(void **state)
 	        {6, "[service y@nosuch]: no [peer nosuch]"}, {0, NULL}});
 }
 
+/* a guard's size cap and top-level type (issue 13, item 9) */
+static void
+test_guard_size_top_level(void **state)
+{
+	struct conf *c;
+
+	(void)state;
+	c = load_ok(PEER_A "[guard g@a]\nfile = /f\n[guard h@a]\nfile = /h\n"
+	                   "max_size = 1048576\ntop_level = any\n");
+	assert_int_equal(c->guards[0].max_size, CONF_GUARD_SIZE);
+	assert_int_equal(c->guards[0].any_json, 0);
+	assert_int_equal(c->guards[1].max_size, 1048576);
+	assert_int_equal(c->guards[1].any_json, 1);
+	conf_free(c);
+	expect_errors(PEER_A "[guard g@a]\nfile = /f\nmax_size = 67108865\n"
+	                     "top_level = array\n[guard h@a]\nfile = /h\n"
+	                     "max_size = 0\n",
+	    (struct want[]){{6, "max_size: at most 67108864 bytes"},
+	        {7, "top_level: \"array\" is not object or any"},
+	        {10, "max_size: bad size \"0\""}, {0, NULL}});
+}
+
 static void
 test_guard_service_required(void **state)
 {
@@ -1110,6 +1132,7 @@ main(void)
 	    cmocka_unit_test(test_missing_peer_keys),
 	    cmocka_unit_test(test_unknown_peer_ref),
 	    cmocka_unit_test(test_guard_service_required),
+	    cmocka_unit_test(test_guard_size_top_level),
 	    cmocka_unit_test(test_bad_require),
 	    cmocka_unit_test(test_bad_ssh),
 	    cmocka_unit_test(test_bad_hostkey),

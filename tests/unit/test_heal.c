@@ -268,6 +268,7 @@ test_job_codec_roundtrip(void **state)
 	assert_string_equal(k->guards[0].g.file, j->guards[0].g.file);
 	assert_int_equal(k->guards[0].g.nbackups, 2);
 	assert_string_equal(k->guards[0].g.require[0], "channels.telegram");
+	assert_int_equal(k->guards[0].g.max_size, CONF_GUARD_SIZE);
 	/* the worker's answer */
 	k->fail = SFTP_HOSTKEY;
 	snprintf(k->err, sizeof(k->err), "changed key");
@@ -275,6 +276,8 @@ test_job_codec_roundtrip(void **state)
 	k->guards[0].res.outcome = GUARD_RESTORED;
 	snprintf(
 	    k->guards[0].res.source, sizeof(k->guards[0].res.source), "/x.bak");
+	snprintf(k->guards[0].res.warning, sizeof(k->guards[0].res.warning),
+	    "owner 1:1 not kept");
 	k->guards[0].flag_written = 1;
 	k->guards[0].stored = -1;
 	o = rvjob_result_to_json(k);
@@ -286,6 +289,7 @@ test_job_codec_roundtrip(void **state)
 	assert_true(j->peer_flag_written);
 	assert_int_equal(j->guards[0].res.outcome, GUARD_RESTORED);
 	assert_string_equal(j->guards[0].res.source, "/x.bak");
+	assert_string_equal(j->guards[0].res.warning, "owner 1:1 not kept");
 	assert_true(j->guards[0].flag_written);
 	assert_int_equal(j->guards[0].stored, -1);
 	assert_string_equal(sftp_fail_name(j->fail), "hostkey");
