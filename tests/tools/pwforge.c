@@ -16,6 +16,8 @@
  *   badjson   signed with the real key, payload "not json",
  *             (--inc, --seq) newer than the receiver's     -> bad_payload
  *   badmagic  a well-formed datagram with magic "PWHX"     -> bad_magic
+ *   signed    signed with the real key, every field as given
+ *             (--inc, --seq, --sent-at): e.g. sent_at 2^63 -> bad_payload
  *
  * A test tool: never part of the daemon, exits on any error.
  */
@@ -44,6 +46,7 @@ struct pwforge_opts {
 	const char *payload;
 	uint64_t inc;
 	uint64_t seq;
+	uint64_t sent_at; /* 0: now */
 	size_t offset;
 };
 
@@ -52,10 +55,10 @@ pwforge_usage(void)
 {
 	fprintf(stderr,
 	    "usage: pwforge [--name NAME] [--key FILE] [--inc N] "
-	    "[--seq N] [--offset N] [--payload JSON]\n"
-	    "               MODE HOST PORT\n"
+	    "[--seq N] [--sent-at MS] [--offset N]\n"
+	    "               [--payload JSON] MODE HOST PORT\n"
 	    "modes: unknown wrongkey flip replay short long garbage badjson "
-	    "badmagic\n");
+	    "badmagic signed\n");
 	exit(2);
 }
 
@@ -120,8 +123,9 @@ pwforge_encode(const struct pwforge_opts *o, const char *name,
 	clock_gettime(CLOCK_REALTIME, &ts);
 	hb.incarnation = o->inc ? o->inc : (uint64_t)ts.tv_sec;
 	hb.seq = o->seq;
-	hb.sent_at_ms =
-	    (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	hb.sent_at_ms = o->sent_at ? o->sent_at
+	                           : (uint64_t)ts.tv_sec * 1000 +
+	                                 (uint64_t)ts.tv_nsec / 1000000;
 	snprintf(hb.name, sizeof(hb.name), "%s", name);
 	hb.payload = payload;
 	hb.payload_len = strlen(payload);
@@ -161,7 +165,7 @@ pwforge_build(const struct pwforge_opts *o, unsigned char *buf, size_t buflen)
 		buf[o->offset] ^= 0x01;
 		return len;
 	}
-	if (strcmp(m, "replay") == 0)
+	if (strcmp(m, "replay") == 0 || strcmp(m, "signed") == 0)
 		return pwforge_encode(
 		    o, pwforge_need_name(o), pl, 1, buf, buflen);
 	if (strcmp(m, "badjson") == 0)
@@ -200,6 +204,7 @@ main(int argc, char **argv)
 	    {"inc", required_argument, NULL, 'i'},
 	    {"seq", required_argument, NULL, 's'},
 	    {"offset", required_argument, NULL, 'o'},
+	    {"sent-at", required_argument, NULL, 't'},
 	    {"payload", required_argument, NULL, 'p'}, {NULL, 0, NULL, 0}};
 	struct pwforge_opts o;
 	unsigned char buf[1400];
@@ -210,8 +215,8 @@ main(int argc, char **argv)
 	o.seq = 1;
 	o.offset = 20;
 	o.payload = "{}";
-	while (
-	    (ch = getopt_long(argc, argv, "n:k:i:s:o:p:", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "n:k:i:s:o:p:t:", opts, NULL)) !=
+	       -1) {
 		switch (ch) {
 		case 'n':
 			o.name = optarg;
@@ -224,6 +229,9 @@ main(int argc, char **argv)
 			break;
 		case 's':
 			o.seq = strtoull(optarg, NULL, 10);
+			break;
+		case 't':
+			o.sent_at = strtoull(optarg, NULL, 10);
 			break;
 		case 'o':
 			o.offset = strtoul(optarg, NULL, 10);
