@@ -119,10 +119,11 @@ loop_status_json(void *arg)
 		    json_integer((json_int_t)c->drops[d]));
 	json_object_set_new(o, "drops", drops);
 	json_object_set_new(o, "heartbeats",
-	    json_pack("{sIsIsIsI}", "sent", (json_int_t)c->sent, "received",
+	    json_pack("{sIsIsIsIsI}", "sent", (json_int_t)c->sent, "received",
 	        (json_int_t)c->received, "bytes_sent",
 	        (json_int_t)c->bytes_sent, "send_errors",
-	        (json_int_t)c->send_errors));
+	        (json_int_t)c->send_errors, "replay_saves",
+	        (json_int_t)c->replay_saves));
 	json_object_set_new(o, "incidents", incidents_json(l->inc));
 	json_object_set_new(o, "revive", revive_status_json(l->rv));
 	json_object_set_new(o, "uptime_ms",

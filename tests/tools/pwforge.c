@@ -19,6 +19,9 @@
  *   signed    signed with the real key, every field as given
  *             (--inc, --seq, --sent-at): e.g. sent_at 2^63 -> bad_payload
  *
+ * --count N sends N datagrams, the incarnation one higher each time (a
+ * flood of new incarnations).
+ *
  * A test tool: never part of the daemon, exits on any error.
  */
 #include <sys/socket.h>
@@ -47,6 +50,7 @@ struct pwforge_opts {
 	uint64_t inc;
 	uint64_t seq;
 	uint64_t sent_at; /* 0: now */
+	unsigned long count;
 	size_t offset;
 };
 
@@ -56,7 +60,7 @@ pwforge_usage(void)
 	fprintf(stderr,
 	    "usage: pwforge [--name NAME] [--key FILE] [--inc N] "
 	    "[--seq N] [--sent-at MS] [--offset N]\n"
-	    "               [--payload JSON] MODE HOST PORT\n"
+	    "               [--count N] [--payload JSON] MODE HOST PORT\n"
 	    "modes: unknown wrongkey flip replay short long garbage badjson "
 	    "badmagic signed\n");
 	exit(2);
@@ -205,6 +209,7 @@ main(int argc, char **argv)
 	    {"seq", required_argument, NULL, 's'},
 	    {"offset", required_argument, NULL, 'o'},
 	    {"sent-at", required_argument, NULL, 't'},
+	    {"count", required_argument, NULL, 'c'},
 	    {"payload", required_argument, NULL, 'p'}, {NULL, 0, NULL, 0}};
 	struct pwforge_opts o;
 	unsigned char buf[1400];
@@ -215,7 +220,7 @@ main(int argc, char **argv)
 	o.seq = 1;
 	o.offset = 20;
 	o.payload = "{}";
-	while ((ch = getopt_long(argc, argv, "n:k:i:s:o:p:t:", opts, NULL)) !=
+	while ((ch = getopt_long(argc, argv, "n:k:i:s:o:p:t:c:", opts, NULL)) !=
 	       -1) {
 		switch (ch) {
 		case 'n':
@@ -229,6 +234,9 @@ main(int argc, char **argv)
 			break;
 		case 's':
 			o.seq = strtoull(optarg, NULL, 10);
+			break;
+		case 'c':
+			o.count = strtoul(optarg, NULL, 10);
 			break;
 		case 't':
 			o.sent_at = strtoull(optarg, NULL, 10);
@@ -250,7 +258,11 @@ main(int argc, char **argv)
 	o.port = argv[optind + 2];
 	if (sodium_init() < 0)
 		pwforge_die("libsodium failed to initialise");
-	len = pwforge_build(&o, buf, sizeof(buf));
-	pwforge_send(&o, buf, len);
+	do {
+		len = pwforge_build(&o, buf, sizeof(buf));
+		pwforge_send(&o, buf, len);
+		if (o.inc)
+			o.inc++;
+	} while (o.count > 1 && --o.count > 0);
 	return 0;
 }
