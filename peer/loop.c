@@ -209,6 +209,9 @@ loop_ctl_revive(struct loop *l, const json_t *req, struct ctl_req *r)
 
 	if (peer == NULL || (idx = conf_peer_index(l->conf, peer)) < 0)
 		return json_pack("{ss}", "error", "no such peer");
+	if (r == NULL) /* each answer pending is a heal worker */
+		return json_pack("{ss}", "error",
+		    "busy: other revive requests are running; try again");
 	if (revive_manual(l->rv, (size_t)idx, dry, loop_on_manual_done, r, err,
 	        sizeof(err)) == -1)
 		return json_pack("{ss}", "error", err);
