@@ -300,6 +300,7 @@ loop_reload(struct loop *l)
 	sodium_memzero(sk, sizeof(sk));
 	membership_reconf(l->mb, c, self, clock_mono_ms());
 	revive_reconf(l->rv, c, self);
+	status_reconf(l->status, c, self);
 	conf_free(l->conf);
 	l->conf = c;
 	l->self = self;
@@ -342,8 +343,8 @@ loop_start_modules(struct loop *l, char *err, size_t errlen)
 	    loop_on_revive_step, loop_would_act, l);
 	l->mb = membership_new(l->conf, l->self, hb_incarnation(l->hb), l->ev,
 	    loop_on_member_event, l, now);
-	l->status = status_new(l->base, conf_status_listen(l->conf, l->self),
-	    loop_status_json, loop_metrics, l, err, errlen);
+	l->status = status_new(l->base, l->conf, l->self, loop_status_json,
+	    loop_metrics, l, err, errlen);
 	if (l->status == NULL)
 		return -1;
 	l->ctl = ctl_new(l->base, sd, loop_on_ctl, l, err, errlen);
