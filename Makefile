@@ -9,7 +9,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 WERROR     ?= $(if $(CI),ON,OFF)
 
-.PHONY: all build asan deps test test-unit demo install clean format bench
+.PHONY: all build asan deps test test-unit test-repeat demo install clean format bench
 
 all: build
 
@@ -37,12 +37,17 @@ test: deps
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	cd $(BUILD_ASAN) && ctest --output-on-failure -j $(JOBS)
 
+# The whole suite N times in a row, in a fresh clone of HEAD (tests/repeat.sh)
+N ?= 10
+test-repeat: deps
+	@bash tests/repeat.sh $(N)
+
 test-unit: build
 	cd $(BUILD) && ctest --output-on-failure -L unit
 
 demo: deps
 	@$(MAKE) --no-print-directory build
-	@sh deploy/demo.sh $(BUILD)/peer/peerwatch
+	@bash deploy/demo.sh $(BUILD)/peer/peerwatch
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)

@@ -1248,6 +1248,82 @@ check_service(struct parse *p, const struct sect *st)
 		    sv->peer);
 }
 
+#define CONF_TIMING_MAX_MS (60 * 60 * 1000ULL)
+
+/* the line that set key in [mesh], 0 if the user did not write it */
+static int
+mesh_written(const struct parse *p, enum key k)
+{
+	if (p->mesh_sect == -1)
+		return 0;
+	return p->sects[p->mesh_sect].klines[k];
+}
+
+/*
+ * suspect_after and down_after follow interval unless written (2x and 4x,
+ * as memberlist derives its timeouts from the probe interval). A derived
+ * value gives way to a written one, so only values the user wrote can
+ * conflict, and the error names their lines.
+ */
+static void
+derive_timing(struct parse *p)
+{
+	struct conf_mesh *m = &p->conf->mesh;
+	int li = mesh_written(p, K_INTERVAL);
+	int ls = mesh_written(p, K_SUSPECT_AFTER);
+	int ld = mesh_written(p, K_DOWN_AFTER);
+	char where[32];
+
+	/* bounds first, so the arithmetic below cannot overflow */
+	if (m->interval_ms == 0 || m->interval_ms > CONF_TIMING_MAX_MS) {
+		perr(p, li, "interval: must be between 1ms and 1h");
+		return;
+	}
+	if (m->suspect_after_ms > CONF_TIMING_MAX_MS ||
+	    m->down_after_ms > CONF_TIMING_MAX_MS) {
+		perr(p, m->suspect_after_ms > CONF_TIMING_MAX_MS ? ls : ld,
+		    "%s: at most 1h",
+		    m->suspect_after_ms > CONF_TIMING_MAX_MS ? "suspect_after"
+		                                             : "down_after");
+		return;
+	}
+	if (ls == 0) {
+		m->suspect_after_ms = 2 * m->interval_ms;
+		if (ld != 0 && m->suspect_after_ms >= m->down_after_ms &&
+		    m->down_after_ms > m->interval_ms)
+			m->suspect_after_ms =
+			    m->interval_ms +
+			    (m->down_after_ms - m->interval_ms) / 2;
+	}
+	if (ld == 0) {
+		m->down_after_ms = 4 * m->interval_ms;
+		if (m->down_after_ms <= m->suspect_after_ms)
+			m->down_after_ms = 2 * m->suspect_after_ms;
+	}
+	if (li != 0)
+		snprintf(where, sizeof(where), "line %d", li);
+	else
+		snprintf(where, sizeof(where), "the default");
+	if (m->interval_ms >= m->suspect_after_ms)
+		perr(p, ls,
+		    "interval (%llums, %s) must be less than "
+		    "suspect_after (%llums)",
+		    (unsigned long long)m->interval_ms, where,
+		    (unsigned long long)m->suspect_after_ms);
+	else if (m->interval_ms >= m->down_after_ms)
+		perr(p, ld,
+		    "interval (%llums, %s) must be less than "
+		    "down_after (%llums)",
+		    (unsigned long long)m->interval_ms, where,
+		    (unsigned long long)m->down_after_ms);
+	else if (m->suspect_after_ms >= m->down_after_ms)
+		perr(p, ld,
+		    "suspect_after (%llums, line %d) must be less than "
+		    "down_after (%llums)",
+		    (unsigned long long)m->suspect_after_ms, ls,
+		    (unsigned long long)m->down_after_ms);
+}
+
 static void
 check_mesh(struct parse *p)
 {
@@ -1263,18 +1339,7 @@ check_mesh(struct parse *p)
 		    "quorum: %u is more than the "
 		    "%zu other peer(s); use auto or 1-%zu",
 		    m->quorum, n - 1, n - 1);
-	if (m->suspect_after_ms >= m->down_after_ms)
-		perr(p, mesh_line(p, K_SUSPECT_AFTER, K_DOWN_AFTER),
-		    "suspect_after (%llums) "
-		    "must be less than down_after (%llums)",
-		    (unsigned long long)m->suspect_after_ms,
-		    (unsigned long long)m->down_after_ms);
-	if (m->interval_ms >= m->suspect_after_ms)
-		perr(p, mesh_line(p, K_INTERVAL, K_SUSPECT_AFTER),
-		    "interval (%llums) must be "
-		    "less than suspect_after (%llums)",
-		    (unsigned long long)m->interval_ms,
-		    (unsigned long long)m->suspect_after_ms);
+	derive_timing(p);
 	if ((m->telegram_chat == NULL) != (m->telegram_token_file == NULL))
 		perr(p, mesh_line(p, K_TELEGRAM_CHAT, K_TELEGRAM_TOKEN_FILE),
 		    "telegram_chat "

@@ -69,8 +69,8 @@ struct conf_service {
 struct conf_mesh {
 	uint16_t port;                    /* 7946 */
 	uint64_t interval_ms;             /* 500 */
-	uint64_t suspect_after_ms;        /* 1000 */
-	uint64_t down_after_ms;           /* 2000 */
+	uint64_t suspect_after_ms;        /* 2 x interval unless set */
+	uint64_t down_after_ms;           /* 4 x interval unless set */
 	unsigned quorum;                  /* 0 = auto (majority of voters) */
 	unsigned max_revives_per_hour;    /* 2 */
 	uint64_t max_skew_ms;             /* 120000 */

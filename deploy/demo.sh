@@ -1,33 +1,82 @@
 #!/usr/bin/env bash
-# make demo: a small mesh on this one machine, live. Three peers on
-# 127.0.0.11-13 (each its own address, key, state dir and status port),
-# real processes, a real kill -9. As root with OpenSSH's sshd installed it
-# also shows a revive: gamma's config is corrupted while it is down, the
-# acting peer restores it over SFTP from its backup and drops gamma's
-# revive flag, and a small watcher (standing in for the systemd path unit
-# `peerwatch deploy-units` generates) restarts gamma. Cleans up everything
-# it started.
+# make demo: a small mesh on this one machine, live. Three peers (on Linux
+# 127.0.0.11-13, each its own address; on macOS 127.0.0.1 with a port per
+# peer), each with its own key, state dir and status port; real processes,
+# a real kill -9. As root with OpenSSH's sshd installed it also shows a
+# revive: gamma's config is corrupted while it is down, the acting peer
+# restores it over SFTP from its backup and drops gamma's revive flag, and
+# a small watcher (standing in for the systemd path unit `peerwatch
+# deploy-units` generates) restarts gamma.
+#
+# usage: demo.sh [--check | --stay] [PEERWATCH]
+#   On a terminal the story plays, then the mesh stays up to explore until
+#   Ctrl-C. Without a terminal, with CI set, or with --check, it checks
+#   each step's outcome instead and exits non-zero if the story did not
+#   happen. Cleans up everything it started, either way.
+#   PW_DEMO_NET (Linux, default 127.0.0) moves the three addresses.
+# Runs under macOS's bash 3.2: no associative arrays, no ${x^^}, no
+# date +%N.
 set -euo pipefail
 
+MODE=
+case "${1:-}" in
+--check) MODE=check; shift ;;
+--stay) MODE=stay; shift ;;
+-h | --help)
+	sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+	exit 0
+	;;
+esac
+if [ -z "$MODE" ]; then
+	if [ -t 0 ] && [ -t 1 ] && [ -z "${CI:-}" ]; then
+		MODE=stay
+	else
+		MODE=check
+	fi
+fi
+
 PW=${1:-build/peer/peerwatch}
+[ -x "$PW" ] || {
+	echo "demo: no peerwatch binary at $PW (run 'make demo')" >&2
+	exit 1
+}
 PW=$(cd "$(dirname "$PW")" && pwd)/$(basename "$PW")
-DIR=$(mktemp -d /tmp/peerwatch-demo.XXXXXX)
-PIDS=()
+DIR=$(mktemp -d "${TMPDIR:-/tmp}/peerwatch-demo.XXXXXX")
 SSHD_PID=
 WATCH_PID=
+FAILED=0
 
 cleanup() {
+	trap - EXIT INT TERM
 	[ -n "$WATCH_PID" ] && kill "$WATCH_PID" 2>/dev/null
-	for p in $(cat "$DIR"/*.pid 2>/dev/null) "${PIDS[@]}"; do
-		kill "$p" 2>/dev/null || true
+	for f in "$DIR"/*.pid; do
+		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
 	done
 	[ -n "$SSHD_PID" ] && kill "$SSHD_PID" 2>/dev/null
 	wait 2>/dev/null || true
 	rm -rf "$DIR"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+if [ -t 1 ]; then
+	say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+else
+	say() { printf '\n== %s\n' "$*"; }
+fi
+
+# milliseconds since the epoch: bash 5's EPOCHREALTIME, GNU date, or perl
+now_ms() {
+	local t
+	if [ -n "${EPOCHREALTIME:-}" ]; then
+		t=${EPOCHREALTIME//[!0-9]/}
+		echo $((t / 1000))
+	elif t=$(date +%s%N 2>/dev/null) && [ "${t%N}" = "$t" ]; then
+		echo $((t / 1000000))
+	else
+		perl -MTime::HiRes=time -e 'printf "%d\n", time * 1000'
+	fi
+}
 
 # wait_for SECONDS CMD...: poll until CMD succeeds, or fail
 wait_for() {
@@ -42,63 +91,92 @@ wait_for() {
 	done
 }
 
+# check WHAT CMD...: in check mode, say whether CMD holds
+check() {
+	local what=$1
+	shift
+	if "$@" >/dev/null 2>&1; then
+		echo "   ok:     $what"
+	else
+		echo "   FAILED: $what"
+		FAILED=1
+	fi
+}
+
 REVIVE=0
 if [ "$(id -u)" -eq 0 ] && [ -x /usr/sbin/sshd ] && command -v ssh-keygen >/dev/null; then
 	REVIVE=1
 fi
 
-NAMES=(alpha beta gamma)
-say "1. keys: peerwatch keygen for each of ${NAMES[*]}"
+# where each peer listens: its own address on Linux; on macOS only
+# 127.0.0.1 exists on lo0, so a port block per peer instead
+NAMES="alpha beta gamma"
+if [ "$(uname -s)" = Darwin ]; then
+	addr() { echo 127.0.0.1; }
+	port() { echo $((17946 + 10 * $2 + $1)); } # port KIND(0-2) PEER(0-2)
+else
+	NET=${PW_DEMO_NET:-127.0.0}
+	addr() { echo "$NET.$((11 + $1))"; }
+	port() { echo $((17946 + $1)); }
+fi
+idx() {
+	case $1 in alpha) echo 0 ;; beta) echo 1 ;; gamma) echo 2 ;; esac
+}
+status_url() { echo "http://$(addr "$(idx "$1")"):$(port 1 "$(idx "$1")")"; }
+
+say "1. keys: peerwatch keygen for each of $NAMES"
 {
-	printf '[mesh]\nport = 17946\ninterval = 500ms\nsuspect_after = 1s\n'
-	printf 'down_after = 2s\nrevive_verify = 15s\nssh_timeout = 3s\n'
+	printf '[mesh]\ninterval = 500ms\nrevive_verify = 15s\nssh_timeout = 3s\n'
 	printf 'mesh_backup_interval = 5s\nssh_key = %s/ssh/client\n\n' "$DIR"
 } >"$DIR/peers.conf"
 if [ $REVIVE = 1 ]; then
-	mkdir -p "$DIR/ssh" /run/sshd
+	mkdir -p "$DIR/ssh"
+	[ -d /run ] && mkdir -p /run/sshd # Debian's privilege separation dir
 	ssh-keygen -q -t ed25519 -N '' -f "$DIR/ssh/hostkey"
 	ssh-keygen -q -t ed25519 -N '' -f "$DIR/ssh/client"
 	cp "$DIR/ssh/client.pub" "$DIR/ssh/authorized_keys"
 	FP=$(ssh-keygen -lf "$DIR/ssh/hostkey.pub" -E sha256 | awk '{print $2}')
 fi
-i=11
-for n in "${NAMES[@]}"; do
+GADDR=$(addr 2)
+SSH_PORT=17922
+for n in $NAMES; do
+	i=$(idx $n)
+	a=$(addr "$i")
 	mkdir -p "$DIR/$n"
 	line=$("$PW" keygen -o "$DIR/$n/key" 2>/dev/null)
 	echo "   $n: $line"
 	cat >>"$DIR/peers.conf" <<CONF
 [peer $n]
-address = 127.0.0.$i
+address = $a:$(port 0 "$i")
 $line
 key = $DIR/$n/key
 state_dir = $DIR/$n/state
-status_listen = 127.0.0.$i:17947
-ollama_listen = 127.0.0.$i:17948
+status_listen = $a:$(port 1 "$i")
+ollama_listen = $a:$(port 2 "$i")
 revive_flag = $DIR/$n/flags/revive-peerwatch.flag
 CONF
 	if [ $REVIVE = 1 ] && [ $n = gamma ]; then
-		printf 'ssh = root@127.0.0.13:17922\nssh_hostkey = %s\n' "$FP" \
-		    >>"$DIR/peers.conf"
+		printf 'ssh = root@%s:%s\nssh_hostkey = %s\n' "$GADDR" \
+		    "$SSH_PORT" "$FP" >>"$DIR/peers.conf"
 	fi
 	echo >>"$DIR/peers.conf"
-	i=$((i + 1))
 done
+BOT=$DIR/gamma/bot/config.json
 if [ $REVIVE = 1 ]; then
 	mkdir -p "$DIR/gamma/bot"
 	cat >>"$DIR/peers.conf" <<CONF
 [guard bot@gamma]
-file = $DIR/gamma/bot/config.json
+file = $BOT
 require = channels.telegram
 backups = {file}.bak mesh
 flag = $DIR/gamma/flags/revive-bot.flag
 on_flag = systemctl restart chat-bot
 CONF
-	echo '{"channels": {"telegram": {"chat": 42}}, "model": "llama3"}' \
-	    >"$DIR/gamma/bot/config.json"
-	cp "$DIR/gamma/bot/config.json" "$DIR/gamma/bot/config.json.bak"
+	echo '{"channels": {"telegram": {"chat": 42}}, "model": "llama3"}' >"$BOT"
+	cp "$BOT" "$BOT.bak"
 	cat >"$DIR/ssh/sshd_config" <<CONF
-ListenAddress 127.0.0.13
-Port 17922
+ListenAddress $GADDR
+Port $SSH_PORT
 HostKey $DIR/ssh/hostkey
 AuthorizedKeysFile $DIR/ssh/authorized_keys
 PasswordAuthentication no
@@ -122,32 +200,45 @@ start() {
 	"$PW" run -c "$DIR/peers.conf" --name "$1" -q 2>>"$DIR/$1.log" &
 	echo $! >"$DIR/$1.pid"
 }
-for n in "${NAMES[@]}"; do start "$n"; done
-st() { "$PW" status -c "$DIR/peers.conf" --name "$1" "${@:2}"; }
+for n in $NAMES; do start $n; done
+st() {
+	local n=$1
+	shift
+	"$PW" status -c "$DIR/peers.conf" --name "$n" "$@"
+}
+ev() { "$PW" events -c "$DIR/peers.conf" --name "$1" -n 0 --json; }
 all_alive() {
-	for n in "${NAMES[@]}"; do
-		st "$n" --json | grep -c '"state": "alive"' | grep -qx 2 || return 1
+	local n
+	for n in $NAMES; do
+		[ "$(st $n --json | grep -c '"state": "alive"')" = 2 ] || return 1
 	done
+}
+incarnation() {
+	st "$1" --json | sed -n 's/^  "incarnation": \([0-9]*\),*$/\1/p'
 }
 wait_for 15 all_alive
 st alpha
-echo "   (the same as JSON: curl http://127.0.0.11:17947/status; metrics: /metrics)"
+echo "   (the same as JSON: curl $(status_url alpha)/status; metrics: /metrics)"
+INC0=$(incarnation gamma)
+[ -n "$INC0" ] || { echo "demo: gamma reports no incarnation" >&2; exit 1; }
 
+# what the systemd path unit (or launchd job) does on a real host: a flag
+# appears, the service restarts. Without the revive, Restart=always.
+(
+	f="$DIR/gamma/flags/revive-peerwatch.flag"
+	while :; do
+		if [ $REVIVE = 1 ] && [ -e "$f" ]; then
+			rm -f "$f" "$DIR/gamma/flags/revive-bot.flag"
+			start gamma
+		elif [ $REVIVE = 0 ] && [ -e "$DIR/gamma.restart" ]; then
+			rm -f "$DIR/gamma.restart"
+			start gamma
+		fi
+		sleep 0.1
+	done
+) &
+WATCH_PID=$!
 if [ $REVIVE = 1 ]; then
-	# the flag watcher: what the systemd path unit does on a real host
-	(
-		f="$DIR/gamma/flags/revive-peerwatch.flag"
-		for _ in $(seq 1 1200); do
-			if [ -e "$f" ]; then
-				rm -f "$f" "$DIR/gamma/flags/revive-bot.flag"
-				"$PW" run -c "$DIR/peers.conf" --name gamma -q \
-				    2>>"$DIR/gamma.log" &
-				echo $! >"$DIR/gamma.pid"
-			fi
-			sleep 0.1
-		done
-	) &
-	WATCH_PID=$!
 	mesh_copy() { ls "$DIR"/alpha/state/mesh/gamma/bot/*.json; }
 	wait_for 15 mesh_copy
 fi
@@ -157,34 +248,55 @@ if [ $REVIVE = 1 ]; then
 else
 	say "4. kill -9 gamma: the others confirm it down by quorum; one acts"
 fi
-T0=$(date +%s%N)
+T0=$(now_ms)
 kill -9 "$(cat "$DIR/gamma.pid")"
-[ $REVIVE = 1 ] && echo '{"channels": {"telegr' >"$DIR/gamma/bot/config.json"
+[ $REVIVE = 1 ] && echo '{"channels": {"telegr' >"$BOT"
 confirmed() {
+	local n
 	for n in alpha beta; do
-		"$PW" events -c "$DIR/peers.conf" --name $n -n 0 --json |
-		    grep -q '"type":"peer_confirmed_down","peer":"gamma"' || return 1
+		ev $n | grep -q '"type":"peer_confirmed_down","peer":"gamma"' ||
+		    return 1
 	done
 }
 wait_for 15 confirmed
-T1=$(date +%s%N)
-echo "   confirmed down at every survivor $(((T1 - T0) / 1000000)) ms after the kill"
+T1=$(now_ms)
+echo "   confirmed down at every survivor $((T1 - T0)) ms after the kill"
+revived() { ev alpha | grep -q '"type":"revive_ok"'; }
 if [ $REVIVE = 1 ]; then
-	revived() {
-		"$PW" events -c "$DIR/peers.conf" --name alpha -n 0 --json |
-		    grep -q '"type":"revive_ok"'
-	}
 	wait_for 30 revived
-	T2=$(date +%s%N)
-	echo "   gamma revived $(((T2 - T0) / 1000000)) ms after the kill"
-	echo "   gamma's bot config now:  $(cat "$DIR/gamma/bot/config.json")"
+	T2=$(now_ms)
+	echo "   gamma revived $((T2 - T0)) ms after the kill"
+	echo "   gamma's bot config now:  $(cat "$BOT")"
 	echo "   the broken one was kept: $(ls "$DIR"/gamma/bot/ | grep broken)"
+else
+	echo "   (no revive without root and sshd: restarting gamma by hand,"
+	echo "    as systemd's Restart=always would)"
+	: >"$DIR/gamma.restart"
 fi
 wait_for 15 all_alive
 st beta
 
 say "5. the acting peer's event log (peerwatch events --name alpha)"
 "$PW" events -c "$DIR/peers.conf" --name alpha -n 0 | grep -v 'mesh_backup' | tail -n 14
+
+if [ "$MODE" = check ]; then
+	say "6. checking the story's outcome"
+	check "alpha and beta confirmed gamma down by quorum" confirmed
+	check "all three alive again at every peer" all_alive
+	check "gamma is back with a new incarnation" \
+	    test "$(incarnation gamma)" -gt "$INC0"
+	if [ $REVIVE = 1 ]; then
+		check "alpha revived gamma (revive_ok in its event log)" revived
+		check "gamma's bot config restored from its backup" cmp "$BOT" "$BOT.bak"
+		check "the broken config kept beside it" \
+		    sh -c "ls '$DIR/gamma/bot/' | grep -q broken"
+	fi
+	if [ $FAILED = 1 ]; then
+		echo "demo: the story did not happen as told; logs in $DIR were:" >&2
+		tail -n 5 "$DIR"/*.log >&2 || true
+		exit 1
+	fi
+fi
 
 say "What this demo showed"
 if [ $REVIVE = 1 ]; then
@@ -209,3 +321,16 @@ else
              and Telegram delivery are open work.
 TXT
 fi
+
+if [ "$MODE" = stay ]; then
+	say "The mesh stays up: explore it, then Ctrl-C to stop and clean up"
+	cat <<TXT
+  status page:  $(status_url alpha)/   (JSON: /status, Prometheus: /metrics)
+  the table:    $PW status -c $DIR/peers.conf --name alpha
+  live events:  $PW events -c $DIR/peers.conf --name alpha -f
+  try:          kill -9 \$(cat $DIR/gamma.pid)   # and watch the mesh react
+TXT
+	while :; do sleep 1; done
+fi
+echo
+echo "demo: done (all checks passed)"

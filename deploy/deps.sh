@@ -6,7 +6,8 @@ set -eu
 
 DEB_PKGS="cmake make gcc pkg-config libevent-dev libsodium-dev
 libcurl4-openssl-dev libjansson-dev libssh-dev libinih-dev libcmocka-dev
-openssh-server openssh-client iproute2 faketime curl procps systemd"
+openssh-server openssh-client iproute2 faketime curl procps systemd
+prometheus"
 BREW_PKGS="cmake pkg-config libevent libsodium curl jansson libssh inih cmocka"
 
 if [ "$(uname -s)" = Darwin ]; then

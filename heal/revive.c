@@ -29,11 +29,9 @@
 #define PW_LIBEXECDIR "/usr/local/libexec"
 #endif
 
-#define RV_HOUR_MS (3600u * 1000)
 #define RV_MAX_REVIVES 64
 #define RV_BACKOFF_MIN_MS 2000
 #define RV_BACKOFF_MAX_MS 30000
-#define RV_ESCALATED_RETRY_MS (5u * 60 * 1000)
 #define RV_PULL_FIRST_MS 2000
 
 enum rv_phase {
@@ -282,7 +280,7 @@ rv_prune(struct rv_target *t, uint64_t now)
 	size_t i, k = 0;
 
 	for (i = 0; i < t->nrevives; i++)
-		if (now - t->revives[i] < RV_HOUR_MS)
+		if (now - t->revives[i] < REVIVE_LIMIT_WINDOW_MS)
 			t->revives[k++] = t->revives[i];
 	t->nrevives = k;
 }
@@ -302,7 +300,10 @@ rv_start_attempt(struct rv_target *t)
 		    "%s is down and "
 		    "has no ssh line: nothing can revive it from here",
 		    t->name);
-		rv_set_phase(t, RV_ESCALATED);
+		/* look again later under a new attempt number, so the mesh
+		 * sees this peer is still acting, not stuck (membership) */
+		t->attempt++;
+		rv_backoff(t, REVIVE_ESCALATED_RETRY_MS, RV_ESCALATED);
 		return;
 	}
 	rv_prune(t, clock_mono_ms());
@@ -558,7 +559,7 @@ rv_revive_done(struct revive *rv, struct rvjob *j, struct rv_target *t)
 		    rv->ev, "revive_failed", t->name, t->last_outcome, NULL);
 		rv_backoff(t,
 		    rvjob_all_good(j) ? rv_next_backoff(t)
-		                      : RV_ESCALATED_RETRY_MS,
+		                      : REVIVE_ESCALATED_RETRY_MS,
 		    rvjob_all_good(j) ? RV_BACKOFF : RV_ESCALATED);
 		return;
 	}

@@ -26,6 +26,12 @@
 
 struct revive;
 
+/* an escalated revive tries again after this long, with a new attempt
+ * number; max_revives_per_hour counts revives in this window. Peers use
+ * both to bound how long another may hold a target in those steps. */
+#define REVIVE_ESCALATED_RETRY_MS (5u * 60 * 1000)
+#define REVIVE_LIMIT_WINDOW_MS (3600u * 1000)
+
 /* the acting entry for target changed: put it in the next heartbeat */
 typedef void (*revive_step_cb)(
     size_t target, const char *step, unsigned attempt, void *arg);

@@ -16,6 +16,7 @@
 #include "common/clock.h"
 #include "common/evlog.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/xmalloc.h"
 #include "config/conf.h"
 #include "heal/incident.h"
@@ -137,8 +138,9 @@ loop_metrics(void *arg)
 {
 	struct loop *l = arg;
 	const struct hb_counters *c = hb_counters(l->hb);
+	struct metrics *m = metrics_new();
 	uint64_t sus, down, conf, stall, n[3] = {0, 0, 0};
-	char *s, *t;
+	char lab[64];
 	size_t i;
 	int d;
 
@@ -146,51 +148,64 @@ loop_metrics(void *arg)
 	for (i = 0; i < l->conf->npeers; i++)
 		if (i != l->self)
 			n[membership_state_of(l->mb, i)]++;
-	s = xasprintf(
-	    "# TYPE peerwatch_heartbeats_sent_total counter\n"
-	    "peerwatch_heartbeats_sent_total %llu\n"
-	    "# TYPE peerwatch_heartbeats_full_sent_total counter\n"
-	    "peerwatch_heartbeats_full_sent_total %llu\n"
-	    "# TYPE peerwatch_heartbeat_bytes_sent_total counter\n"
-	    "peerwatch_heartbeat_bytes_sent_total %llu\n"
-	    "# TYPE peerwatch_heartbeats_received_total counter\n"
-	    "peerwatch_heartbeats_received_total %llu\n"
-	    "# TYPE peerwatch_heartbeat_bytes_received_total counter\n"
-	    "peerwatch_heartbeat_bytes_received_total %llu\n"
-	    "# TYPE peerwatch_heartbeat_send_errors_total counter\n"
-	    "peerwatch_heartbeat_send_errors_total %llu\n"
-	    "# TYPE peerwatch_peers gauge\n"
-	    "peerwatch_peers{state=\"alive\"} %llu\n"
-	    "peerwatch_peers{state=\"suspect\"} %llu\n"
-	    "peerwatch_peers{state=\"down\"} %llu\n"
-	    "# TYPE peerwatch_has_quorum gauge\npeerwatch_has_quorum %d\n"
-	    "# TYPE peerwatch_detections_total counter\n"
-	    "peerwatch_detections_total{event=\"suspect\"} %llu\n"
-	    "peerwatch_detections_total{event=\"down\"} %llu\n"
-	    "peerwatch_detections_total{event=\"confirmed_down\"} %llu\n"
-	    "peerwatch_detections_total{event=\"self_stall\"} %llu\n"
-	    "# TYPE peerwatch_config_reloads_total counter\n"
-	    "peerwatch_config_reloads_total{result=\"ok\"} %llu\n"
-	    "peerwatch_config_reloads_total{result=\"failed\"} %llu\n"
-	    "# TYPE peerwatch_heartbeat_drops_total counter\n",
-	    (unsigned long long)c->sent, (unsigned long long)c->sent_full,
-	    (unsigned long long)c->bytes_sent, (unsigned long long)c->received,
-	    (unsigned long long)c->bytes_received,
-	    (unsigned long long)c->send_errors, (unsigned long long)n[0],
-	    (unsigned long long)n[1], (unsigned long long)n[2],
-	    membership_has_quorum(l->mb), (unsigned long long)sus,
-	    (unsigned long long)down, (unsigned long long)conf,
-	    (unsigned long long)stall, (unsigned long long)l->reloads,
-	    (unsigned long long)l->reload_failures);
+	metrics_family(m, "peerwatch_heartbeats_sent_total", "counter",
+	    "Heartbeat datagrams sent, to all peers.");
+	metrics_u64(m, "peerwatch_heartbeats_sent_total", NULL, c->sent);
+	metrics_family(m, "peerwatch_heartbeats_full_sent_total", "counter",
+	    "Heartbeats sent with the full status payload.");
+	metrics_u64(
+	    m, "peerwatch_heartbeats_full_sent_total", NULL, c->sent_full);
+	metrics_family(m, "peerwatch_heartbeat_sent_bytes_total", "counter",
+	    "Bytes of heartbeat datagrams sent (UDP payload).");
+	metrics_u64(
+	    m, "peerwatch_heartbeat_sent_bytes_total", NULL, c->bytes_sent);
+	metrics_family(m, "peerwatch_heartbeats_received_total", "counter",
+	    "Heartbeats received that passed every check.");
+	metrics_u64(
+	    m, "peerwatch_heartbeats_received_total", NULL, c->received);
+	metrics_family(m, "peerwatch_heartbeat_received_bytes_total", "counter",
+	    "Bytes of heartbeat datagrams received (UDP payload).");
+	metrics_u64(m, "peerwatch_heartbeat_received_bytes_total", NULL,
+	    c->bytes_received);
+	metrics_family(m, "peerwatch_heartbeat_send_errors_total", "counter",
+	    "Heartbeat sends the kernel refused.");
+	metrics_u64(
+	    m, "peerwatch_heartbeat_send_errors_total", NULL, c->send_errors);
+	metrics_family(m, "peerwatch_heartbeat_drops_total", "counter",
+	    "Datagrams dropped before any state change, by reason.");
 	for (d = 1; d < WIRE_NDROPS; d++) {
-		t = xasprintf(
-		    "%speerwatch_heartbeat_drops_total{reason=\"%s\"} "
-		    "%llu\n",
-		    s, wire_drop_name(d), (unsigned long long)c->drops[d]);
-		free(s);
-		s = t;
+		snprintf(lab, sizeof(lab), "reason=\"%s\"", wire_drop_name(d));
+		metrics_u64(
+		    m, "peerwatch_heartbeat_drops_total", lab, c->drops[d]);
 	}
-	return s;
+	metrics_family(m, "peerwatch_peers", "gauge",
+	    "Other peers by state in this host's view.");
+	metrics_u64(m, "peerwatch_peers", "state=\"alive\"", n[0]);
+	metrics_u64(m, "peerwatch_peers", "state=\"suspect\"", n[1]);
+	metrics_u64(m, "peerwatch_peers", "state=\"down\"", n[2]);
+	metrics_family(m, "peerwatch_has_quorum", "gauge",
+	    "1 if this host hears a majority of the mesh, else 0.");
+	metrics_u64(m, "peerwatch_has_quorum", NULL,
+	    (uint64_t)membership_has_quorum(l->mb));
+	metrics_family(m, "peerwatch_detections_total", "counter",
+	    "Failure-detector transitions seen by this host.");
+	metrics_u64(m, "peerwatch_detections_total", "event=\"suspect\"", sus);
+	metrics_u64(m, "peerwatch_detections_total", "event=\"down\"", down);
+	metrics_u64(
+	    m, "peerwatch_detections_total", "event=\"confirmed_down\"", conf);
+	metrics_u64(
+	    m, "peerwatch_detections_total", "event=\"self_stall\"", stall);
+	metrics_family(m, "peerwatch_config_reloads_total", "counter",
+	    "SIGHUP reloads of peers.conf, by result.");
+	metrics_u64(
+	    m, "peerwatch_config_reloads_total", "result=\"ok\"", l->reloads);
+	metrics_u64(m, "peerwatch_config_reloads_total", "result=\"failed\"",
+	    l->reload_failures);
+	metrics_family(m, "peerwatch_uptime_seconds", "gauge",
+	    "Seconds since this daemon started.");
+	metrics_u64(m, "peerwatch_uptime_seconds", NULL,
+	    (clock_mono_ms() - l->started_ms) / 1000);
+	return metrics_finish(m);
 }
 
 static void

@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "config/conf.h"
+#include "heal/revive.h"
 #include "peer/membership.h"
 
 struct mb_act { /* what a peer reports doing for a target */
@@ -275,17 +276,20 @@ mb_note_skew(
 		p->skew_warned = 0;
 }
 
+static void mb_update_target(struct membership *, size_t, unsigned, uint64_t);
+
 void
 membership_on_heartbeat(struct membership *m, size_t idx, uint64_t incarnation,
     uint64_t sent_at_ms, int new_incarnation, const json_t *payload,
     uint64_t now_ms, uint64_t wall_ms)
 {
 	struct mb_peer *p;
-	int restarted;
+	int restarted, came_back;
 
 	if (idx >= m->n || idx == m->self)
 		return;
 	p = &m->p[idx];
+	came_back = p->heard && p->state != MEMBERSHIP_ALIVE;
 	restarted = new_incarnation && p->incarnation != 0 &&
 	            incarnation > p->incarnation;
 	p->last_heard_ms = now_ms;
@@ -311,6 +315,11 @@ membership_on_heartbeat(struct membership *m, size_t idx, uint64_t incarnation,
 	mb_note_skew(m, idx, sent_at_ms, wall_ms);
 	if (restarted && m->cb)
 		m->cb(MEMBERSHIP_EV_RESTARTED, idx, m->arg);
+	/* in the same step as revive_ok: a peer heard again is no longer
+	 * confirmed down, so nobody acts for it any more (status and event
+	 * log must never disagree, not even until the next tick) */
+	if (came_back || restarted)
+		mb_update_target(m, idx, conf_needed_votes(m->conf), now_ms);
 }
 
 static int
@@ -369,9 +378,15 @@ mb_candidate_stalled(
 
 	if (a->step[0] == '\0')
 		return now_ms - m->p[t].confirmed_since_ms > takeup;
-	/* waiting for a human or for the hourly limit is not a stall */
-	if (strcmp(a->step, "escalated") == 0 || strcmp(a->step, "limit") == 0)
-		return 0;
+	/* waiting for a human or for the hourly limit is not a stall, but
+	 * an honest peer leaves those steps in bounded time (an escalated
+	 * revive tries again, with a new attempt number, every
+	 * REVIVE_ESCALATED_RETRY_MS; the limit lifts within the hour): a
+	 * peer that stays longer is stuck or lying and is passed over */
+	if (strcmp(a->step, "escalated") == 0)
+		progress += REVIVE_ESCALATED_RETRY_MS;
+	else if (strcmp(a->step, "limit") == 0)
+		progress += REVIVE_LIMIT_WINDOW_MS;
 	return now_ms - a->changed_ms > progress;
 }
 

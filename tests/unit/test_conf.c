@@ -524,18 +524,60 @@ static void
 test_timing_order(void **state)
 {
 	(void)state;
-	expect_errors("[mesh]\nsuspect_after = 2s\n" PEER_A,
-	    (struct want[]){{2, "suspect_after (2000ms) must be less than "
-	                        "down_after (2000ms)"},
-	        {0, NULL}});
-	expect_errors("[mesh]\nport = 1\ndown_after = 1s\n" PEER_A,
-	    (struct want[]){{3, "suspect_after (1000ms) must be less than "
-	                        "down_after (1000ms)"},
-	        {0, NULL}});
-	expect_errors("[mesh]\ninterval = 1s\n" PEER_A,
-	    (struct want[]){{2, "interval (1000ms) must be less than "
+	/* only values the user wrote can conflict; the error names both */
+	expect_errors("[mesh]\ninterval = 1s\nsuspect_after = 1s\n" PEER_A,
+	    (struct want[]){{3, "interval (1000ms, line 2) must be less than "
 	                        "suspect_after (1000ms)"},
 	        {0, NULL}});
+	expect_errors(
+	    "[mesh]\nsuspect_after = 2s\nport = 1\ndown_after = 2s\n" PEER_A,
+	    (struct want[]){{4, "suspect_after (2000ms, line 2) must be less "
+	                        "than down_after (2000ms)"},
+	        {0, NULL}});
+	expect_errors("[mesh]\ndown_after = 400ms\n" PEER_A,
+	    (struct want[]){{2, "interval (500ms, the default) must be less "
+	                        "than down_after (400ms)"},
+	        {0, NULL}});
+	expect_errors("[mesh]\nsuspect_after = 300ms\n" PEER_A,
+	    (struct want[]){{2, "interval (500ms, the default) must be less "
+	                        "than suspect_after (300ms)"},
+	        {0, NULL}});
+	expect_errors("[mesh]\ninterval = 2h\n" PEER_A,
+	    (struct want[]){
+	        {2, "interval: must be between 1ms and 1h"}, {0, NULL}});
+	expect_errors("[mesh]\ndown_after = 99999999999h\n" PEER_A,
+	    (struct want[]){{2, "down_after: at most 1h"}, {0, NULL}});
+}
+
+static void
+expect_timing(const char *mesh, uint64_t i, uint64_t s, uint64_t d)
+{
+	char buf[512];
+	struct conf *c;
+
+	snprintf(buf, sizeof(buf), "[mesh]\n%s" PEER_A, mesh);
+	c = load_ok(buf);
+	assert_int_equal(c->mesh.interval_ms, i);
+	assert_int_equal(c->mesh.suspect_after_ms, s);
+	assert_int_equal(c->mesh.down_after_ms, d);
+	conf_free(c);
+}
+
+/* suspect_after and down_after follow interval unless written */
+static void
+test_timing_derived(void **state)
+{
+	(void)state;
+	expect_timing("", 500, 1000, 2000);
+	expect_timing("interval = 1s\n", 1000, 2000, 4000);
+	expect_timing("interval = 100ms\n", 100, 200, 400);
+	expect_timing("interval = 1s\nsuspect_after = 5s\n", 1000, 5000, 10000);
+	expect_timing("interval = 1s\ndown_after = 1500ms\n", 1000, 1250, 1500);
+	expect_timing("suspect_after = 2s\n", 500, 2000, 4000);
+	expect_timing("down_after = 1s\n", 500, 750, 1000);
+	expect_timing("interval = 1s\nsuspect_after = 1500ms\n"
+	              "down_after = 3s\n",
+	    1000, 1500, 3000);
 }
 
 static void
@@ -684,7 +726,6 @@ test_many_errors(void **state)
 	    (struct want[]){{2, "unknown key \"colour\" in [mesh]"},
 	        {3, "interval: bad duration \"5\": missing unit"},
 	        {4, "quorum: 9 is more than the 1 other peer(s)"},
-	        {5, "suspect_after (3000ms) must be less than down_after"},
 	        {8, "pubkey: not the base64"},
 	        {9, "[guard cfg@nobody]: no [peer nobody]"},
 	        {9, "[guard cfg@nobody]: missing file"},
@@ -1121,6 +1162,7 @@ main(void)
 	    cmocka_unit_test(test_bad_hostkey),
 	    cmocka_unit_test(test_bad_quorum),
 	    cmocka_unit_test(test_timing_order),
+	    cmocka_unit_test(test_timing_derived),
 	    cmocka_unit_test(test_bad_names),
 	    cmocka_unit_test(test_no_peer),
 	    cmocka_unit_test(test_syntax),

@@ -16,6 +16,7 @@
 
 #include "common/log.h"
 #include "config/conf.h"
+#include "heal/revive.h"
 #include "peer/membership.h"
 
 #define T0 1000000
@@ -81,8 +82,8 @@ teardown(struct fixture *f)
 /* a heartbeat from peer `from` reporting its view; view[i] one letter:
  * a alive, s suspect, d down, '-' self; quorum flag; acting target or -1 */
 static void
-beat(struct fixture *f, size_t from, const char *view, int quorum,
-    int acting_for)
+beat_step(struct fixture *f, size_t from, const char *view, int quorum,
+    int acting_for, const char *step, int attempt)
 {
 	json_t *p = json_object(), *v = json_object(), *a = json_object();
 	char name[2] = {0, 0};
@@ -100,13 +101,20 @@ beat(struct fixture *f, size_t from, const char *view, int quorum,
 	if (acting_for >= 0) {
 		name[0] = (char)('a' + acting_for);
 		json_object_set_new(a, name,
-		    json_pack("{sssi}", "step", "waiting", "attempt", 1));
+		    json_pack("{sssi}", "step", step, "attempt", attempt));
 	}
 	json_object_set_new(p, "view", v);
 	json_object_set_new(p, "acting", a);
 	json_object_set_new(p, "quorum", json_boolean(quorum));
 	membership_on_heartbeat(f->m, from, 100 + from, 0, 0, p, f->now, 0);
 	json_decref(p);
+}
+
+static void
+beat(struct fixture *f, size_t from, const char *view, int quorum,
+    int acting_for)
+{
+	beat_step(f, from, view, quorum, acting_for, "waiting", 1);
 }
 
 /* advance time in 100 ms ticks */
@@ -166,12 +174,16 @@ test_confirm_and_act(void **state)
 	assert_int_equal(membership_acting_peer(f->m, 2), 0);
 	assert_true(membership_is_acting(f->m, 2));
 	assert_int_equal(f->starts[2], 1);
-	/* c comes back with a new incarnation: alive, nobody acts */
+	/* c comes back with a new incarnation: alive, and nobody acts from
+	 * that very heartbeat on, not from the next tick */
 	membership_on_heartbeat(f->m, 2, 500, 0, 1, NULL, f->now, 0);
-	beat(f, 1, "a-a", 1, -1);
-	run_for(f, 100);
 	assert_int_equal(membership_state_of(f->m, 2), MEMBERSHIP_ALIVE);
 	assert_false(membership_confirmed_down(f->m, 2));
+	assert_false(membership_is_acting(f->m, 2));
+	assert_int_equal(membership_acting_peer(f->m, 2), -1);
+	assert_int_equal(f->stops[2], 1);
+	beat(f, 1, "a-a", 1, -1);
+	run_for(f, 100);
 	assert_false(membership_is_acting(f->m, 2));
 	assert_int_equal(f->stops[2], 1);
 	teardown(f);
@@ -215,6 +227,61 @@ test_takeover(void **state)
 	assert_int_equal(membership_acting_peer(f->m, 2), 1);
 	assert_true(membership_is_acting(f->m, 2));
 	teardown(f);
+}
+
+/* a reports step for c, bumping the attempt every bump_ms (0: never);
+ * returns how long until b took over, or 0 if it did not within max_ms */
+static uint64_t
+takeover_after(const char *step, uint64_t bump_ms, uint64_t max_ms)
+{
+	struct fixture *f = mesh(3, 1);
+	uint64_t start, since_bump = 0, took = 0;
+	int attempt = 1, i;
+
+	for (i = 0; i < 25; i++) {
+		beat_step(f, 0, "-ad", 1, i > 20 ? 2 : -1, step, attempt);
+		run_for(f, 100);
+	}
+	assert_int_equal(membership_acting_peer(f->m, 2), 0);
+	start = f->now;
+	while (f->now - start < max_ms) {
+		if (bump_ms != 0 && (since_bump += 1000) >= bump_ms) {
+			attempt++;
+			since_bump = 0;
+		}
+		beat_step(f, 0, "-ad", 1, 2, step, attempt);
+		run_for(f, 500);
+		beat_step(f, 0, "-ad", 1, 2, step, attempt);
+		run_for(f, 500);
+		if (membership_is_acting(f->m, 2)) {
+			took = f->now - start;
+			break;
+		}
+	}
+	teardown(f);
+	return took;
+}
+
+/* a signed peer that reports escalated or limit cannot hold a target
+ * forever; one that keeps trying (a new attempt each retry) keeps it */
+static void
+test_stuck_steps_bounded(void **state)
+{
+	uint64_t hour = REVIVE_LIMIT_WINDOW_MS,
+	         retry = REVIVE_ESCALATED_RETRY_MS;
+	uint64_t took;
+
+	(void)state;
+	took = takeover_after("escalated", 0, 2 * hour);
+	assert_true(took > retry);
+	assert_true(took < retry + 5 * 60 * 1000);
+	took = takeover_after("limit", 0, 3 * hour);
+	assert_true(took > hour);
+	assert_true(took < hour + 5 * 60 * 1000);
+	assert_int_equal(takeover_after("escalated", retry, 3 * retry), 0);
+	/* any other step stalls after the bound for one revive */
+	took = takeover_after("connecting", 0, hour);
+	assert_true(took > 0 && took < retry);
 }
 
 /* a frozen loop (monotonic jump) restarts timers: nobody goes down */
@@ -368,6 +435,7 @@ main(void)
 	    cmocka_unit_test(test_only_smallest_acts),
 	    cmocka_unit_test(test_takeover),
 	    cmocka_unit_test(test_stall_distrusts_self),
+	    cmocka_unit_test(test_stuck_steps_bounded),
 	    cmocka_unit_test(test_partition_minority),
 	    cmocka_unit_test(test_partition_majority),
 	    cmocka_unit_test(test_two_node),

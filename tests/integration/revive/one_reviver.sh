@@ -33,12 +33,17 @@ starts_total() {
 	done
 	echo "$c"
 }
-# never two acting at once (fails at once); done when the target is back
+# never two acting at once (fails at once); done when the target is back.
+# Once alpha's event log holds the revive_ok, every /status read after it
+# must say nobody acts: the two agree at every instant.
 revived_by_one() {
 	acting_count "$target" "${survivors[@]}" || return 1
 	[ "$ACTING" -le 1 ] || fail "$ACTING survivors act for $target at once"
 	rv_restarted "$target" "$1" || return 1
-	rv_ev_has_at_least alpha revive_ok "$2" "$target"
+	rv_ev_has_at_least alpha revive_ok "$2" "$target" || return 1
+	acting_count "$target" "${survivors[@]}" || return 1
+	[ "$ACTING" -eq 0 ] ||
+	    fail "revive_ok logged, yet $ACTING survivor(s) still act for $target"
 }
 
 for death in 1 2; do
@@ -48,7 +53,8 @@ for death in 1 2; do
 	wait_until 30 revived_by_one "$old_pid" "$death" ||
 	    fail "death $death: $target not revived"
 	wait_until 15 all_alive || fail "death $death: $target not alive everywhere"
-	# a second reviver would show up late: hold a little
+	# nobody acts from revive_ok on; a second reviver would show up
+	# late: the condition must keep holding
 	hold 2 acting_is "$target" 0 "${survivors[@]}" ||
 	    fail "death $death: someone still acts for $target"
 	[ "$(starts_total)" -eq "$death" ] ||
