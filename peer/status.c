@@ -205,7 +205,8 @@ status_host_ok(const struct status *st, const char *host)
 		return inet_pton(AF_INET6, name, addr) == 1;
 	}
 	len = strcspn(host, ":");
-	if (len == 0 || len >= sizeof(name) || strchr(host + len + 1, ':'))
+	if (len == 0 || len >= sizeof(name) ||
+	    (host[len] == ':' && strchr(host + len + 1, ':') != NULL))
 		return 0;
 	for (i = 0; i < len; i++)
 		name[i] = (char)tolower((unsigned char)host[i]);

@@ -101,6 +101,10 @@ c=$(http_code -H "Host:")
 [ "$c" = 400 ] || fail "HTTP/1.1 without Host got $c, want 400"
 c=$(http_code --http1.0 -H "Host:")
 [ "$c" = 200 ] || fail "HTTP/1.0 without Host got $c, want 200"
+# bare LF line ends, a header after Host
+raw "GET /status HTTP/1.1\nHost: localhost\nUser-Agent: t:1\n\n" ||
+    fail "no answer to a request with LF line ends"
+case $RESP in "HTTP/1.1 200 "*) ;; *) fail "LF line ends: ${RESP%%$'\r'*}" ;; esac
 log "Host: literals, localhost and peers.conf names pass; others 403"
 
 # --- one byte every 2 s -------------------------------------------------
