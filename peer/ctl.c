@@ -35,9 +35,9 @@
 #define CTL_MAX_OPEN 16
 
 struct ctl_req {
-	struct bufferevent *bev; /* NULL once the client is gone */
-	struct ctl *ctl;         /* NULL once the ctl is gone */
-	struct ctl_req *next;    /* in ctl->pending until answered */
+	struct bufferevent *bev;     /* NULL once the client is gone */
+	struct ctl *ctl;             /* NULL once the ctl is gone */
+	LIST_ENTRY(ctl_req) pending; /* in ctl->pending until answered */
 	int answered;
 };
 
@@ -47,7 +47,7 @@ struct ctl {
 	ctl_handler_cb cb;
 	void *arg;
 	LIST_HEAD(, ctl_conn) conns;
-	struct ctl_req *pending; /* deferred answers not yet given */
+	LIST_HEAD(, ctl_req) pending; /* deferred answers not yet given */
 	unsigned npending;
 };
 
@@ -97,25 +97,17 @@ static void
 ctl_pend(struct ctl *c, struct ctl_req *r)
 {
 	r->ctl = c;
-	r->next = c->pending;
-	c->pending = r;
+	LIST_INSERT_HEAD(&c->pending, r, pending);
 	c->npending++;
 }
 
 static void
 ctl_unpend(struct ctl_req *r)
 {
-	struct ctl_req **pp;
-
 	if (r->ctl == NULL)
 		return;
-	for (pp = &r->ctl->pending; *pp != NULL; pp = &(*pp)->next) {
-		if (*pp == r) {
-			*pp = r->next;
-			r->ctl->npending--;
-			break;
-		}
-	}
+	LIST_REMOVE(r, pending);
+	r->ctl->npending--;
 	r->ctl = NULL;
 }
 
@@ -241,6 +233,7 @@ ctl_new(struct event_base *base, const char *state_dir, ctl_handler_cb cb,
 	mode_t old;
 
 	LIST_INIT(&c->conns);
+	LIST_INIT(&c->pending);
 	c->cb = cb;
 	c->arg = arg;
 	if (ctl_sockaddr(state_dir, &sun, err, errlen) == -1)
@@ -291,8 +284,8 @@ ctl_free(struct ctl *c)
 	while (!LIST_EMPTY(&c->conns))
 		ctl_conn_free(LIST_FIRST(&c->conns));
 	/* answers still owed go nowhere now */
-	while ((r = c->pending) != NULL) {
-		c->pending = r->next;
+	while ((r = LIST_FIRST(&c->pending)) != NULL) {
+		LIST_REMOVE(r, pending);
 		r->ctl = NULL;
 	}
 	if (c->lis) {
