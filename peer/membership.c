@@ -31,6 +31,7 @@ struct mb_peer {
 	enum membership_state state;
 	int heard; /* any heartbeat since we started */
 	uint64_t last_heard_ms;
+	uint64_t alive_since_ms; /* mono: its last return to alive */
 	uint64_t incarnation;
 	int64_t skew_ms;
 	int skew_warned;
@@ -307,6 +308,7 @@ membership_on_heartbeat(struct membership *m, size_t idx, uint64_t incarnation,
 		    "state %s->alive",
 		    p->heard ? membership_state_name(p->state) : "unheard");
 		p->state = MEMBERSHIP_ALIVE;
+		p->alive_since_ms = now_ms;
 		m->payload_dirty = 1;
 	}
 	p->heard = 1;
@@ -376,8 +378,16 @@ mb_candidate_stalled(
 	uint64_t progress = 4 * mesh->ssh_timeout_ms + 10000 +
 	                    mesh->revive_verify_ms + 30000 + 5000;
 
+	/* the take-up window runs from when the candidate could first have
+	 * taken the target up: a peer that has just come back (a healed
+	 * partition) gets its own window, or everyone who still hears the
+	 * old acting peer step down would take over at once */
 	if (a->step[0] == '\0')
-		return now_ms - m->p[t].confirmed_since_ms > takeup;
+		return now_ms -
+		           (m->p[c].alive_since_ms > m->p[t].confirmed_since_ms
+		                   ? m->p[c].alive_since_ms
+		                   : m->p[t].confirmed_since_ms) >
+		       takeup;
 	/* waiting for a human or for the hourly limit is not a stall, but
 	 * an honest peer leaves those steps in bounded time (an escalated
 	 * revive tries again, with a new attempt number, every
@@ -390,10 +400,25 @@ mb_candidate_stalled(
 	return now_ms - a->changed_ms > progress;
 }
 
+/* does candidate c report a step for t (is it at work on t)? */
+static int
+mb_is_at_work(const struct membership *m, size_t c, size_t t)
+{
+	return c == m->self ? m->p[t].self_acting
+	                    : m->p[c].acts[t].step[0] != '\0';
+}
+
+/*
+ * The acting peer for t: among the fresh candidates with quorum that have
+ * not stalled, one already at work on t (so a revive under way is never
+ * pre-empted by a peer that returns with a smaller name), else the
+ * smallest name. Every peer applies the same rule to the same reports.
+ */
 static int
 mb_choose_acting(const struct membership *m, size_t t, uint64_t now_ms)
 {
 	size_t c, best = m->n;
+	int work, best_work = 0;
 
 	for (c = 0; c < m->n; c++) {
 		if (c == t || !mb_fresh(m, c))
@@ -403,8 +428,13 @@ mb_choose_acting(const struct membership *m, size_t t, uint64_t now_ms)
 			continue;
 		if (c != m->self && mb_candidate_stalled(m, c, t, now_ms))
 			continue;
-		if (best == m->n || strcmp(m->p[c].name, m->p[best].name) < 0)
+		work = mb_is_at_work(m, c, t);
+		if (best == m->n || work > best_work ||
+		    (work == best_work &&
+		        strcmp(m->p[c].name, m->p[best].name) < 0)) {
 			best = c;
+			best_work = work;
+		}
 	}
 	return best == m->n ? -1 : (int)best;
 }

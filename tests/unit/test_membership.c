@@ -346,6 +346,44 @@ test_partition_majority(void **state)
 	teardown(f);
 }
 
+/* a and b cut off; d acts for b. When a returns (a healed partition) it
+ * does not pre-empt d's revive under way, and when d steps down because
+ * it hears b again, e (which has not heard b yet) does not take over:
+ * a, just back, has its own take-up window */
+static void
+test_heal_no_takeover(void **state)
+{
+	struct fixture *f = mesh(5, 4);
+	int i;
+
+	(void)state;
+	for (i = 0; i < 40; i++) {
+		beat(f, 2, "dd-aa", 1, -1);
+		beat(f, 3, "dda-a", 1, i > 22 ? 1 : -1);
+		run_for(f, 100);
+	}
+	assert_true(membership_confirmed_down(f->m, 1));
+	assert_int_equal(membership_acting_peer(f->m, 1), 3);
+	assert_false(membership_is_acting(f->m, 1));
+	/* a is back (it hears b, it never took b up); d is still at work */
+	beat(f, 0, "-aaaa", 1, -1);
+	beat(f, 2, "ad-aa", 1, -1);
+	beat(f, 3, "ada-a", 1, 1);
+	run_for(f, 100);
+	assert_int_equal(membership_acting_peer(f->m, 1), 3);
+	assert_false(membership_is_acting(f->m, 1));
+	/* d hears b and steps down; e does not hear b yet */
+	for (i = 0; i < 10; i++) {
+		beat(f, 0, "-aaaa", 1, -1);
+		beat(f, 2, "ad-aa", 1, -1);
+		beat(f, 3, "aaa-a", 1, -1);
+		run_for(f, 100);
+		assert_false(membership_is_acting(f->m, 1));
+	}
+	assert_int_equal(f->starts[1], 0);
+	teardown(f);
+}
+
 /* a 2-host mesh acts on one vote */
 static void
 test_two_node(void **state)
@@ -438,6 +476,7 @@ main(void)
 	    cmocka_unit_test(test_stuck_steps_bounded),
 	    cmocka_unit_test(test_partition_minority),
 	    cmocka_unit_test(test_partition_majority),
+	    cmocka_unit_test(test_heal_no_takeover),
 	    cmocka_unit_test(test_two_node),
 	    cmocka_unit_test(test_status_contract),
 	    cmocka_unit_test(test_skew_extremes),
