@@ -18,6 +18,7 @@
 #include "common/log.h"
 
 static void log_verrno(int, int, const char *, va_list) LOG_PRINTF(3, 0);
+#define LOG_REPEAT_S 30
 
 static int log_verbose;
 static int log_foreground = 1;
@@ -27,6 +28,11 @@ static pthread_mutex_t log_file_mtx = PTHREAD_MUTEX_INITIALIZER;
 static char log_path[1024];
 static dev_t log_dev;
 static ino_t log_ino;
+/* the last line, to count rather than write it again (log_repeated) */
+static pthread_mutex_t log_mtx = PTHREAD_MUTEX_INITIALIZER;
+static char log_last[256];
+static unsigned long log_repeats;
+static time_t log_repeats_since;
 
 void
 log_init(int foreground, int verbosity)
@@ -109,7 +115,7 @@ log_follow_rotation(void)
 }
 
 static void
-log_emit(int prio, const char *msg)
+log_write(int prio, const char *msg)
 {
 	static const char *names[] = {"debug", "info", "warn"};
 	char line[2048];
@@ -137,6 +143,50 @@ log_emit(int prio, const char *msg)
 	line[n++] = '\n';
 	log_follow_rotation();
 	(void)!write(STDERR_FILENO, line, n);
+}
+
+/*
+ * The same line over and over (a fault met in a loop) is written once and
+ * then counted: the count comes out before the next different line, and
+ * every LOG_REPEAT_S while the repeats go on. 1 if msg is such a repeat;
+ * *n: repeats to report first.
+ */
+static int
+log_repeated(const char *msg, unsigned long *n)
+{
+	time_t now = time(NULL);
+	int same;
+
+	pthread_mutex_lock(&log_mtx);
+	same = strncmp(msg, log_last, sizeof(log_last) - 1) == 0;
+	*n = 0;
+	if (same)
+		log_repeats++;
+	if (!same || now - log_repeats_since >= LOG_REPEAT_S) {
+		*n = log_repeats;
+		log_repeats = 0;
+		log_repeats_since = now;
+	}
+	if (!same)
+		snprintf(log_last, sizeof(log_last), "%s", msg);
+	pthread_mutex_unlock(&log_mtx);
+	return same;
+}
+
+static void
+log_emit(int prio, const char *msg)
+{
+	char rep[64];
+	unsigned long n;
+	int same = log_repeated(msg, &n);
+
+	if (n > 0) {
+		snprintf(
+		    rep, sizeof(rep), "last message repeated %lu times", n);
+		log_write(prio, rep);
+	}
+	if (!same)
+		log_write(prio, msg);
 }
 
 static int

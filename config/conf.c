@@ -6,9 +6,11 @@
  * every error needs its exact line. The reader also strips "#" comments
  * (inih only knows ";"), sees section headers (inih calls no handler for
  * them), and reports the lines inih would refuse, handing it a blank line
- * instead, so one bad line never hides the next. Values are checked as
- * they arrive; what needs the whole file (references between sections,
- * timing order, quorum) is checked at the end. Never exits, never logs.
+ * instead, so one bad line never hides the next. Lines longer than inih's
+ * compiled-in buffer it splits and hands to the handler itself. Values are
+ * checked as they arrive; what needs the whole file (references between
+ * sections, timing order, quorum) is checked at the end. Never exits, never
+ * logs.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -434,6 +436,31 @@ classify(struct parse *p)
 	return s;
 }
 
+static int conf_on_kv(void *, const char *, const char *, const char *);
+
+/*
+ * A line longer than inih's buffer (num - 1: 199 characters in Debian's
+ * and Homebrew's builds, fixed when inih was compiled) goes to the handler
+ * from here, split as inih splits it: the name before the first '=' or
+ * ':', both sides trimmed. So do continuation lines, which inih would only
+ * join to a key it has seen itself. classify() has removed the comment,
+ * checked the shape and begun a section; inih then gets a blank line.
+ */
+static void
+feed_direct(struct parse *p, const char *line)
+{
+	char *s = xstrdup(line), *name = skip_space(s), *sep;
+
+	if (p->is_cont)
+		conf_on_kv(p, NULL, "", name);
+	else if (*name != '[' && (sep = strpbrk(name, "=:")) != NULL) {
+		*sep = '\0';
+		rstrip(name);
+		conf_on_kv(p, NULL, name, skip_space(sep + 1));
+	}
+	free(s);
+}
+
 static char *
 conf_reader(char *str, int num, void *arg)
 {
@@ -446,14 +473,18 @@ conf_reader(char *str, int num, void *arg)
 	p->lineno++;
 	line = classify(p);
 	len = strlen(line);
-	if (len >= (size_t)num) {
+	if (len > CONF_LINE_MAX) {
 		perr(p, p->lineno,
-		    "line too long (%zu characters, at most "
-		    "%d): split a long list over indented lines",
-		    len, num - 1);
+		    "line too long (%zu characters, at most %d): split a "
+		    "long list over indented lines",
+		    len, CONF_LINE_MAX);
 		line = "";
 		len = 0;
 		p->cont_ok = p->is_cont = 0;
+	} else if (len >= (size_t)num || p->is_cont) {
+		feed_direct(p, line);
+		line = "";
+		len = 0;
 	}
 	memcpy(str, line, len + 1);
 	return str;

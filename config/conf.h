@@ -13,9 +13,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define CONF_NAME_MAX 63   /* peer, guard and service names */
-#define CONF_PUBKEY_LEN 32 /* Ed25519 public key */
-#define CONF_SECKEY_LEN 64 /* libsodium Ed25519 secret key */
+#define CONF_NAME_MAX 63    /* peer, guard and service names */
+#define CONF_LINE_MAX 65535 /* characters of one line, comments removed */
+#define CONF_PUBKEY_LEN 32  /* Ed25519 public key */
+#define CONF_SECKEY_LEN 64  /* libsodium Ed25519 secret key */
 #define CONF_DEFAULT_PATH "/etc/peerwatch/peers.conf"
 
 struct conf_peer {

@@ -39,8 +39,9 @@ struct hb_peer {
 	socklen_t sslen; /* 0 while unresolved */
 	uint64_t last_inc;
 	uint64_t last_seq;
-	uint64_t saved_inc; /* what replay.json holds */
-	struct hb_dns *dns; /* a lookup in flight, or NULL */
+	uint64_t saved_inc;   /* what replay.json holds */
+	uint64_t inc_save_ms; /* when a new incarnation of it was last saved */
+	struct hb_dns *dns;   /* a lookup in flight, or NULL */
 };
 
 /* One name lookup, in a resolver thread (transport/resolve). The
@@ -62,7 +63,7 @@ struct hb {
 	hb_status_cb status_cb;
 	void *arg;
 	int fd4, fd6;
-	struct event *ev4, *ev6, *send_ev, *dns_ev, *save_ev;
+	struct event *ev4, *ev6, *send_ev, *dns_ev, *save_ev, *soon_ev;
 	int replay_dirty; /* a seq advanced since replay.json */
 	struct hb_peer *peers;
 	size_t npeers;
@@ -81,6 +82,7 @@ static void hb_on_dns_timer(evutil_socket_t, short, void *);
 static void hb_resolve_all(struct hb *);
 static void hb_dns_cancel(struct hb_peer *);
 static void hb_on_save_timer(evutil_socket_t, short, void *);
+static void hb_on_soon_timer(evutil_socket_t, short, void *);
 
 static int
 hb_write_file(const char *dir, const char *name, const char *data, char *err,
@@ -172,12 +174,51 @@ hb_save_replay(struct hb *hb)
 	json_decref(root);
 	if (s == NULL)
 		return;
+	hb->c.replay_saves++;
 	if (hb_write_file(hb->state_dir, "replay.json", s, err, sizeof(err)) ==
 	    -1)
 		log_warnx("replay window not saved: %s", err);
 	else
 		hb->replay_dirty = 0;
 	free(s);
+}
+
+/*
+ * A new incarnation should reach replay.json soon, so that a restarted
+ * receiver refuses the old one's datagrams, but never from the receive
+ * path: each save is an fsync, and a signed peer can send new
+ * incarnations as fast as it likes. So it is saved from a timer, at most
+ * once per HB_INC_SAVE_MS for each peer, and one save covers every peer.
+ */
+static void
+hb_save_soon(struct hb *hb, size_t idx)
+{
+	struct hb_peer *p = &hb->peers[idx];
+	uint64_t now = clock_mono_ms(), due = p->inc_save_ms + HB_INC_SAVE_MS;
+	uint64_t ms = due > now ? due - now : 0;
+	struct timeval tv = {
+	    (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+
+	if (!evtimer_pending(hb->soon_ev, NULL))
+		evtimer_add(hb->soon_ev, &tv);
+}
+
+static void
+hb_on_soon_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct hb *hb = arg;
+	uint64_t now = clock_mono_ms();
+	size_t i;
+
+	(void)fd;
+	(void)what;
+	for (i = 0; i < hb->npeers; i++) {
+		if (hb->peers[i].last_inc <= hb->peers[i].saved_inc)
+			continue;
+		hb->peers[i].saved_inc = hb->peers[i].last_inc;
+		hb->peers[i].inc_save_ms = now;
+	}
+	hb_save_replay(hb);
 }
 
 static void
@@ -310,6 +351,7 @@ hb_set_peers(struct hb *hb)
 			p->last_inc = old[j].last_inc;
 			p->last_seq = old[j].last_seq;
 			p->saved_inc = old[j].saved_inc;
+			p->inc_save_ms = old[j].inc_save_ms;
 		}
 	}
 	for (j = 0; j < nold; j++)
@@ -351,6 +393,7 @@ hb_new(struct event_base *base, const struct conf *conf, size_t self,
 	event_add(hb->dns_ev, &tv);
 	hb->save_ev = event_new(base, -1, EV_PERSIST, hb_on_save_timer, hb);
 	event_add(hb->save_ev, &save_tv);
+	hb->soon_ev = evtimer_new(base, hb_on_soon_timer, hb);
 	hb_resolve_all(hb);
 	return hb;
 fail:
@@ -377,6 +420,8 @@ hb_free(struct hb *hb)
 		event_free(hb->dns_ev);
 	if (hb->save_ev)
 		event_free(hb->save_ev);
+	if (hb->soon_ev)
+		event_free(hb->soon_ev);
 	if (hb->replay_dirty)
 		hb_save_replay(hb);
 	resolve_free(hb->dns);
@@ -652,11 +697,10 @@ hb_receive(struct hb *hb, const unsigned char *buf, size_t len)
 	hb->peers[idx].last_inc = w.incarnation;
 	hb->peers[idx].last_seq = w.seq;
 	hb->replay_dirty = 1;
-	if (w.incarnation > hb->peers[idx].saved_inc) {
-		/* a new incarnation is saved at once, seqs every few s */
-		hb->peers[idx].saved_inc = w.incarnation;
-		hb_save_replay(hb);
-	}
+	/* a new incarnation is saved within HB_INC_SAVE_MS, seqs every
+	 * HB_SAVE_MS */
+	if (w.incarnation > hb->peers[idx].saved_inc)
+		hb_save_soon(hb, (size_t)idx);
 	hb->c.received++;
 	hb->c.bytes_received += len;
 	hb->recv_cb(&m, hb->arg);

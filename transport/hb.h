@@ -25,6 +25,8 @@
 
 #define HB_FULL_EVERY_MS 3000
 #define HB_SAVE_MS 10000 /* replay window (with seqs) saved this often */
+/* a peer's new incarnation is saved within this, and no more often */
+#define HB_INC_SAVE_MS 1000
 
 struct hb;
 
@@ -50,6 +52,7 @@ struct hb_counters {
 	uint64_t bytes_received;
 	uint64_t drops[WIRE_NDROPS];
 	uint64_t send_errors;
+	uint64_t replay_saves; /* writes of replay.json */
 };
 
 /*

@@ -4,6 +4,7 @@
  * rotation (rename, or removal) to a fresh file at the same path without
  * losing or duplicating a line, and refuses a symlink or a directory
  * without touching standard error. Standard error is restored after each.
+ * And the same line over and over is written once, then counted.
  */
 #include <sys/stat.h>
 
@@ -128,15 +129,75 @@ test_refuses_symlink_and_dir(void **state)
 	    before.st_ino == after.st_ino && before.st_dev == after.st_dev);
 }
 
+/* stderr into a file while fn runs; the file's text (the caller frees) */
+static char *
+capture(void (*fn)(void))
+{
+	char path[] = "/tmp/test_log.XXXXXX", *text;
+	int fd = mkstemp(path), saved = dup(2);
+	off_t len;
+
+	assert_true(fd >= 0 && saved >= 0);
+	unlink(path);
+	dup2(fd, 2);
+	fn();
+	dup2(saved, 2);
+	close(saved);
+	len = lseek(fd, 0, SEEK_END);
+	text = calloc(1, (size_t)len + 1);
+	assert_int_equal(pread(fd, text, (size_t)len, 0), len);
+	close(fd);
+	return text;
+}
+
+static int
+count_lines(const char *s)
+{
+	int n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+static void
+flood(void)
+{
+	int i;
+
+	for (i = 0; i < 10000; i++)
+		log_warnx("accept: Too many open files");
+	log_warnx("something else");
+	log_warnx("something else");
+	log_info("a third line");
+}
+
+static void
+test_repeats_counted(void **state)
+{
+	char *text = capture(flood);
+
+	(void)state;
+	print_message("%s", text);
+	assert_int_equal(count_lines(text), 5);
+	assert_non_null(strstr(text, "warn: accept: Too many open files\n"));
+	assert_non_null(strstr(text, "last message repeated 9999 times\n"));
+	assert_non_null(strstr(text, "last message repeated 1 times\n"));
+	assert_non_null(strstr(text, "info: a third line\n"));
+	free(text);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_repeats_counted),
 	    cmocka_unit_test_setup_teardown(
 	        test_rename_followed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_refuses_symlink_and_dir, setup, teardown),
 	};
 
+	log_init(0, 0);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
