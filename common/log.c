@@ -3,7 +3,11 @@
  * log: timestamped lines on stderr, one write(2) per line so lines from the
  * worker thread and the loop never interleave mid-line.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,9 +17,22 @@
 
 #include "common/log.h"
 
+static void log_verrno(int, int, const char *, va_list) LOG_PRINTF(3, 0);
+#define LOG_REPEAT_S 30
+
 static int log_verbose;
 static int log_foreground = 1;
 static char log_tag[64];
+/* log_open's file: its path and what it named when opened */
+static pthread_mutex_t log_file_mtx = PTHREAD_MUTEX_INITIALIZER;
+static char log_path[1024];
+static dev_t log_dev;
+static ino_t log_ino;
+/* the last line, to count rather than write it again (log_repeated) */
+static pthread_mutex_t log_mtx = PTHREAD_MUTEX_INITIALIZER;
+static char log_last[256];
+static unsigned long log_repeats;
+static time_t log_repeats_since;
 
 void
 log_init(int foreground, int verbosity)
@@ -36,8 +53,69 @@ log_getverbose(void)
 	return log_verbose;
 }
 
+/* open log_path as standard error; the caller holds log_file_mtx */
+static int
+log_reopen(void)
+{
+	struct stat st;
+	int fd, saved;
+
+	fd = open(log_path,
+	    O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
+	if (fd == -1)
+		return -1;
+	if (fstat(fd, &st) == -1)
+		goto fail;
+	if (!S_ISREG(st.st_mode)) {
+		errno = EINVAL;
+		goto fail;
+	}
+	if (dup2(fd, STDERR_FILENO) == -1)
+		goto fail;
+	close(fd);
+	log_dev = st.st_dev;
+	log_ino = st.st_ino;
+	return 0;
+fail:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+int
+log_open(const char *path)
+{
+	int rc;
+
+	if (strlen(path) >= sizeof(log_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	pthread_mutex_lock(&log_file_mtx);
+	snprintf(log_path, sizeof(log_path), "%s", path);
+	if ((rc = log_reopen()) == -1)
+		log_path[0] = '\0';
+	pthread_mutex_unlock(&log_file_mtx);
+	return rc;
+}
+
+/* rotated away (renamed or removed): a fresh file at the path */
 static void
-log_emit(int prio, const char *msg)
+log_follow_rotation(void)
+{
+	struct stat st;
+
+	pthread_mutex_lock(&log_file_mtx);
+	if (log_path[0] != '\0' &&
+	    (stat(log_path, &st) == -1 || st.st_dev != log_dev ||
+	        st.st_ino != log_ino))
+		(void)log_reopen(); /* failing: the old file it is */
+	pthread_mutex_unlock(&log_file_mtx);
+}
+
+static void
+log_write(int prio, const char *msg)
 {
 	static const char *names[] = {"debug", "info", "warn"};
 	char line[2048];
@@ -63,7 +141,52 @@ log_emit(int prio, const char *msg)
 	if (n > sizeof(line) - 2)
 		n = sizeof(line) - 2;
 	line[n++] = '\n';
+	log_follow_rotation();
 	(void)!write(STDERR_FILENO, line, n);
+}
+
+/*
+ * The same line over and over (a fault met in a loop) is written once and
+ * then counted: the count comes out before the next different line, and
+ * every LOG_REPEAT_S while the repeats go on. 1 if msg is such a repeat;
+ * *n: repeats to report first.
+ */
+static int
+log_repeated(const char *msg, unsigned long *n)
+{
+	time_t now = time(NULL);
+	int same;
+
+	pthread_mutex_lock(&log_mtx);
+	same = strncmp(msg, log_last, sizeof(log_last) - 1) == 0;
+	*n = 0;
+	if (same)
+		log_repeats++;
+	if (!same || now - log_repeats_since >= LOG_REPEAT_S) {
+		*n = log_repeats;
+		log_repeats = 0;
+		log_repeats_since = now;
+	}
+	if (!same)
+		snprintf(log_last, sizeof(log_last), "%s", msg);
+	pthread_mutex_unlock(&log_mtx);
+	return same;
+}
+
+static void
+log_emit(int prio, const char *msg)
+{
+	char rep[64];
+	unsigned long n;
+	int same = log_repeated(msg, &n);
+
+	if (n > 0) {
+		snprintf(
+		    rep, sizeof(rep), "last message repeated %lu times", n);
+		log_write(prio, rep);
+	}
+	if (!same)
+		log_write(prio, msg);
 }
 
 static int

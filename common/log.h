@@ -16,6 +16,14 @@ void log_init(int foreground, int verbosity);
 /* a short tag (the peer's name) put in front of every line */
 void log_settag(const char *tag);
 int log_getverbose(void);
+/*
+ * Lines (and everything else written to standard error, by this process
+ * and the children it starts later) go to path, appended, created 0640,
+ * never through a symlink. Before each line the path is checked again:
+ * once it names another file or none (newsyslog or logrotate moved it),
+ * it is opened anew. 0, or -1 with errno (standard error unchanged).
+ */
+int log_open(const char *path);
 
 void log_warn(const char *, ...) LOG_PRINTF(1, 2); /* appends strerror */
 void log_warnx(const char *, ...) LOG_PRINTF(1, 2);

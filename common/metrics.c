@@ -11,6 +11,9 @@
 #include "common/metrics.h"
 #include "common/xmalloc.h"
 
+static void metrics_vprintf(struct metrics *, const char *, va_list)
+    __attribute__((format(printf, 2, 0)));
+
 struct metrics {
 	char *buf;
 	size_t len, cap;

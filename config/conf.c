@@ -6,9 +6,11 @@
  * every error needs its exact line. The reader also strips "#" comments
  * (inih only knows ";"), sees section headers (inih calls no handler for
  * them), and reports the lines inih would refuse, handing it a blank line
- * instead, so one bad line never hides the next. Values are checked as
- * they arrive; what needs the whole file (references between sections,
- * timing order, quorum) is checked at the end. Never exits, never logs.
+ * instead, so one bad line never hides the next. Lines longer than inih's
+ * compiled-in buffer it splits and hands to the handler itself. Values are
+ * checked as they arrive; what needs the whole file (references between
+ * sections, timing order, quorum) is checked at the end. Never exits, never
+ * logs.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -67,6 +69,8 @@ enum key {
 	K_BACKUPS,
 	K_FLAG,
 	K_ON_FLAG,
+	K_MAX_SIZE,
+	K_TOP_LEVEL,
 	K_PROBE,
 	K_RESTART,
 	K__COUNT
@@ -90,6 +94,7 @@ enum vtype {
 	V_HOSTKEY,
 	V_REQUIRE,
 	V_BACKUPS,
+	V_TOP_LEVEL, /* int: 0 "object", 1 "any" */
 	V_PROBE
 };
 
@@ -154,6 +159,8 @@ static const struct keyword {
     {"backups", K_BACKUPS, V_BACKUPS, GUARD(backups)},
     {"flag", K_FLAG, V_ABSPATH, GUARD(flag)},
     {"on_flag", K_ON_FLAG, V_STRING, GUARD(on_flag)},
+    {"max_size", K_MAX_SIZE, V_BYTES, GUARD(max_size)},
+    {"top_level", K_TOP_LEVEL, V_TOP_LEVEL, GUARD(any_json)},
 
     {"probe", K_PROBE, V_PROBE, SERVICE(probe)},
     {"restart", K_RESTART, V_STRING, SERVICE(restart)},
@@ -445,6 +452,31 @@ classify(struct parse *p)
 	return s;
 }
 
+static int conf_on_kv(void *, const char *, const char *, const char *);
+
+/*
+ * A line longer than inih's buffer (num - 1: 199 characters in Debian's
+ * and Homebrew's builds, fixed when inih was compiled) goes to the handler
+ * from here, split as inih splits it: the name before the first '=' or
+ * ':', both sides trimmed. So do continuation lines, which inih would only
+ * join to a key it has seen itself. classify() has removed the comment,
+ * checked the shape and begun a section; inih then gets a blank line.
+ */
+static void
+feed_direct(struct parse *p, const char *line)
+{
+	char *s = xstrdup(line), *name = skip_space(s), *sep;
+
+	if (p->is_cont)
+		conf_on_kv(p, NULL, "", name);
+	else if (*name != '[' && (sep = strpbrk(name, "=:")) != NULL) {
+		*sep = '\0';
+		rstrip(name);
+		conf_on_kv(p, NULL, name, skip_space(sep + 1));
+	}
+	free(s);
+}
+
 static char *
 conf_reader(char *str, int num, void *arg)
 {
@@ -457,14 +489,18 @@ conf_reader(char *str, int num, void *arg)
 	p->lineno++;
 	line = classify(p);
 	len = strlen(line);
-	if (len >= (size_t)num) {
+	if (len > CONF_LINE_MAX) {
 		perr(p, p->lineno,
-		    "line too long (%zu characters, at most "
-		    "%d): split a long list over indented lines",
-		    len, num - 1);
+		    "line too long (%zu characters, at most %d): split a "
+		    "long list over indented lines",
+		    len, CONF_LINE_MAX);
 		line = "";
 		len = 0;
 		p->cont_ok = p->is_cont = 0;
+	} else if (len >= (size_t)num || p->is_cont) {
+		feed_direct(p, line);
+		line = "";
+		len = 0;
 	}
 	memcpy(str, line, len + 1);
 	return str;
@@ -612,6 +648,7 @@ begin_guard(struct parse *p, const char *arg)
 	size_t i;
 
 	memset(&g, 0, sizeof(g));
+	g.max_size = CONF_GUARD_SIZE;
 	if (split_at(p, "guard", arg, g.name, g.peer) == -1)
 		return;
 	for (i = 0; i < c->nguards; i++) {
@@ -998,6 +1035,16 @@ set_value(struct parse *p, const struct keyword *kw, const char *v)
 	case V_UINT:
 	case V_BYTES:
 		set_number(p, kw, v, dst);
+		if (kw->key == K_MAX_SIZE && g->max_size > CONF_GUARD_SIZE_MAX)
+			perr(p, p->lineno, "max_size: at most %u bytes",
+			    CONF_GUARD_SIZE_MAX);
+		break;
+	case V_TOP_LEVEL:
+		if (strcmp(v, "object") == 0 || strcmp(v, "any") == 0)
+			*(int *)dst = strcmp(v, "any") == 0;
+		else
+			perr(p, p->lineno,
+			    "top_level: \"%s\" is not object or any", v);
 		break;
 	case V_STRING:
 	case V_PATH:

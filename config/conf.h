@@ -13,9 +13,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define CONF_NAME_MAX 63   /* peer, guard and service names */
-#define CONF_PUBKEY_LEN 32 /* Ed25519 public key */
-#define CONF_SECKEY_LEN 64 /* libsodium Ed25519 secret key */
+#define CONF_NAME_MAX 63    /* peer, guard and service names */
+#define CONF_LINE_MAX 65535 /* characters of one line, comments removed */
+#define CONF_PUBKEY_LEN 32  /* Ed25519 public key */
+#define CONF_SECKEY_LEN 64  /* libsodium Ed25519 secret key */
 #define CONF_DEFAULT_PATH "/etc/peerwatch/peers.conf"
 
 struct conf_peer {
@@ -50,9 +51,14 @@ struct conf_guard {
 	char **backups; /* as written, {file} expanded; "mesh" */
 	size_t nbackups;
 	char *flag;
-	char *on_flag; /* run by systemd/launchd, never by us */
+	char *on_flag;     /* run by systemd/launchd, never by us */
+	uint64_t max_size; /* bytes; 0 = CONF_GUARD_SIZE */
+	int any_json;      /* top_level = any: not only an object */
 	int line;
 };
+
+#define CONF_GUARD_SIZE (4u * 1024 * 1024)      /* max_size default */
+#define CONF_GUARD_SIZE_MAX (64u * 1024 * 1024) /* max_size limit */
 
 enum conf_probe_kind { CONF_PROBE_HTTP, CONF_PROBE_TCP, CONF_PROBE_EXEC };
 

@@ -1,27 +1,65 @@
 #!/bin/sh
 # Install what peerwatch needs to build and test, or say exactly how.
 # Debian/Ubuntu as root: apt-get install the missing packages.
-# Debian/Ubuntu as a user: print the apt-get line. macOS: print brew line.
+# Debian/Ubuntu as a user: print the apt-get line. macOS: brew install the
+# missing formulae as a user; as root print that line (Homebrew refuses root).
 set -eu
 
 DEB_PKGS="cmake make gcc pkg-config libevent-dev libsodium-dev
 libcurl4-openssl-dev libjansson-dev libssh-dev libinih-dev libcmocka-dev
 openssh-server openssh-client iproute2 faketime curl procps systemd
-prometheus python3 nodejs"
+prometheus debootstrap python3 nodejs"
 # the ollama_npm test installs ollama-js with npm; NodeSource's nodejs
 # carries its own npm, and Debian's npm package would conflict with it
 command -v npm >/dev/null 2>&1 || DEB_PKGS="$DEB_PKGS npm"
+# bash: the integration tests and bench scripts need bash >= 5 (macOS's
+# /bin/bash is 3.2); Homebrew's goes first in PATH. prometheus: promtool.
+# node: npm for the ollama_npm test.
 BREW_PKGS="cmake pkg-config libevent libsodium curl jansson libssh inih cmocka
-python node"
+prometheus bash node"
+
+# macOS: Homebrew refuses to run as root (`sudo make test`), so as root this
+# never runs brew: it looks for the formulae in Homebrew's prefix and prints
+# the command for the user when some are missing.
+deps_macos() {
+	prefix=
+	for b in "$(command -v brew 2>/dev/null || true)" \
+	    /opt/homebrew/bin/brew /usr/local/bin/brew; do
+		if [ -n "$b" ] && [ -x "$b" ]; then
+			prefix=$(cd "$(dirname "$b")/.." && pwd)
+			brew=$b
+			break
+		fi
+	done
+	if [ -z "$prefix" ]; then
+		echo "deps: install Homebrew (https://brew.sh), then run as" \
+		    "your user (not root):" >&2
+		echo "  brew install" $BREW_PKGS >&2
+		exit 1
+	fi
+	missing=""
+	for f in $BREW_PKGS; do
+		[ -e "$prefix/opt/$f" ] || missing="$missing $f"
+	done
+	case ":$PATH:" in
+	*":$prefix/bin:"*) ;;
+	*) echo "deps: put $prefix/bin first in PATH (Homebrew's bash," \
+	       "cmake and pkg-config)" >&2 ;;
+	esac
+	[ -z "$missing" ] && return 0
+	if [ "$(id -u)" -eq 0 ]; then
+		echo "deps: missing Homebrew formulae; Homebrew will not run as" \
+		    "root, so run as ${SUDO_USER:-your user}:" >&2
+		echo "  $brew install$missing" >&2
+		exit 1
+	fi
+	echo "deps: $brew install$missing"
+	"$brew" install $missing
+}
 
 if [ "$(uname -s)" = Darwin ]; then
-	if command -v brew >/dev/null 2>&1; then
-		echo "deps: brew install $BREW_PKGS"
-		brew install $BREW_PKGS
-		exit 0
-	fi
-	echo "deps: install Homebrew, then run: brew install $BREW_PKGS" >&2
-	exit 1
+	deps_macos
+	exit 0
 fi
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * fslocal: the POSIX backend of struct fsops, for this host's own guarded
- * files and the local mesh store. Files are created exclusively (O_EXCL),
- * written whole and fsynced; renames are followed by an fsync of the
- * directory. Never deletes or truncates an existing file: the one unlink
- * here removes a half-written file this very call created with O_EXCL.
+ * files and the local mesh store. The daemon runs it as root over
+ * directories other users can write, so every last path component may be
+ * a planted link: files are opened with O_NOFOLLOW and checked with
+ * fstat, created exclusively (O_EXCL), given their owner and mode with
+ * fchown/fchmod on the open descriptor, written whole and fsynced;
+ * renames are followed by an fsync of the directory. Never truncates;
+ * unlinks only in remove (the guard's own artefacts) and a half-written
+ * file this very call created with O_EXCL.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -19,13 +23,43 @@
 
 #include "common/log.h"
 #include "common/mkdirs.h"
+#include "common/osdep.h"
 #include "common/xmalloc.h"
 #include "heal/fsops.h"
 
+static uint64_t
+fslocal_mtime_ms(const struct stat *st)
+{
+#ifdef __APPLE__
+	/* macOS spells it st_mtimespec (needs _DARWIN_C_SOURCE) */
+	return (uint64_t)st->st_mtimespec.tv_sec * 1000 +
+	       (uint64_t)st->st_mtimespec.tv_nsec / 1000000;
+#else
+	return (uint64_t)st->st_mtim.tv_sec * 1000 +
+	       (uint64_t)st->st_mtim.tv_nsec / 1000000;
+#endif
+}
+
+static void
+fslocal_conv(const struct stat *st, struct fsops_stat *out)
+{
+	out->type = S_ISREG(st->st_mode)   ? FSOPS_REG
+	            : S_ISDIR(st->st_mode) ? FSOPS_DIR
+	            : S_ISLNK(st->st_mode) ? FSOPS_LINK
+	                                   : FSOPS_OTHER;
+	out->has_owner = 1;
+	out->uid = (uint32_t)st->st_uid;
+	out->gid = (uint32_t)st->st_gid;
+	out->mode = (uint32_t)st->st_mode & 07777;
+	out->nlink = (uint32_t)st->st_nlink;
+	out->size = (uint64_t)st->st_size;
+	out->mtime_ms = fslocal_mtime_ms(st);
+}
+
 /* hint: the size fstat saw; the loop copes with a file that changes */
 static int
-fslocal_read_fd(int fd, const char *path, size_t hint, char **data, size_t *len,
-    char *err, size_t errlen)
+fslocal_read_fd(int fd, const char *path, size_t hint, size_t max, char **data,
+    size_t *len, char *err, size_t errlen)
 {
 	size_t cap = hint + 1, n = 0;
 	char *buf = xmalloc(cap + 1);
@@ -33,7 +67,7 @@ fslocal_read_fd(int fd, const char *path, size_t hint, char **data, size_t *len,
 
 	for (;;) {
 		if (n == cap) {
-			if (cap > FSOPS_MAX_FILE)
+			if (cap > max)
 				goto toobig;
 			cap *= 2;
 			buf = xreallocarray(buf, cap + 1, 1);
@@ -51,33 +85,41 @@ fslocal_read_fd(int fd, const char *path, size_t hint, char **data, size_t *len,
 			break;
 		n += (size_t)r;
 	}
-	if (n > FSOPS_MAX_FILE)
+	if (n > max)
 		goto toobig;
 	buf[n] = '\0';
 	*data = buf;
 	*len = n;
 	return 0;
 toobig:
-	snprintf(err, errlen, "%s: larger than %u bytes, refused", path,
-	    FSOPS_MAX_FILE);
+	snprintf(err, errlen, "%s: larger than %zu bytes, refused", path, max);
 	free(buf);
 	return -1;
 }
 
 static int
-fslocal_read(void *ctx, const char *path, char **data, size_t *len, char *err,
-    size_t errlen)
+fslocal_read(void *ctx, const char *path, size_t max, char **data, size_t *len,
+    struct fsops_stat *sto, char *err, size_t errlen)
 {
 	struct stat st;
 	int fd, rc;
 
 	(void)ctx;
+	if (max > FSOPS_MAX_FILE)
+		max = FSOPS_MAX_FILE;
 	*data = NULL;
 	*len = 0;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1) {
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+	if (fd == -1) {
 		if (errno == ENOENT)
 			return 1;
-		snprintf(err, errlen, "open %s: %s", path, strerror(errno));
+		/* ELOOP from O_NOFOLLOW; FreeBSD says EMLINK */
+		if (errno == ELOOP || errno == EMLINK)
+			snprintf(err, errlen,
+			    "%s: is a symbolic link, not followed", path);
+		else
+			snprintf(
+			    err, errlen, "open %s: %s", path, strerror(errno));
 		return -1;
 	}
 	/* O_NONBLOCK only so a FIFO cannot hang us; refuse non-files. */
@@ -86,16 +128,35 @@ fslocal_read(void *ctx, const char *path, char **data, size_t *len, char *err,
 		close(fd);
 		return -1;
 	}
-	if ((uint64_t)st.st_size > FSOPS_MAX_FILE) {
-		snprintf(err, errlen, "%s: larger than %u bytes, refused", path,
-		    FSOPS_MAX_FILE);
+	if ((uint64_t)st.st_size > max) {
+		snprintf(err, errlen, "%s: larger than %zu bytes, refused",
+		    path, max);
 		close(fd);
 		return -1;
 	}
 	rc = fslocal_read_fd(
-	    fd, path, (size_t)st.st_size, data, len, err, errlen);
+	    fd, path, (size_t)st.st_size, max, data, len, err, errlen);
+	if (rc == 0 && sto != NULL)
+		fslocal_conv(&st, sto);
 	close(fd);
 	return rc;
+}
+
+static int
+fslocal_stat(void *ctx, const char *path, struct fsops_stat *out, char *err,
+    size_t errlen)
+{
+	struct stat st;
+
+	(void)ctx;
+	if (lstat(path, &st) == -1) {
+		if (errno == ENOENT)
+			return 1;
+		snprintf(err, errlen, "lstat %s: %s", path, strerror(errno));
+		return -1;
+	}
+	fslocal_conv(&st, out);
+	return 0;
 }
 
 /*
@@ -118,19 +179,6 @@ fslocal_glob_escape(const char *pattern)
 	}
 	strcpy(out + o, pattern + dirlen);
 	return out;
-}
-
-static uint64_t
-fslocal_mtime_ms(const struct stat *st)
-{
-#ifdef __APPLE__
-	/* macOS spells it st_mtimespec (needs _DARWIN_C_SOURCE) */
-	return (uint64_t)st->st_mtimespec.tv_sec * 1000 +
-	       (uint64_t)st->st_mtimespec.tv_nsec / 1000000;
-#else
-	return (uint64_t)st->st_mtim.tv_sec * 1000 +
-	       (uint64_t)st->st_mtim.tv_nsec / 1000000;
-#endif
 }
 
 static int
@@ -169,8 +217,9 @@ fslocal_glob(void *ctx, const char *pattern, struct fsops_match **matches,
 	}
 	m = xcalloc(gl.gl_pathc, sizeof(*m));
 	for (i = 0; i < gl.gl_pathc; i++) {
-		/* a match that vanished or is a directory is no candidate */
-		if (stat(gl.gl_pathv[i], &st) == -1 || !S_ISREG(st.st_mode))
+		/* a match that vanished, a directory or a link (never
+		 * followed) is no candidate */
+		if (lstat(gl.gl_pathv[i], &st) == -1 || !S_ISREG(st.st_mode))
 			continue;
 		m[k].path = xstrdup(gl.gl_pathv[i]);
 		m[k].mtime_ms = fslocal_mtime_ms(&st);
@@ -205,47 +254,50 @@ fslocal_write_all(int fd, const char *data, size_t len)
 static int
 fslocal_fsync(int fd)
 {
-#ifdef F_FULLFSYNC
-	if (fcntl(fd, F_FULLFSYNC) == 0)
-		return 0;
-#endif
-	return fsync(fd);
+	return pw_fsync_full(fd);
 }
 
 /*
- * Copy mode_like's permission bits, and (best effort, when allowed) its
- * owner: a root daemon restoring a user's config must not leave it
- * root-owned and unreadable to the app that uses it.
+ * Owner first (a chown may clear mode bits), then the mode without
+ * setuid/setgid/sticky, both on the descriptor: a name can be swapped
+ * for a link after the create, the open file cannot.
  */
-static int
-fslocal_set_mode(int fd, const char *mode_like)
+static void
+fslocal_set_attr(
+    int fd, const struct fsops_stat *like, char *warn, size_t warnlen)
 {
-	struct stat like, st;
+	struct stat st;
+	mode_t mode = like != NULL ? (mode_t)(like->mode & 0777) : 0600;
 
-	if (mode_like == NULL || stat(mode_like, &like) == -1)
-		return fchmod(fd, 0600);
-	if (fstat(fd, &st) == 0 &&
-	    (st.st_uid != like.st_uid || st.st_gid != like.st_gid))
-		(void)!fchown(fd, like.st_uid, like.st_gid);
-	return fchmod(fd, like.st_mode & 0777);
+	if (like != NULL && like->has_owner && fstat(fd, &st) == 0 &&
+	    (st.st_uid != (uid_t)like->uid || st.st_gid != (gid_t)like->gid) &&
+	    fchown(fd, (uid_t)like->uid, (gid_t)like->gid) == -1)
+		snprintf(warn, warnlen, "owner %u:%u not kept (%s)",
+		    (unsigned)like->uid, (unsigned)like->gid, strerror(errno));
+	if (fchmod(fd, mode) == -1)
+		snprintf(warn + strlen(warn), warnlen - strlen(warn),
+		    "%smode %04o not kept (%s)", warn[0] ? "; " : "",
+		    (unsigned)mode, strerror(errno));
 }
 
 static int
 fslocal_create(void *ctx, const char *path, const char *data, size_t len,
-    const char *mode_like, char *err, size_t errlen)
+    const struct fsops_stat *like, char *warn, size_t warnlen, char *err,
+    size_t errlen)
 {
-	const char *what = "open";
+	const char *what = "write";
 	int fd, saved;
 
 	(void)ctx;
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	warn[0] = '\0';
+	fd = open(
+	    path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd == -1) {
 		snprintf(err, errlen, "create %s: %s", path, strerror(errno));
 		return -1;
 	}
-	if (fslocal_set_mode(fd, mode_like) == -1)
-		what = "chmod";
-	else if (fslocal_write_all(fd, data, len) == -1)
+	fslocal_set_attr(fd, like, warn, warnlen);
+	if (fslocal_write_all(fd, data, len) == -1)
 		what = "write";
 	else if (fslocal_fsync(fd) == -1)
 		what = "fsync";
@@ -261,6 +313,17 @@ fslocal_create(void *ctx, const char *path, const char *data, size_t len,
 	unlink(path);
 	snprintf(err, errlen, "%s %s: %s", what, path, strerror(saved));
 	return -1;
+}
+
+static int
+fslocal_remove(void *ctx, const char *path, char *err, size_t errlen)
+{
+	(void)ctx;
+	if (unlink(path) == -1) {
+		snprintf(err, errlen, "unlink %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 static char *
@@ -341,9 +404,11 @@ fslocal_ops(void)
 	static const struct fsops ops = {
 	    .ctx = NULL,
 	    .read = fslocal_read,
+	    .stat = fslocal_stat,
 	    .glob = fslocal_glob,
 	    .create = fslocal_create,
 	    .rename = fslocal_rename,
+	    .remove = fslocal_remove,
 	    .mkparent = fslocal_mkparent,
 	};
 

@@ -3,8 +3,10 @@
  * guard: keep one guarded config file valid. Validation (JSON parses, every
  * `require` dotted path exists) and the backup cascade run over struct
  * fsops, so the same code heals this host's own files and, over SFTP, a
- * silent peer's. Never deletes or truncates: a broken file is copied to
- * FILE.broken-<unix time> before the good one is renamed over it.
+ * silent peer's. Never truncates: a broken file is copied to
+ * FILE.broken-<unix time> before the good one is renamed over it (at most
+ * GUARD_KEEP_BROKEN such copies per file are kept). Never follows a link
+ * and never replaces one (SECURITY.md says what the restore promises).
  * Never blocks on the network itself (the SFTP backend does, on the revive
  * peerwatch-heal worker process); never exits; never logs secrets.
  */
@@ -16,6 +18,8 @@
 
 #include "config/conf.h"
 #include "heal/fsops.h"
+
+#define GUARD_KEEP_BROKEN 5 /* broken copies kept per file, newest first */
 
 enum guard_outcome {
 	GUARD_VALID,         /* file was fine; nothing written */
@@ -31,12 +35,18 @@ struct guard_result {
 	char source[1024];        /* backup path or "mesh:<path>" used */
 	char broken_copy[1024];   /* FILE.broken-<t>, "" if file missing */
 	char detail[512];         /* error text / per-source reasons */
+	char warning[256];        /* restored, but owner/mode not kept */
 	unsigned sources_tried;
 };
 
-/* 0 if data is valid for g; else -1 with reason */
+/* 0 if data is valid for g (a JSON object, or any JSON value with
+ * top_level = any and no require, holding every `require` path, at most
+ * guard_max_size(g) bytes); else -1 with a reason that names a position,
+ * never the file's bytes */
 int guard_validate(const struct conf_guard *g, const char *data, size_t len,
     char *reason, size_t reasonlen);
+/* the most bytes g's file or a backup may have: max_size, or the default */
+size_t guard_max_size(const struct conf_guard *g);
 
 /*
  * Check g's file through fs and restore it from the cascade if needed.
@@ -68,5 +78,8 @@ int guard_mesh_store(const char *mesh_dir, const struct conf_guard *g,
 char *guard_mesh_dir(const char *state_dir, const struct conf_guard *g);
 
 const char *guard_outcome_name(enum guard_outcome);
+/* 1 if path's last component is one peerwatch makes next to a file
+ * (.peerwatch-tmp*, .peerwatch-old-*, .broken-<t>): never a backup */
+int guard_is_artefact(const char *path);
 
 #endif

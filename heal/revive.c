@@ -33,6 +33,7 @@
 #define RV_BACKOFF_MIN_MS 2000
 #define RV_BACKOFF_MAX_MS 30000
 #define RV_PULL_FIRST_MS 2000
+#define RV_LOCAL_BACKOFF_MAX_MS (10u * 60 * 1000)
 
 enum rv_phase {
 	RV_IDLE,
@@ -78,6 +79,7 @@ struct revive {
 	size_t n;
 	struct event *tick;
 	uint64_t last_local_ms;
+	uint64_t local_wait_ms; /* 0: guard_interval; doubled on errors */
 	int local_running;
 	uint64_t started_ms;
 };
@@ -154,7 +156,10 @@ rv_on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (!rv->local_running && rv_guards_of(rv->conf, rv->self) > 0 &&
 	    (rv->last_local_ms == 0 ||
-	        now - rv->last_local_ms >= m->guard_interval_ms)) {
+	        now - rv->last_local_ms >=
+	            (rv->local_wait_ms > m->guard_interval_ms
+	                    ? rv->local_wait_ms
+	                    : m->guard_interval_ms))) {
 		rv->last_local_ms = now;
 		j = rvjob_new(RVJOB_LOCAL, rv->conf, rv->self, rv->self,
 		    "local guard check");
@@ -465,13 +470,21 @@ rv_report_guards(struct revive *rv, struct rvjob *j, struct rv_target *t)
 			    f, "source", json_string(r->source));
 			json_object_set_new(
 			    f, "broken_copy", json_string(r->broken_copy));
+			if (r->warning[0] != '\0')
+				json_object_set_new(
+				    f, "warning", rvjob_text(r->warning));
 			evlog_writef(rv->ev, "config_restored", j->target_name,
-			    f, "%s restored from %s", subj, r->source);
+			    f, "%s restored from %s%s%s", subj, r->source,
+			    r->warning[0] ? ", but " : "", r->warning);
 			if (n < sizeof(summary) - 1)
 				n += (size_t)snprintf(summary + n,
 				    sizeof(summary) - n, "%s%s from %s",
 				    n ? "; " : "", g->g.name, r->source);
 			incident_close(rv->inc, NULL, subj, "config restored");
+			if (r->warning[0] != '\0')
+				incident_raise(rv->inc, "restore_incomplete",
+				    subj, now, "%s restored from %s, but %s",
+				    subj, r->source, r->warning);
 			break;
 		case GUARD_NO_SOURCE:
 			incident_raise(rv->inc, "no_valid_backup", subj, now,
@@ -580,12 +593,13 @@ rv_result_json(const struct rvjob *j)
 	for (i = 0; i < j->nguards; i++) {
 		const struct guard_result *r = &j->guards[i].res;
 		json_array_append_new(gs,
-		    json_pack("{sssosssososo}", "guard", j->guards[i].g.name,
+		    json_pack("{sssosssosososo}", "guard", j->guards[i].g.name,
 		        "file", rvjob_text(j->guards[i].g.file), "outcome",
 		        guard_outcome_name(r->outcome), "source",
 		        rvjob_text(r->source), "invalid_reason",
 		        rvjob_text(r->invalid_reason), "detail",
-		        rvjob_text(r->detail)));
+		        rvjob_text(r->detail), "warning",
+		        rvjob_text(r->warning)));
 	}
 	return json_pack("{sssbsssososbsI}", "peer", j->target_name, "dry_run",
 	    j->dry_run, "ssh", sftp_fail_name(j->fail), "error",
@@ -619,12 +633,40 @@ rv_pull_done(struct revive *rv, struct rvjob *j, struct rv_target *t)
 	}
 }
 
+/*
+ * A local repair that failed (a rename refused with EBUSY or ENOSPC, a
+ * symlinked file) would fail the same way every guard_interval: the
+ * wait doubles up to RV_LOCAL_BACKOFF_MAX_MS, and a clean run resets it.
+ */
+static void
+rv_local_backoff(struct revive *rv, const struct rvjob *j)
+{
+	uint64_t base = rv->conf->mesh.guard_interval_ms;
+	size_t i;
+
+	for (i = 0; i < j->nguards; i++)
+		if (j->guards[i].res.outcome == GUARD_ERROR)
+			break;
+	if (i == j->nguards) {
+		rv->local_wait_ms = 0;
+		return;
+	}
+	rv->local_wait_ms =
+	    rv->local_wait_ms > base ? 2 * rv->local_wait_ms : 2 * base;
+	if (rv->local_wait_ms > RV_LOCAL_BACKOFF_MAX_MS)
+		rv->local_wait_ms = RV_LOCAL_BACKOFF_MAX_MS;
+	log_info("local guard check: %s failed (%s); next check in %llu s",
+	    j->guards[i].g.name, j->guards[i].res.detail,
+	    (unsigned long long)(rv->local_wait_ms / 1000));
+}
+
 static void
 rv_local_done(struct revive *rv, struct rvjob *j)
 {
 	rv->local_running = 0;
 	if (rv_report_guards(rv, j, NULL) > 0)
 		rv_report_flags(rv, j);
+	rv_local_backoff(rv, j);
 }
 
 static void

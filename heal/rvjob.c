@@ -154,12 +154,14 @@ rvjob_to_json(const struct rvjob *j)
 
 	for (i = 0; i < j->nguards; i++) {
 		const struct conf_guard *g = &j->guards[i].g;
-		json_array_append_new(gs,
-		    json_pack("{sssssososososo}", "name", g->name, "peer",
-		        g->peer, "file", rvjob_str(g->file), "require",
-		        rvjob_list_json(g->require, g->nrequire), "backups",
-		        rvjob_list_json(g->backups, g->nbackups), "flag",
-		        rvjob_str(g->flag), "on_flag", rvjob_str(g->on_flag)));
+		json_array_append_new(
+		    gs, json_pack("{sssssosososososIsb}", "name", g->name,
+		            "peer", g->peer, "file", rvjob_str(g->file),
+		            "require", rvjob_list_json(g->require, g->nrequire),
+		            "backups", rvjob_list_json(g->backups, g->nbackups),
+		            "flag", rvjob_str(g->flag), "on_flag",
+		            rvjob_str(g->on_flag), "max_size",
+		            (json_int_t)g->max_size, "any_json", g->any_json));
 	}
 	o = json_pack("{sisIsssssbsosososososisIsosososo}", "kind",
 	    (int)j->kind, "target", (json_int_t)j->target, "target_name",
@@ -242,6 +244,9 @@ rvjob_from_json(const json_t *o)
 		    json_object_get(g, "backups"), &cg->nbackups);
 		cg->flag = rvjob_get(g, "flag");
 		cg->on_flag = rvjob_get(g, "on_flag");
+		cg->max_size = (uint64_t)json_integer_value(
+		    json_object_get(g, "max_size"));
+		cg->any_json = json_is_true(json_object_get(g, "any_json"));
 	}
 	return j;
 }
@@ -275,12 +280,13 @@ rvjob_result_to_json(const struct rvjob *j)
 		const struct rvjob_guard *g = &j->guards[i];
 		const struct guard_result *r = &g->res;
 		json_array_append_new(
-		    gs, json_pack("{sisososososisisiso}", "outcome",
+		    gs, json_pack("{sisosososososisisiso}", "outcome",
 		            (int)r->outcome, "invalid_reason",
 		            rvjob_text(r->invalid_reason), "source",
 		            rvjob_text(r->source), "broken_copy",
 		            rvjob_text(r->broken_copy), "detail",
-		            rvjob_text(r->detail), "sources_tried",
+		            rvjob_text(r->detail), "warning",
+		            rvjob_text(r->warning), "sources_tried",
 		            (int)r->sources_tried, "stored", g->stored,
 		            "flag_written", g->flag_written, "err",
 		            rvjob_text(g->err)));
@@ -316,6 +322,7 @@ rvjob_result_from_json(struct rvjob *j, const json_t *o)
 		rvjob_get_name(
 		    g, "broken_copy", r->broken_copy, sizeof(r->broken_copy));
 		rvjob_get_name(g, "detail", r->detail, sizeof(r->detail));
+		rvjob_get_name(g, "warning", r->warning, sizeof(r->warning));
 		r->sources_tried = (unsigned)json_integer_value(
 		    json_object_get(g, "sources_tried"));
 		rg->stored =

@@ -187,9 +187,14 @@ static void
 rvpool_exec_child(const char *worker, int in, int out)
 {
 	char *const argv[] = {(char *)(uintptr_t) "peerwatch-heal", NULL};
+	struct sigaction dfl;
 	sigset_t none;
 	long fd, max = sysconf(_SC_OPEN_MAX);
+	int sig;
 
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	sigemptyset(&dfl.sa_mask);
 	if (dup2(in, STDIN_FILENO) == -1 || dup2(out, STDOUT_FILENO) == -1)
 		_exit(126);
 #ifdef SYS_close_range
@@ -198,6 +203,16 @@ rvpool_exec_child(const char *worker, int in, int out)
 #endif
 	for (fd = STDERR_FILENO + 1; fd < (max > 0 ? max : 0); fd++)
 		close((int)fd);
+	/*
+	 * Dispositions before the mask, so nothing pending reaches one of
+	 * the daemon's handlers here. exec resets caught signals but keeps
+	 * ignored ones: libevent's kqueue backend (macOS) sets SIG_IGN for
+	 * the signals it watches, and a worker ignoring SIGTERM outlives
+	 * every stop.
+	 */
+	for (sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			sigaction(sig, &dfl, NULL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	execv(worker, argv);

@@ -75,8 +75,8 @@ rvjob_pull(struct rvjob *j, const struct fsops *fs)
 	for (i = 0; i < j->nguards; i++) {
 		struct rvjob_guard *rg = &j->guards[i];
 		data = NULL;
-		r = fs->read(
-		    fs->ctx, rg->g.file, &data, &len, rg->err, sizeof(rg->err));
+		r = fs->read(fs->ctx, rg->g.file, guard_max_size(&rg->g), &data,
+		    &len, NULL, rg->err, sizeof(rg->err));
 		if (r != 0) {
 			if (r == 1)
 				snprintf(rg->err, sizeof(rg->err),

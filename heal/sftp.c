@@ -8,8 +8,13 @@
  * the watchdog shuts the socket down when a step overruns and the
  * connection is dead from then on. Key authentication only, host key
  * pinned or found in a known_hosts file; never prompts, never accepts an
- * unknown key, never logs a secret, never deletes a remote file (the one
- * unlink removes a half-written file this very call created with O_EXCL).
+ * unknown key, never logs a secret. SFTP has no O_NOFOLLOW and the server
+ * follows links on open, so a read first lstats the name, refuses a link,
+ * and after the open compares the handle's attributes with what lstat saw;
+ * owner and mode are set with FSETSTAT on the open handle, never by path
+ * (a name can be swapped for a link between two requests, a handle
+ * cannot). Deletes only through remove (the guard's own artefacts) and a
+ * half-written file this very call created with O_EXCL.
  * Blocking: for the peerwatch-heal worker process only.
  */
 #include <sys/types.h>
@@ -290,6 +295,22 @@ sftp_attr_mtime_ms(sftp_attributes a)
 	return ms;
 }
 
+static void
+sftp_conv(sftp_attributes a, struct fsops_stat *st)
+{
+	st->type = a->type == SSH_FILEXFER_TYPE_REGULAR     ? FSOPS_REG
+	           : a->type == SSH_FILEXFER_TYPE_DIRECTORY ? FSOPS_DIR
+	           : a->type == SSH_FILEXFER_TYPE_SYMLINK   ? FSOPS_LINK
+	                                                    : FSOPS_OTHER;
+	st->has_owner = (a->flags & SSH_FILEXFER_ATTR_UIDGID) != 0;
+	st->uid = a->uid;
+	st->gid = a->gid;
+	st->mode = a->permissions & 07777;
+	st->nlink = 0; /* SFTP v3 does not say */
+	st->size = a->size;
+	st->mtime_ms = sftp_attr_mtime_ms(a);
+}
+
 static char *
 sftp_dirname(const char *path)
 {
@@ -306,7 +327,7 @@ sftp_dirname(const char *path)
 
 static int
 sftp_read_all(struct sftp_conn *c, sftp_file f, const char *path, size_t hint,
-    char **data, size_t *len, char *err, size_t errlen)
+    size_t max, char **data, size_t *len, char *err, size_t errlen)
 {
 	size_t cap = hint + 1, n = 0;
 	char *buf = xmalloc(cap + 1);
@@ -314,7 +335,7 @@ sftp_read_all(struct sftp_conn *c, sftp_file f, const char *path, size_t hint,
 
 	for (;;) {
 		if (n == cap) {
-			if (cap > FSOPS_MAX_FILE)
+			if (cap > max)
 				goto toobig;
 			cap *= 2;
 			buf = xreallocarray(buf, cap + 1, 1);
@@ -331,53 +352,133 @@ sftp_read_all(struct sftp_conn *c, sftp_file f, const char *path, size_t hint,
 			break;
 		n += (size_t)r;
 	}
-	if (n > FSOPS_MAX_FILE)
+	if (n > max)
 		goto toobig;
 	buf[n] = '\0';
 	*data = buf;
 	*len = n;
 	return 0;
 toobig:
-	snprintf(err, errlen, "%s: larger than %u bytes, refused", path,
-	    FSOPS_MAX_FILE);
+	snprintf(err, errlen, "%s: larger than %zu bytes, refused", path, max);
 	free(buf);
+	return -1;
+}
+
+/* lstat: 0, 1 if nothing is there, -1; *out malloc'd by libssh */
+static int
+sftp_lstat_at(struct sftp_conn *c, const char *path, sftp_attributes *out,
+    char *err, size_t errlen)
+{
+	sftp_wd_arm(c);
+	if ((*out = sftp_lstat(c->sftp, path)) != NULL)
+		return 0;
+	if (sftp_errcode(c) == SSH_FX_NO_SUCH_FILE)
+		return 1;
+	sftp_op_error(c, "lstat", path, err, errlen);
+	return -1;
+}
+
+static int
+sftp_op_stat(void *ctx, const char *path, struct fsops_stat *st, char *err,
+    size_t errlen)
+{
+	struct sftp_conn *c = ctx;
+	sftp_attributes a;
+	int rc;
+
+	if (sftp_begin(c, "lstat", path, err, errlen) == -1)
+		return -1;
+	if ((rc = sftp_lstat_at(c, path, &a, err, errlen)) == 0) {
+		sftp_conv(a, st);
+		sftp_attributes_free(a);
+	}
+	sftp_wd_disarm(c);
+	return rc;
+}
+
+/* what may be read: a regular file, not a link, not too big */
+static int
+sftp_readable(
+    const char *path, sftp_attributes a, size_t max, char *err, size_t errlen)
+{
+	if (a->type == SSH_FILEXFER_TYPE_SYMLINK)
+		snprintf(
+		    err, errlen, "%s: is a symbolic link, not followed", path);
+	else if (a->type != SSH_FILEXFER_TYPE_REGULAR)
+		snprintf(err, errlen, "%s: not a regular file", path);
+	else if (a->size > max)
+		snprintf(err, errlen, "%s: larger than %zu bytes, refused",
+		    path, max);
+	else
+		return 0;
+	return -1;
+}
+
+/* the opened file is the one lstat saw (the server followed no link) */
+static int
+sftp_same_file(sftp_attributes l, sftp_attributes f)
+{
+	return f->type == SSH_FILEXFER_TYPE_REGULAR && l->size == f->size &&
+	       l->uid == f->uid && l->gid == f->gid &&
+	       l->permissions == f->permissions &&
+	       sftp_attr_mtime_ms(l) == sftp_attr_mtime_ms(f);
+}
+
+/* open path for reading and fstat it; -1 with err, 1 if gone */
+static int
+sftp_open_checked(struct sftp_conn *c, const char *path, sftp_attributes l,
+    sftp_file *f, sftp_attributes *fa, char *err, size_t errlen)
+{
+	sftp_wd_arm(c);
+	if ((*f = sftp_open(c->sftp, path, O_RDONLY, 0)) == NULL) {
+		if (sftp_errcode(c) == SSH_FX_NO_SUCH_FILE)
+			return 1;
+		sftp_op_error(c, "open", path, err, errlen);
+		return -1;
+	}
+	sftp_wd_arm(c);
+	if ((*fa = sftp_fstat(*f)) == NULL)
+		sftp_op_error(c, "stat", path, err, errlen);
+	else if (!sftp_same_file(l, *fa))
+		snprintf(err, errlen,
+		    "%s: changed while being opened (a link swapped in?), "
+		    "refused",
+		    path);
+	else
+		return 0;
 	return -1;
 }
 
 /* fsops read: 0, 1 if the file does not exist, -1 */
 static int
-sftp_op_read(void *ctx, const char *path, char **data, size_t *len, char *err,
-    size_t errlen)
+sftp_op_read(void *ctx, const char *path, size_t max, char **data, size_t *len,
+    struct fsops_stat *sto, char *err, size_t errlen)
 {
 	struct sftp_conn *c = ctx;
-	sftp_attributes st = NULL;
-	sftp_file f;
-	int rc = -1;
+	sftp_attributes l = NULL, fa = NULL;
+	sftp_file f = NULL;
+	int rc;
 
 	*data = NULL;
 	*len = 0;
+	if (max > FSOPS_MAX_FILE)
+		max = FSOPS_MAX_FILE;
 	if (sftp_begin(c, "read", path, err, errlen) == -1)
 		return -1;
-	if ((f = sftp_open(c->sftp, path, O_RDONLY, 0)) == NULL) {
-		rc = sftp_errcode(c) == SSH_FX_NO_SUCH_FILE ? 1 : -1;
-		if (rc == -1)
-			sftp_op_error(c, "open", path, err, errlen);
-		sftp_wd_disarm(c);
-		return rc;
-	}
-	if ((st = sftp_fstat(f)) == NULL)
-		sftp_op_error(c, "stat", path, err, errlen);
-	else if (st->type != SSH_FILEXFER_TYPE_REGULAR)
-		snprintf(err, errlen, "%s: not a regular file", path);
-	else if (st->size > FSOPS_MAX_FILE)
-		snprintf(err, errlen, "%s: larger than %u bytes, refused", path,
-		    FSOPS_MAX_FILE);
-	else
+	rc = sftp_lstat_at(c, path, &l, err, errlen);
+	if (rc == 0 && (rc = sftp_readable(path, l, max, err, errlen)) == 0)
+		rc = sftp_open_checked(c, path, l, &f, &fa, err, errlen);
+	if (rc == 0)
 		rc = sftp_read_all(
-		    c, f, path, (size_t)st->size, data, len, err, errlen);
-	sftp_attributes_free(st);
-	sftp_wd_arm(c);
-	sftp_fclose(c, f);
+		    c, f, path, (size_t)fa->size, max, data, len, err, errlen);
+	if (rc == 0 && sto != NULL)
+		sftp_conv(fa, sto);
+	sftp_attributes_free(l);
+	sftp_attributes_free(fa);
+	if (f != NULL) {
+		sftp_wd_arm(c);
+		sftp_fclose(c, f);
+	}
 	sftp_wd_disarm(c);
 	return rc;
 }
@@ -399,24 +500,16 @@ sftp_match_cmp(const void *a, const void *b)
 	return -strcmp(ma->path, mb->path);
 }
 
-/* one directory entry: keep regular files (symlinks followed) */
+/* one directory entry (READDIR attributes are lstat's): keep regular
+ * files; a link is never followed, so never a candidate */
 static void
-sftp_glob_entry(struct sftp_conn *c, struct sftp_globbuf *g, const char *prefix,
-    sftp_attributes a)
+sftp_glob_entry(struct sftp_globbuf *g, const char *prefix, sftp_attributes a)
 {
-	sftp_attributes st = NULL;
-	char *path = xasprintf("%s%s", prefix, a->name);
+	char *path;
 
-	if (a->type == SSH_FILEXFER_TYPE_SYMLINK) {
-		sftp_wd_arm(c);
-		st = sftp_stat(c->sftp, path);
-		a = st;
-	}
-	if (a == NULL || a->type != SSH_FILEXFER_TYPE_REGULAR) {
-		free(path);
-		sftp_attributes_free(st);
+	if (a->type != SSH_FILEXFER_TYPE_REGULAR)
 		return;
-	}
+	path = xasprintf("%s%s", prefix, a->name);
 	if (g->n == g->cap) {
 		g->cap = g->cap ? 2 * g->cap : 8;
 		g->m = xreallocarray(g->m, g->cap, sizeof(*g->m));
@@ -424,7 +517,6 @@ sftp_glob_entry(struct sftp_conn *c, struct sftp_globbuf *g, const char *prefix,
 	g->m[g->n].path = path;
 	g->m[g->n].mtime_ms = sftp_attr_mtime_ms(a);
 	g->n++;
-	sftp_attributes_free(st);
 }
 
 static int
@@ -439,7 +531,7 @@ sftp_glob_dir(struct sftp_conn *c, sftp_dir d, const char *prefix,
 			break;
 		/* as glob(3): a leading dot only matches a leading dot */
 		if (fnmatch(base, a->name, FNM_PERIOD) == 0)
-			sftp_glob_entry(c, g, prefix, a);
+			sftp_glob_entry(g, prefix, a);
 		sftp_attributes_free(a);
 	}
 	return sftp_dir_eof(d) ? 0 : -1;
@@ -492,96 +584,7 @@ sftp_op_glob(void *ctx, const char *pattern, struct fsops_match **matches,
 	return 0;
 }
 
-/* --- create ---------------------------------------------------------- */
-
-static int
-sftp_write_all(struct sftp_conn *c, sftp_file f, const char *data, size_t len)
-{
-	ssize_t r;
-
-	while (len > 0) {
-		sftp_wd_arm(c);
-		r = sftp_write(f, data, len < SFTP_CHUNK ? len : SFTP_CHUNK);
-		if (r <= 0)
-			return -1;
-		data += r;
-		len -= (size_t)r;
-	}
-	return 0;
-}
-
-/*
- * The server's umask applies at open, so the mode is set again; the
- * owner is copied best effort, like fslocal: a root daemon restoring a
- * user's file must not leave it root-owned. Returns what failed or NULL.
- */
-static const char *
-sftp_create_fill(struct sftp_conn *c, sftp_file f, const char *path,
-    const char *data, size_t len, sftp_attributes like, mode_t mode)
-{
-	sftp_wd_arm(c);
-	if (like != NULL && (like->flags & SSH_FILEXFER_ATTR_UIDGID) &&
-	    sftp_chown(c->sftp, path, like->uid, like->gid) != 0)
-		log_debug("sftp %s: chown %s: %s", c->name, path,
-		    ssh_get_error(c->ssh));
-	sftp_wd_arm(c);
-	if (sftp_chmod(c->sftp, path, mode) != 0)
-		return "chmod";
-	if (sftp_write_all(c, f, data, len) == -1)
-		return "write";
-	sftp_wd_arm(c);
-	if (sftp_extension_supported(c->sftp, "fsync@openssh.com", "1")) {
-		if (sftp_fsync(f) != 0)
-			return "fsync";
-	} else
-		log_debug("sftp %s: no fsync@openssh.com, %s not fsynced",
-		    c->name, path);
-	return NULL;
-}
-
-static int
-sftp_op_create(void *ctx, const char *path, const char *data, size_t len,
-    const char *mode_like, char *err, size_t errlen)
-{
-	struct sftp_conn *c = ctx;
-	sftp_attributes like = NULL;
-	const char *what;
-	mode_t mode = 0600;
-	sftp_file f;
-
-	if (sftp_begin(c, "create", path, err, errlen) == -1)
-		return -1;
-	if (mode_like != NULL &&
-	    (like = sftp_stat(c->sftp, mode_like)) != NULL &&
-	    (like->flags & SSH_FILEXFER_ATTR_PERMISSIONS))
-		mode = like->permissions & 07777;
-	sftp_wd_arm(c);
-	f = sftp_open(c->sftp, path, O_WRONLY | O_CREAT | O_EXCL, mode);
-	if (f == NULL) {
-		sftp_op_error(c, "create", path, err, errlen);
-		sftp_attributes_free(like);
-		sftp_wd_disarm(c);
-		return -1;
-	}
-	what = sftp_create_fill(c, f, path, data, len, like, mode);
-	sftp_attributes_free(like);
-	if (what != NULL)
-		sftp_op_error(c, what, path, err, errlen);
-	sftp_wd_arm(c);
-	if (sftp_close(f) != 0 && what == NULL) {
-		what = "close";
-		sftp_op_error(c, what, path, err, errlen);
-	}
-	/* ours alone (O_EXCL above) and incomplete: nobody's data */
-	if (what != NULL && !sftp_wd_fired(c)) {
-		sftp_wd_arm(c);
-		sftp_unlink(c->sftp, path);
-	}
-	sftp_wd_disarm(c);
-	return what == NULL ? 0 : -1;
-}
-
-/* --- rename ---------------------------------------------------------- */
+/* --- raw requests ---------------------------------------------------- */
 
 static size_t
 sftp_put_u32(unsigned char *p, uint32_t v)
@@ -629,27 +632,27 @@ sftp_chan_read(struct sftp_conn *c, unsigned char *buf, size_t len)
 }
 
 /*
- * One SFTP extended request with two string arguments, sent and answered
- * on libssh's SFTP channel. libssh 0.10 has no call for posix-rename; its
- * client is synchronous, so between its calls the channel is at a packet
- * boundary with nothing outstanding, and the reply is read here whole.
- * Returns the SSH_FX_* status, -1 on a transport or protocol error (the
- * stream is then out of step: the connection is dropped).
+ * One raw SFTP request (type, a fresh id, then body), sent and answered
+ * on libssh's SFTP channel: libssh 0.10 has no call for posix-rename or
+ * FSETSTAT. Its client is synchronous, so between its calls the channel
+ * is at a packet boundary with nothing outstanding, and the reply is read
+ * here whole. Returns the SSH_FX_* status, -1 on a transport or protocol
+ * error (the stream is then out of step: the connection is dropped).
  */
 static int
-sftp_ext2(struct sftp_conn *c, const char *ext, const char *a, const char *b)
+sftp_raw_status(
+    struct sftp_conn *c, uint8_t type, const unsigned char *body, size_t blen)
 {
-	size_t len = 4 + 1 + 4 + 12 + strlen(ext) + strlen(a) + strlen(b);
+	size_t len = 4 + 1 + 4 + blen;
 	unsigned char *pkt = xmalloc(len), hdr[4], *reply = NULL;
 	uint32_t id = ++c->sftp->id_counter, rlen;
 	size_t o = sftp_put_u32(pkt, (uint32_t)(len - 4));
 	int status = -1;
 
-	pkt[o++] = SSH_FXP_EXTENDED;
+	pkt[o++] = type;
 	o += sftp_put_u32(pkt + o, id);
-	o += sftp_put_str(pkt + o, ext);
-	o += sftp_put_str(pkt + o, a);
-	o += sftp_put_str(pkt + o, b);
+	memcpy(pkt + o, body, blen);
+	o += blen;
 	if (ssh_channel_write(c->sftp->channel, pkt, (uint32_t)o) != (int)o ||
 	    sftp_chan_read(c, hdr, 4) == -1)
 		goto out;
@@ -668,6 +671,176 @@ out:
 	free(reply);
 	return status;
 }
+
+#if LIBSSH_VERSION_INT < SSH_VERSION_INT(0, 11, 0)
+/* an extended request with two string arguments */
+static int
+sftp_ext2(struct sftp_conn *c, const char *ext, const char *a, const char *b)
+{
+	size_t len = 12 + strlen(ext) + strlen(a) + strlen(b);
+	unsigned char *body = xmalloc(len);
+	size_t o = 0;
+	int status;
+
+	o += sftp_put_str(body + o, ext);
+	o += sftp_put_str(body + o, a);
+	o += sftp_put_str(body + o, b);
+	status = sftp_raw_status(c, SSH_FXP_EXTENDED, body, o);
+	free(body);
+	return status;
+}
+#endif
+
+/* FSETSTAT on an open handle: owner (flag UIDGID) or mode (PERMISSIONS) */
+static int
+sftp_fsetstat(
+    struct sftp_conn *c, sftp_file f, uint32_t flag, uint32_t v1, uint32_t v2)
+{
+	size_t hlen = ssh_string_len(f->handle), o = 0;
+	unsigned char *body = xmalloc(4 + hlen + 12);
+	int status;
+
+	o += sftp_put_u32(body + o, (uint32_t)hlen);
+	memcpy(body + o, ssh_string_data(f->handle), hlen);
+	o += hlen;
+	o += sftp_put_u32(body + o, flag);
+	o += sftp_put_u32(body + o, v1);
+	if (flag == SSH_FILEXFER_ATTR_UIDGID)
+		o += sftp_put_u32(body + o, v2);
+	sftp_wd_arm(c);
+	status = sftp_raw_status(c, SSH_FXP_FSETSTAT, body, o);
+	free(body);
+	return status;
+}
+
+static const char *
+sftp_status_name(int st)
+{
+	return st == SSH_FX_PERMISSION_DENIED ? "permission denied"
+	       : st == SSH_FX_OP_UNSUPPORTED  ? "not supported"
+	       : st == -1                     ? "connection lost"
+	                                      : "failure";
+}
+
+/* --- create ---------------------------------------------------------- */
+
+static int
+sftp_write_all(struct sftp_conn *c, sftp_file f, const char *data, size_t len)
+{
+	ssize_t r;
+
+	while (len > 0) {
+		sftp_wd_arm(c);
+		r = sftp_write(f, data, len < SFTP_CHUNK ? len : SFTP_CHUNK);
+		if (r <= 0)
+			return -1;
+		data += r;
+		len -= (size_t)r;
+	}
+	return 0;
+}
+
+/*
+ * Owner first, then the mode (never setuid/setgid/sticky), each its own
+ * FSETSTAT so a refused chown (a non-root SSH user) still gets the mode;
+ * what could not be kept goes to warn.
+ */
+static void
+sftp_create_attr(struct sftp_conn *c, sftp_file f,
+    const struct fsops_stat *like, char *warn, size_t warnlen)
+{
+	uint32_t mode = like != NULL ? like->mode & 0777 : 0600;
+	int st;
+
+	if (like != NULL && like->has_owner &&
+	    (st = sftp_fsetstat(c, f, SSH_FILEXFER_ATTR_UIDGID, like->uid,
+	         like->gid)) != SSH_FX_OK)
+		snprintf(warn, warnlen, "owner %u:%u not kept (%s)",
+		    (unsigned)like->uid, (unsigned)like->gid,
+		    sftp_status_name(st));
+	if (sftp_wd_fired(c))
+		return;
+	/* the server's umask applied at open: the mode is set again */
+	if ((st = sftp_fsetstat(
+	         c, f, SSH_FILEXFER_ATTR_PERMISSIONS, mode, 0)) != SSH_FX_OK)
+		snprintf(warn + strlen(warn), warnlen - strlen(warn),
+		    "%smode %04o not kept (%s)", warn[0] ? "; " : "",
+		    (unsigned)mode, sftp_status_name(st));
+}
+
+/* returns what failed or NULL */
+static const char *
+sftp_create_fill(struct sftp_conn *c, sftp_file f, const char *path,
+    const char *data, size_t len)
+{
+	if (sftp_wd_fired(c))
+		return "setstat";
+	if (sftp_write_all(c, f, data, len) == -1)
+		return "write";
+	sftp_wd_arm(c);
+	if (sftp_extension_supported(c->sftp, "fsync@openssh.com", "1")) {
+		if (sftp_fsync(f) != 0)
+			return "fsync";
+	} else
+		log_debug("sftp %s: no fsync@openssh.com, %s not fsynced",
+		    c->name, path);
+	return NULL;
+}
+
+static int
+sftp_op_create(void *ctx, const char *path, const char *data, size_t len,
+    const struct fsops_stat *like, char *warn, size_t warnlen, char *err,
+    size_t errlen)
+{
+	struct sftp_conn *c = ctx;
+	const char *what;
+	sftp_file f;
+
+	warn[0] = '\0';
+	if (sftp_begin(c, "create", path, err, errlen) == -1)
+		return -1;
+	/* O_EXCL: the server refuses any existing name, a link too */
+	f = sftp_open(c->sftp, path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	if (f == NULL) {
+		sftp_op_error(c, "create", path, err, errlen);
+		sftp_wd_disarm(c);
+		return -1;
+	}
+	sftp_create_attr(c, f, like, warn, warnlen);
+	what = sftp_create_fill(c, f, path, data, len);
+	if (what != NULL)
+		sftp_op_error(c, what, path, err, errlen);
+	sftp_wd_arm(c);
+	if (sftp_close(f) != 0 && what == NULL) {
+		what = "close";
+		sftp_op_error(c, what, path, err, errlen);
+	}
+	/* ours alone (O_EXCL above) and incomplete: nobody's data */
+	if (what != NULL && !sftp_wd_fired(c)) {
+		sftp_wd_arm(c);
+		sftp_unlink(c->sftp, path);
+	}
+	sftp_wd_disarm(c);
+	return what == NULL ? 0 : -1;
+}
+
+static int
+sftp_op_remove(void *ctx, const char *path, char *err, size_t errlen)
+{
+	struct sftp_conn *c = ctx;
+	int rc = 0;
+
+	if (sftp_begin(c, "remove", path, err, errlen) == -1)
+		return -1;
+	if (sftp_unlink(c->sftp, path) != 0) {
+		sftp_op_error(c, "remove", path, err, errlen);
+		rc = -1;
+	}
+	sftp_wd_disarm(c);
+	return rc;
+}
+
+/* --- rename ---------------------------------------------------------- */
 
 /* atomic rename over an existing target: SSH_FX_* status or -1 */
 static int
@@ -1082,9 +1255,11 @@ sftp_connect(
 	}
 	c->ops = (struct fsops){.ctx = c,
 	    .read = sftp_op_read,
+	    .stat = sftp_op_stat,
 	    .glob = sftp_op_glob,
 	    .create = sftp_op_create,
 	    .rename = sftp_op_rename,
+	    .remove = sftp_op_remove,
 	    .mkparent = sftp_op_mkparent};
 	log_debug("sftp %s: connected", c->name);
 	return c;

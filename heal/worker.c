@@ -6,6 +6,7 @@
  * Logs go to stderr, which is the daemon's. Not meant to be run by hand;
  * `peerwatch revive` is the operator's way in.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,10 +36,14 @@ main(int argc, char **argv)
 		    "peerwatch daemon (JSON on stdin); see peerwatch(8)\n");
 		return 2;
 	}
+	/* a closed socket or a daemon gone is an error to report, not death
+	 * (the daemon resets every signal to default before exec) */
+	signal(SIGPIPE, SIG_IGN);
 	log_init(1, v ? atoi(v) : 0);
 	req = json_loadf(stdin, JSON_DISABLE_EOF_CHECK, &jerr);
 	if (req == NULL) {
-		log_warnx("heal worker: bad job: %s", jerr.text);
+		/* position only: jansson's text may quote the input */
+		log_warnx("heal worker: bad job at byte %d", jerr.position);
 		return 1;
 	}
 	ssh_init();

@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * ctl: Unix-socket control channel. The server reads at most CTL_MAX_LINE
- * bytes of one request line; anything longer or not a JSON object gets an
- * error reply and changes nothing.
+ * bytes of one request line (the read stops there: a high watermark, so a
+ * longer line is refused whole, never parsed); anything longer or not a
+ * JSON object gets an error reply and changes nothing. At most
+ * CTL_MAX_OPEN connections at once (peer/listener.h), each with a 5 s
+ * timeout until its request is read, and at most CTL_MAX_DEFERRED answers
+ * pending (each is a heal worker: revive, revive --dry-run).
  */
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -25,26 +30,46 @@
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "peer/ctl.h"
+#include "peer/listener.h"
 
-#define CTL_MAX_LINE 8192
+#define CTL_MAX_OPEN 16
 
 struct ctl_req {
-	struct bufferevent *bev; /* NULL once the client is gone */
+	struct bufferevent *bev;     /* NULL once the client is gone */
+	struct ctl *ctl;             /* NULL once the ctl is gone */
+	LIST_ENTRY(ctl_req) pending; /* in ctl->pending until answered */
 	int answered;
 };
 
 struct ctl {
-	struct evconnlistener *lev;
+	struct listener *lis;
 	char *path;
 	ctl_handler_cb cb;
 	void *arg;
+	LIST_HEAD(, ctl_conn) conns;
+	LIST_HEAD(, ctl_req) pending; /* deferred answers not yet given */
+	unsigned npending;
 };
 
 struct ctl_conn {
 	struct bufferevent *bev;
 	struct ctl *ctl;
 	struct ctl_req *req; /* set while a deferred answer is pending */
+	LIST_ENTRY(ctl_conn) entry;
 };
+
+/* SOCK_CLOEXEC is Linux and the newer BSDs; macOS has only the fcntl */
+static int
+ctl_unix_socket(void)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	if (fd != -1 && evutil_make_socket_closeonexec(fd) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
 
 static int
 ctl_sockaddr(
@@ -82,6 +107,24 @@ ctl_send(struct bufferevent *bev, json_t *reply)
 }
 
 static void
+ctl_pend(struct ctl *c, struct ctl_req *r)
+{
+	r->ctl = c;
+	LIST_INSERT_HEAD(&c->pending, r, pending);
+	c->npending++;
+}
+
+static void
+ctl_unpend(struct ctl_req *r)
+{
+	if (r->ctl == NULL)
+		return;
+	LIST_REMOVE(r, pending);
+	r->ctl->npending--;
+	r->ctl = NULL;
+}
+
+static void
 ctl_on_read(struct bufferevent *bev, void *arg)
 {
 	struct ctl_conn *cc = arg;
@@ -93,12 +136,14 @@ ctl_on_read(struct bufferevent *bev, void *arg)
 	char *line;
 
 	line = evbuffer_readln(in, &n, EVBUFFER_EOL_LF);
-	if (line == NULL) {
-		if (evbuffer_get_length(in) > CTL_MAX_LINE)
-			ctl_send(bev,
-			    json_pack("{ss}", "error", "request too long"));
+	if (line == NULL ? evbuffer_get_length(in) > CTL_MAX_LINE
+	                 : n > CTL_MAX_LINE) {
+		free(line);
+		ctl_send(bev, json_pack("{ss}", "error", "request too long"));
 		return;
 	}
+	if (line == NULL)
+		return;
 	req = json_loadb(line, n, 0, &jerr);
 	free(line);
 	if (!json_is_object(req) ||
@@ -106,11 +151,14 @@ ctl_on_read(struct bufferevent *bev, void *arg)
 		reply = json_pack("{ss}", "error",
 		    "want a JSON object with "
 		    "\"cmd\"");
+	else if (c->npending >= CTL_MAX_DEFERRED)
+		reply = c->cb(req, NULL, c->arg); /* it must answer now */
 	else {
 		cc->req = xcalloc(1, sizeof(*cc->req));
 		cc->req->bev = bev;
 		reply = c->cb(req, cc->req, c->arg);
 		if (reply == NULL) { /* answered later */
+			ctl_pend(c, cc->req);
 			json_decref(req);
 			bufferevent_disable(bev, EV_READ);
 			bufferevent_set_timeouts(bev, NULL, NULL);
@@ -126,6 +174,7 @@ ctl_on_read(struct bufferevent *bev, void *arg)
 void
 ctl_reply(struct ctl_req *r, json_t *reply)
 {
+	ctl_unpend(r);
 	if (r->bev == NULL) { /* the client left */
 		json_decref(reply);
 		free(r);
@@ -138,14 +187,18 @@ ctl_reply(struct ctl_req *r, json_t *reply)
 static void
 ctl_conn_free(struct ctl_conn *cc)
 {
+	struct ctl *c = cc->ctl;
+
 	if (cc->req) {
 		if (cc->req->answered)
 			free(cc->req);
 		else
 			cc->req->bev = NULL; /* ctl_reply frees it */
 	}
+	LIST_REMOVE(cc, entry);
 	bufferevent_free(cc->bev);
 	free(cc);
+	listener_closed(c->lis);
 }
 
 static void
@@ -167,21 +220,19 @@ ctl_on_event(struct bufferevent *bev, short what, void *arg)
 }
 
 static void
-ctl_on_accept(struct evconnlistener *lev, evutil_socket_t fd,
-    struct sockaddr *sa, int socklen, void *arg)
+ctl_on_conn(struct bufferevent *bev, void *arg)
 {
+	struct ctl *c = arg;
 	struct ctl_conn *cc = xcalloc(1, sizeof(*cc));
-	struct bufferevent *bev;
 	struct timeval tv = {5, 0};
 
-	(void)sa;
-	(void)socklen;
-	bev = bufferevent_socket_new(
-	    evconnlistener_get_base(lev), fd, BEV_OPT_CLOSE_ON_FREE);
 	cc->bev = bev;
-	cc->ctl = arg;
+	cc->ctl = c;
+	LIST_INSERT_HEAD(&c->conns, cc, entry);
 	bufferevent_setcb(bev, ctl_on_read, ctl_on_write, ctl_on_event, cc);
 	bufferevent_set_timeouts(bev, &tv, &tv);
+	/* read no further than one line too many */
+	bufferevent_setwatermark(bev, EV_READ, 0, CTL_MAX_LINE + 1);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
 
@@ -190,9 +241,12 @@ ctl_new(struct event_base *base, const char *state_dir, ctl_handler_cb cb,
     void *arg, char *err, size_t errlen)
 {
 	struct ctl *c = xcalloc(1, sizeof(*c));
+	struct evconnlistener *lev;
 	struct sockaddr_un sun;
 	mode_t old;
 
+	LIST_INIT(&c->conns);
+	LIST_INIT(&c->pending);
 	c->cb = cb;
 	c->arg = arg;
 	if (ctl_sockaddr(state_dir, &sun, err, errlen) == -1)
@@ -200,7 +254,7 @@ ctl_new(struct event_base *base, const char *state_dir, ctl_handler_cb cb,
 	c->path = xstrdup(sun.sun_path);
 	/* a stale socket from a crash: remove it only if nobody answers */
 	if (access(c->path, F_OK) == 0) {
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		int fd = ctl_unix_socket();
 		if (fd != -1 &&
 		    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
 			close(fd);
@@ -215,14 +269,15 @@ ctl_new(struct event_base *base, const char *state_dir, ctl_handler_cb cb,
 		unlink(c->path);
 	}
 	old = umask(0177);
-	c->lev = evconnlistener_new_bind(base, ctl_on_accept, c,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 16,
-	    (struct sockaddr *)&sun, sizeof(sun));
+	lev = evconnlistener_new_bind(base, NULL, NULL,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_DISABLED,
+	    16, (struct sockaddr *)&sun, sizeof(sun));
 	umask(old);
-	if (c->lev == NULL) {
+	if (lev == NULL) {
 		snprintf(err, errlen, "%s: %s", c->path, strerror(errno));
 		goto fail;
 	}
+	c->lis = listener_new(lev, c->path, CTL_MAX_OPEN, ctl_on_conn, c);
 	chmod(c->path, 0600);
 	return c;
 fail:
@@ -235,10 +290,19 @@ fail:
 void
 ctl_free(struct ctl *c)
 {
+	struct ctl_req *r;
+
 	if (c == NULL)
 		return;
-	if (c->lev) {
-		evconnlistener_free(c->lev);
+	while (!LIST_EMPTY(&c->conns))
+		ctl_conn_free(LIST_FIRST(&c->conns));
+	/* answers still owed go nowhere now */
+	while ((r = LIST_FIRST(&c->pending)) != NULL) {
+		LIST_REMOVE(r, pending);
+		r->ctl = NULL;
+	}
+	if (c->lis) {
+		listener_free(c->lis);
 		unlink(c->path);
 	}
 	free(c->path);
@@ -270,7 +334,7 @@ ctl_request(const char *state_dir, const json_t *req, json_t **reply,
 	*reply = NULL;
 	if (ctl_sockaddr(state_dir, &sun, err, errlen) == -1)
 		return -1;
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	if ((fd = ctl_unix_socket()) == -1 ||
 	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
 		snprintf(err, errlen, "%s: %s (is peerwatch running?)",
 		    sun.sun_path, strerror(errno));

@@ -15,6 +15,8 @@
 #include <jansson.h>
 
 #define CTL_SOCKET_NAME "control.sock"
+#define CTL_MAX_LINE 8192  /* bytes of one request line */
+#define CTL_MAX_DEFERRED 4 /* answers pending at once */
 
 struct ctl;
 struct ctl_req;
@@ -22,7 +24,8 @@ struct ctl_req;
 /*
  * Handle one request: return a new reference to the reply object, or NULL
  * to answer later with ctl_reply(r, ...) (exactly once; the client may be
- * gone by then, which is fine).
+ * gone by then, which is fine). r is NULL while CTL_MAX_DEFERRED answers
+ * are pending already: then the handler must answer at once.
  */
 typedef json_t *(*ctl_handler_cb)(
     const json_t *req, struct ctl_req *r, void *arg);

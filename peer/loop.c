@@ -132,10 +132,11 @@ loop_status_json(void *arg)
 		    json_integer((json_int_t)c->drops[d]));
 	json_object_set_new(o, "drops", drops);
 	json_object_set_new(o, "heartbeats",
-	    json_pack("{sIsIsIsI}", "sent", (json_int_t)c->sent, "received",
+	    json_pack("{sIsIsIsIsI}", "sent", (json_int_t)c->sent, "received",
 	        (json_int_t)c->received, "bytes_sent",
 	        (json_int_t)c->bytes_sent, "send_errors",
-	        (json_int_t)c->send_errors));
+	        (json_int_t)c->send_errors, "replay_saves",
+	        (json_int_t)c->replay_saves));
 	json_object_set_new(o, "incidents", incidents_json(l->inc));
 	json_object_set_new(o, "revive", revive_status_json(l->rv));
 	json_object_set_new(o, "uptime_ms",
@@ -239,6 +240,9 @@ loop_ctl_revive(struct loop *l, const json_t *req, struct ctl_req *r)
 
 	if (peer == NULL || (idx = conf_peer_index(l->conf, peer)) < 0)
 		return json_pack("{ss}", "error", "no such peer");
+	if (r == NULL) /* each answer pending is a heal worker */
+		return json_pack("{ss}", "error",
+		    "busy: other revive requests are running; try again");
 	if (revive_manual(l->rv, (size_t)idx, dry, loop_on_manual_done, r, err,
 	        sizeof(err)) == -1)
 		return json_pack("{ss}", "error", err);
@@ -327,6 +331,7 @@ loop_reload(struct loop *l)
 	sodium_memzero(sk, sizeof(sk));
 	membership_reconf(l->mb, c, self, clock_mono_ms());
 	revive_reconf(l->rv, c, self);
+	status_reconf(l->status, c, self);
 	failover_reconf(l->fo, c, self);
 	conf_free(l->conf);
 	l->conf = c;
@@ -370,8 +375,8 @@ loop_start_modules(struct loop *l, char *err, size_t errlen)
 	    loop_on_revive_step, loop_would_act, l);
 	l->mb = membership_new(l->conf, l->self, hb_incarnation(l->hb), l->ev,
 	    loop_on_member_event, l, now);
-	l->status = status_new(l->base, conf_status_listen(l->conf, l->self),
-	    loop_status_json, loop_metrics, l, err, errlen);
+	l->status = status_new(l->base, l->conf, l->self, loop_status_json,
+	    loop_metrics, l, err, errlen);
 	if (l->status == NULL)
 		return -1;
 	l->ctl = ctl_new(l->base, sd, loop_on_ctl, l, err, errlen);

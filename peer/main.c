@@ -20,9 +20,11 @@
 
 #include "common/evlog.h"
 #include "common/log.h"
+#include "common/osdep.h"
 #include "common/xmalloc.h"
 #include "config/conf.h"
 #include "peer/cli.h"
+#include "peer/units.h"
 #include "peer/ctl.h"
 #include "peer/loop.h"
 
@@ -78,16 +80,16 @@ main_run(int argc, char **argv)
 	    {"config", required_argument, NULL, 'c'},
 	    {"name", required_argument, NULL, 'n'},
 	    {"verbose", no_argument, NULL, 'v'},
-	    {"quiet", no_argument, NULL, 'q'}, {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0}};
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"log", required_argument, NULL, 'l'},
+	    {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	struct loop_opts lo = {NULL, NULL, NULL};
 	struct loop *l;
-	const char *cpath = NULL, *name = NULL;
+	const char *cpath = NULL, *name = NULL, *logfile = NULL;
 	char err[8192], exe[4096];
-	ssize_t n;
 	int ch, verbose = 0;
 
-	while ((ch = getopt_long(argc, argv, "c:n:vqh", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:n:vql:h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			cpath = optarg;
@@ -101,16 +103,22 @@ main_run(int argc, char **argv)
 		case 'q':
 			verbose = -1;
 			break;
+		case 'l':
+			logfile = optarg;
+			break;
 		case 'h':
 			printf(
 			    "usage: peerwatch run [-c FILE] [--name NAME] "
-			    "[-v|-q]\n\nRun the daemon in the foreground "
-			    "(systemd and launchd run it so). Logs go to "
-			    "stderr.\n  -c, --config FILE  peers.conf\n"
+			    "[-v|-q] [--log FILE]\n\nRun the daemon in the "
+			    "foreground (systemd and launchd run it so). Logs "
+			    "go to stderr.\n  -c, --config FILE  peers.conf\n"
 			    "  -n, --name NAME    this host's [peer] section "
 			    "(default: the one matching the key; "
 			    "$PEERWATCH_NAME)\n  -v, --verbose      debug "
 			    "logging\n  -q, --quiet        warnings only\n"
+			    "  -l, --log FILE     log to FILE instead (0640, "
+			    "appended), reopened\n                     when "
+			    "newsyslog or logrotate moves it\n"
 			    "Signals: SIGHUP reloads peers.conf (the old one "
 			    "stays if the new one is invalid); SIGTERM and "
 			    "SIGINT stop cleanly.\n");
@@ -120,13 +128,15 @@ main_run(int argc, char **argv)
 		}
 	}
 	log_init(1, verbose);
+	if (logfile && log_open(logfile) == -1) {
+		fprintf(
+		    stderr, "peerwatch: %s: %s\n", logfile, strerror(errno));
+		return 1;
+	}
 	lo.conf_path = cli_config_path(cpath);
 	lo.name = cli_name(name);
-	if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) > 0) {
-		exe[n] = '\0';
-		lo.self_exe = exe;
-	} else
-		lo.self_exe = NULL; /* no /proc: the libexec path */
+	/* unknown: revive_worker_path falls back to the libexec path */
+	lo.self_exe = pw_self_exe(exe, sizeof(exe)) == 0 ? exe : NULL;
 	signal(SIGPIPE, SIG_IGN);
 	if ((l = loop_new(&lo, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "peerwatch: %s\n", err);
@@ -145,9 +155,9 @@ main_check_config(int argc, char **argv)
 	    {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
 	struct conf_errors errs = {NULL, 0};
-	const char *cpath = NULL;
+	const char *cpath = NULL, *sddir;
 	struct conf *c;
-	json_t *o, *a;
+	json_t *o, *a, *w;
 	size_t i;
 	int ch, json = 0;
 
@@ -164,7 +174,12 @@ main_check_config(int argc, char **argv)
 			    "usage: peerwatch check-config [-c FILE] "
 			    "[--json]\n\nValidate peers.conf and list every "
 			    "error as FILE:LINE: message.\nExit 0 when valid, "
-			    "1 when not.\n");
+			    "1 when not. Also warns about systemd units in\n"
+			    "/etc/systemd/system ($PEERWATCH_SYSTEMD_DIR) that "
+			    "restart a service on a guard's\nflag without "
+			    "`systemctl reset-failed` first (a warning does "
+			    "not "
+			    "change the exit).\n");
 			return 0;
 		default:
 			return 2;
@@ -172,12 +187,20 @@ main_check_config(int argc, char **argv)
 	}
 	cpath = cli_config_path(cpath);
 	c = conf_load_file(cpath, &errs);
+	/* units the user wrote for guard flags, where systemd reads them */
+	w = json_array();
+	if (c != NULL) {
+		if ((sddir = getenv("PEERWATCH_SYSTEMD_DIR")) == NULL)
+			sddir = "/etc/systemd/system";
+		units_check_systemd(c, sddir, w);
+	}
 	if (json) {
 		a = json_array();
 		for (i = 0; i < errs.n; i++)
 			json_array_append_new(a, json_string(errs.msgs[i]));
-		o = json_pack("{sssbso}", "config", cpath, "valid", c != NULL,
-		    "errors", a);
+		o = json_pack("{sssbsoso}", "config", cpath, "valid", c != NULL,
+		    "errors", a, "warnings", w);
+		w = NULL;
 		if (c)
 			json_object_set_new(
 			    o, "peers", json_integer((json_int_t)c->npeers));
@@ -187,6 +210,9 @@ main_check_config(int argc, char **argv)
 	} else {
 		for (i = 0; i < errs.n; i++)
 			fprintf(stderr, "%s\n", errs.msgs[i]);
+		for (i = 0; i < json_array_size(w); i++)
+			fprintf(stderr, "warning: %s\n",
+			    json_string_value(json_array_get(w, i)));
 		if (c)
 			printf("%s: OK (%zu peers, %zu guards, %zu services)\n",
 			    cpath, c->npeers, c->nguards, c->nservices);
@@ -194,6 +220,7 @@ main_check_config(int argc, char **argv)
 			fprintf(stderr, "%s: %zu error%s\n", cpath, errs.n,
 			    errs.n == 1 ? "" : "s");
 	}
+	json_decref(w);
 	conf_errors_clear(&errs);
 	ch = c ? 0 : 1;
 	conf_free(c);

@@ -256,9 +256,15 @@ mb_note_skew(
     struct membership *m, size_t idx, uint64_t sent_at_ms, uint64_t wall_ms)
 {
 	struct mb_peer *p = &m->p[idx];
-	int64_t skew = (int64_t)sent_at_ms - (int64_t)wall_ms;
-	uint64_t mag = (uint64_t)(skew < 0 ? -skew : skew);
+	/* both clocks come as uint64_t, one of them off the wire: take the
+	 * difference unsigned and saturate it, never overflow an int64_t */
+	uint64_t mag =
+	    sent_at_ms >= wall_ms ? sent_at_ms - wall_ms : wall_ms - sent_at_ms;
+	int64_t skew;
 
+	if (mag > (uint64_t)INT64_MAX)
+		mag = (uint64_t)INT64_MAX;
+	skew = sent_at_ms >= wall_ms ? (int64_t)mag : -(int64_t)mag;
 	p->skew_ms = skew;
 	if (mag > m->conf->mesh.max_skew_ms && !p->skew_warned) {
 		p->skew_warned = 1;

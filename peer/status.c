@@ -1,52 +1,125 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * status: evhttp serving /status, /metrics and / from callbacks into the
- * loop's state. Read-only by construction: there is no handler that
- * changes anything.
+ * status: a small HTTP/1.x server for /status, /metrics and / on
+ * status_listen, answering from callbacks into the loop's state. Read-only
+ * by construction: there is no handler that changes anything.
+ *
+ * It is our own, on bufferevents, rather than evhttp, because libevent
+ * 2.1's evhttp can neither cap its connections nor bound a request's
+ * total time (its timeout restarts with every byte). Here every connection
+ * gets one request: the head (at most STATUS_MAX_HEAD bytes) is read, one
+ * answer written with Connection: close, and the connection ends, all
+ * within STATUS_DEADLINE_MS of accept() or it is cut. At most
+ * STATUS_MAX_OPEN are open at once (peer/listener.h). The Host header must
+ * name this host (an IP literal, localhost, or a name from peers.conf), so
+ * a web page cannot read /status through DNS rebinding.
  */
+#include <sys/queue.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <jansson.h>
 
 #include "common/log.h"
 #include "common/tcplisten.h"
 #include "common/xmalloc.h"
 #include "config/conf.h"
+#include "peer/listener.h"
 #include "peer/status.h"
 
+struct status_conn {
+	struct status *st;
+	struct bufferevent *bev;
+	struct event *deadline;
+	LIST_ENTRY(status_conn) entry;
+};
+
 struct status {
-	struct evhttp *http;
+	struct event_base *base;
+	struct listener *lis;
+	LIST_HEAD(, status_conn) conns;
+	char **names; /* host names accepted in Host, lower case */
+	size_t nnames;
 	status_json_cb json_cb;
 	status_metrics_cb metrics_cb;
 	void *arg;
 };
 
-static void
-status_reply(
-    struct evhttp_request *req, int code, const char *ctype, const char *body)
-{
-	struct evbuffer *buf = evbuffer_new();
+/* one parsed request head */
+struct status_req {
+	char *method;
+	char *path;
+	const char *host; /* NULL: no Host header */
+	int http11;
+};
 
-	evhttp_add_header(
-	    evhttp_request_get_output_headers(req), "Content-Type", ctype);
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-	    "Cache-Control", "no-store");
-	evbuffer_add(buf, body, strlen(body));
-	evhttp_send_reply(req, code, code == 200 ? "OK" : "Error", buf);
-	evbuffer_free(buf);
+static void status_conn_free(struct status_conn *);
+
+static const char *
+status_reason(int code)
+{
+	switch (code) {
+	case 200:
+		return "OK";
+	case 400:
+		return "Bad Request";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 505:
+		return "HTTP Version Not Supported";
+	default:
+		return "Error";
+	}
+}
+
+/* the one answer of this connection; it ends once the answer is out */
+static void
+status_send(struct status_conn *c, int code, const char *ctype,
+    const char *body, int head_only)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	size_t len = strlen(body);
+
+	bufferevent_disable(c->bev, EV_READ);
+	evbuffer_add_printf(out,
+	    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+	    "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n",
+	    code, status_reason(code), ctype, len,
+	    code == 405 ? "Allow: GET, HEAD\r\n" : "");
+	if (!head_only)
+		evbuffer_add(out, body, len);
+	bufferevent_enable(c->bev, EV_WRITE);
 }
 
 static void
-status_page(struct status *st, struct evhttp_request *req)
+status_error(struct status_conn *c, int code, const char *msg, int head_only)
+{
+	char body[256];
+
+	snprintf(body, sizeof(body), "%s\n", msg);
+	status_send(c, code, "text/plain", body, head_only);
+}
+
+static char *
+status_page(struct status *st)
 {
 	json_t *o = st->json_cb(st->arg), *p;
 	const char *name;
@@ -77,51 +150,302 @@ status_page(struct status *st, struct evhttp_request *req)
 	    json_string_value(json_object_get(o, "self")),
 	    json_is_true(json_object_get(o, "has_quorum")) ? "yes" : "no",
 	    rows);
-	status_reply(req, 200, "text/html; charset=utf-8", html);
-	free(html);
 	free(rows);
 	json_decref(o);
+	return html;
 }
 
 static void
-status_on_request(struct evhttp_request *req, void *arg)
+status_route(struct status_conn *c, const char *path, int head_only)
 {
-	struct status *st = arg;
-	const char *path =
-	    evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
-	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-	char *body;
+	struct status *st = c->st;
+	char *body = NULL;
+	const char *ctype = "text/plain; version=0.0.4";
 	json_t *o;
 
-	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
-		status_reply(req, 405, "text/plain", "read-only: GET only\n");
-		return;
-	}
-	if (path == NULL || strcmp(path, "/") == 0) {
-		status_page(st, req);
+	if (strcmp(path, "/") == 0) {
+		body = status_page(st);
+		ctype = "text/html; charset=utf-8";
 	} else if (strcmp(path, "/status") == 0) {
 		o = st->json_cb(st->arg);
 		body = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		status_reply(req, 200, "application/json", body ? body : "{}");
-		free(body);
 		json_decref(o);
-	} else if (strcmp(path, "/metrics") == 0) {
+		ctype = "application/json";
+		if (body == NULL)
+			body = xstrdup("{}");
+	} else if (strcmp(path, "/metrics") == 0)
 		body = st->metrics_cb(st->arg);
-		status_reply(req, 200, "text/plain; version=0.0.4", body);
-		free(body);
-	} else
-		status_reply(req, 404, "text/plain", "not found\n");
+	if (body == NULL) {
+		status_error(c, 404, "not found", head_only);
+		return;
+	}
+	status_send(c, 200, ctype, body, head_only);
+	free(body);
+}
+
+/*
+ * Host may be an IP literal (a DNS-rebinding page cannot make a browser
+ * send one for its own name), localhost, or a name from peers.conf; any
+ * port.
+ */
+static int
+status_host_ok(const struct status *st, const char *host)
+{
+	unsigned char addr[16];
+	char name[256];
+	const char *end;
+	size_t i, len;
+
+	if (*host == '[') {
+		if ((end = strchr(host, ']')) == NULL ||
+		    (end[1] != '\0' && end[1] != ':') ||
+		    (len = (size_t)(end - host - 1)) >= sizeof(name))
+			return 0;
+		memcpy(name, host + 1, len);
+		name[len] = '\0';
+		return inet_pton(AF_INET6, name, addr) == 1;
+	}
+	len = strcspn(host, ":");
+	if (len == 0 || len >= sizeof(name) ||
+	    (host[len] == ':' && strchr(host + len + 1, ':') != NULL))
+		return 0;
+	for (i = 0; i < len; i++)
+		name[i] = (char)tolower((unsigned char)host[i]);
+	if (name[len - 1] == '.') /* the root's dot: "localhost." */
+		len--;
+	name[len] = '\0';
+	if (inet_pton(AF_INET, name, addr) == 1 ||
+	    strcmp(name, "localhost") == 0)
+		return 1;
+	for (i = 0; i < st->nnames; i++)
+		if (strcmp(name, st->names[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* the request line and the headers we read; 0 or an HTTP error code */
+static int
+status_parse(char *head, struct status_req *r)
+{
+	char *line, *next, *colon, *version;
+
+	memset(r, 0, sizeof(*r));
+	for (line = head; line != NULL; line = next) {
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		line[strcspn(line, "\r")] = '\0';
+		if (r->method == NULL) {
+			r->method = line;
+			if ((r->path = strchr(line, ' ')) == NULL)
+				return 400;
+			*r->path++ = '\0';
+			if ((version = strchr(r->path, ' ')) == NULL)
+				return 400;
+			*version++ = '\0';
+			if (strncmp(version, "HTTP/1.", 7) != 0)
+				return strncmp(version, "HTTP/", 5) == 0 ? 505
+				                                         : 400;
+			r->http11 = strcmp(version, "HTTP/1.0") != 0;
+			continue;
+		}
+		if (*line == '\0')
+			break;
+		if ((colon = strchr(line, ':')) == NULL || colon == line ||
+		    isspace((unsigned char)*line))
+			return 400;
+		*colon++ = '\0';
+		if (strcasecmp(line, "host") != 0)
+			continue;
+		if (r->host != NULL)
+			return 400;
+		while (*colon == ' ' || *colon == '\t')
+			colon++;
+		colon[strcspn(colon, " \t")] = '\0';
+		r->host = colon;
+	}
+	if (r->method == NULL || *r->path != '/')
+		return 400;
+	r->path[strcspn(r->path, "?#")] = '\0';
+	return 0;
+}
+
+static void
+status_handle(struct status_conn *c, char *head)
+{
+	struct status_req r;
+	int code, head_only;
+
+	if ((code = status_parse(head, &r)) != 0) {
+		status_error(c, code, "bad request", 0);
+		return;
+	}
+	head_only = strcmp(r.method, "HEAD") == 0;
+	if (r.host == NULL ? r.http11 : !status_host_ok(c->st, r.host)) {
+		status_error(c, r.host == NULL ? 400 : 403,
+		    r.host == NULL ? "Host header required"
+		                   : "unknown Host: use this host's address, "
+		                     "localhost or a name from peers.conf",
+		    head_only);
+		return;
+	}
+	if (!head_only && strcmp(r.method, "GET") != 0) {
+		status_error(c, 405, "read-only: GET and HEAD only", 0);
+		return;
+	}
+	status_route(c, r.path, head_only);
+}
+
+/* the end of the head: after "\n\n" or "\n\r\n"; 0 if not there yet */
+static size_t
+status_head_end(const char *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < len; i++) {
+		if (buf[i] != '\n')
+			continue;
+		if (buf[i + 1] == '\n')
+			return i + 2;
+		if (buf[i + 1] == '\r' && i + 2 < len && buf[i + 2] == '\n')
+			return i + 3;
+	}
+	return 0;
+}
+
+static void
+status_on_read(struct bufferevent *bev, void *arg)
+{
+	struct status_conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t len = evbuffer_get_length(in), end;
+	char *buf, *head;
+
+	if (len > STATUS_MAX_HEAD + 3)
+		len = STATUS_MAX_HEAD + 3;
+	buf = (char *)evbuffer_pullup(in, (ev_ssize_t)len);
+	if ((end = status_head_end(buf, len)) == 0) {
+		if (len > STATUS_MAX_HEAD)
+			status_error(c, 431, "request head too large", 0);
+		return;
+	}
+	head = xstrndup(buf, end);
+	status_handle(c, head);
+	free(head);
+}
+
+static void
+status_on_written(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	status_conn_free(arg);
+}
+
+static void
+status_on_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+		status_conn_free(arg);
+}
+
+/* the absolute deadline: whatever the client has or has not sent */
+static void
+status_on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	status_conn_free(arg);
+}
+
+static void
+status_on_conn(struct bufferevent *bev, void *arg)
+{
+	struct status *st = arg;
+	struct status_conn *c = xcalloc(1, sizeof(*c));
+	struct timeval tv = {
+	    STATUS_DEADLINE_MS / 1000, (STATUS_DEADLINE_MS % 1000) * 1000};
+
+	c->st = st;
+	c->bev = bev;
+	c->deadline = evtimer_new(st->base, status_on_deadline, c);
+	evtimer_add(c->deadline, &tv);
+	LIST_INSERT_HEAD(&st->conns, c, entry);
+	bufferevent_setcb(
+	    bev, status_on_read, status_on_written, status_on_event, c);
+	bufferevent_enable(bev, EV_READ);
+}
+
+static void
+status_conn_free(struct status_conn *c)
+{
+	struct status *st = c->st;
+
+	LIST_REMOVE(c, entry);
+	event_free(c->deadline);
+	bufferevent_free(c->bev);
+	free(c);
+	listener_closed(st->lis);
+}
+
+static void
+status_add_name(struct status *st, const char *name)
+{
+	char *s = xstrdup(name);
+	size_t i, len = strlen(s);
+
+	for (i = 0; i < len; i++)
+		s[i] = (char)tolower((unsigned char)s[i]);
+	if (len > 0 && s[len - 1] == '.')
+		s[len - 1] = '\0';
+	st->names = xreallocarray(st->names, st->nnames + 1, sizeof(char *));
+	st->names[st->nnames++] = s;
+}
+
+static void
+status_clear_names(struct status *st)
+{
+	size_t i;
+
+	for (i = 0; i < st->nnames; i++)
+		free(st->names[i]);
+	free(st->names);
+	st->names = NULL;
+	st->nnames = 0;
+}
+
+void
+status_reconf(struct status *st, const struct conf *conf, size_t self)
+{
+	char *host = NULL;
+	uint16_t port;
+	size_t i;
+
+	status_clear_names(st);
+	if (conf_parse_hostport(conf_status_listen(conf, self), &host, &port) ==
+	    0)
+		status_add_name(st, host);
+	free(host);
+	for (i = 0; i < conf->npeers; i++) {
+		status_add_name(st, conf->peers[i].name);
+		status_add_name(st, conf->peers[i].address);
+	}
 }
 
 struct status *
-status_new(struct event_base *base, const char *listen, status_json_cb jcb,
-    status_metrics_cb mcb, void *arg, char *err, size_t errlen)
+status_new(struct event_base *base, const struct conf *conf, size_t self,
+    status_json_cb jcb, status_metrics_cb mcb, void *arg, char *err,
+    size_t errlen)
 {
 	struct status *st = xcalloc(1, sizeof(*st));
-	char *host = NULL;
+	const char *listen = conf_status_listen(conf, self);
+
+	LIST_INIT(&st->conns);
+	struct evconnlistener *lev;
+	char *host = NULL, what[300];
 	uint16_t port = 0;
 	evutil_socket_t fd = -1;
 
+	st->base = base;
 	st->json_cb = jcb;
 	st->metrics_cb = mcb;
 	st->arg = arg;
@@ -130,22 +454,20 @@ status_new(struct event_base *base, const char *listen, status_json_cb jcb,
 		    err, errlen, "status_listen %s: want host:port", listen);
 		goto fail;
 	}
-	st->http = evhttp_new(base);
-	evhttp_set_allowed_methods(
-	    st->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
-	                  EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
-	evhttp_set_timeout(st->http, 10);
-	evhttp_set_max_headers_size(st->http, 8192);
-	evhttp_set_max_body_size(st->http, 4096);
-	evhttp_set_gencb(st->http, status_on_request, st);
 	if ((fd = tcplisten(host, port, 64)) == -1 ||
-	    evhttp_accept_socket(st->http, fd) == -1) {
+	    (lev = evconnlistener_new(base, NULL, NULL,
+	         LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
+	             LEV_OPT_DISABLED,
+	         -1, fd)) == NULL) {
 		snprintf(err, errlen, "status_listen %s: cannot listen: %s",
 		    listen, strerror(errno));
 		if (fd != -1)
 			evutil_closesocket(fd);
 		goto fail;
 	}
+	snprintf(what, sizeof(what), "status_listen %s", listen);
+	st->lis = listener_new(lev, what, STATUS_MAX_OPEN, status_on_conn, st);
+	status_reconf(st, conf, self);
 	free(host);
 	return st;
 fail:
@@ -159,7 +481,9 @@ status_free(struct status *st)
 {
 	if (st == NULL)
 		return;
-	if (st->http)
-		evhttp_free(st->http);
+	while (!LIST_EMPTY(&st->conns))
+		status_conn_free(LIST_FIRST(&st->conns));
+	listener_free(st->lis);
+	status_clear_names(st);
 	free(st);
 }

@@ -2,8 +2,11 @@
 /*
  * status: the read-only HTTP surface on status_listen: GET /status (JSON,
  * the same object `peerwatch status --json` prints), GET /metrics
- * (Prometheus text) and GET / (a small HTML page). It never triggers an
- * action: anything but GET/HEAD is refused with 405.
+ * (Prometheus text) and GET / (a small HTML page); HEAD of each. It never
+ * triggers an action: any other method is refused with 405. One request
+ * per connection, at most STATUS_MAX_OPEN connections, each cut
+ * STATUS_DEADLINE_MS after it was accepted; the Host header must be an IP
+ * literal, localhost or a name from peers.conf (403 otherwise).
  */
 #ifndef PW_PEER_STATUS_H
 #define PW_PEER_STATUS_H
@@ -13,6 +16,12 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "config/conf.h"
+
+#define STATUS_MAX_OPEN 32
+#define STATUS_DEADLINE_MS 10000
+#define STATUS_MAX_HEAD 8192
+
 struct status;
 
 /* new reference to the status object */
@@ -20,8 +29,11 @@ typedef json_t *(*status_json_cb)(void *arg);
 /* Prometheus text, malloc'd */
 typedef char *(*status_metrics_cb)(void *arg);
 
-struct status *status_new(struct event_base *, const char *listen,
+/* listens on conf_status_listen(conf, self); conf is not kept */
+struct status *status_new(struct event_base *, const struct conf *, size_t self,
     status_json_cb, status_metrics_cb, void *arg, char *err, size_t errlen);
+/* after a reload: the names accepted in Host (the socket stays) */
+void status_reconf(struct status *, const struct conf *, size_t self);
 void status_free(struct status *);
 
 #endif

@@ -2,12 +2,13 @@
 /*
  * units: `peerwatch deploy-units`, the service-manager side of revive
  * flags, generated from peers.conf for this host. peerwatch never runs
- * on_flag itself: a systemd path unit (Linux) or a launchd WatchPaths job
- * (macOS) sees the flag, removes it, then runs on_flag. Also the unit that
- * runs peerwatch and the one that restarts it on its own revive flag.
+ * on_flag itself: a systemd path unit (Linux) or a launchd WatchPaths +
+ * RunAtLoad job (macOS) sees the flag, removes it, then runs on_flag. Also the
+ * unit that runs peerwatch and the one that restarts it on its own revive flag.
  */
 #include <sys/stat.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -19,6 +20,10 @@
 #include "common/xmalloc.h"
 #include "config/conf.h"
 #include "peer/cli.h"
+#include "peer/units.h"
+
+/* launchd's log of peerwatch, and newsyslog's rotation of it */
+#define UNITS_MACOS_LOG "/var/log/peerwatch.log"
 
 #ifndef PW_SBINDIR
 #define PW_SBINDIR "/usr/local/sbin"
@@ -125,15 +130,236 @@ units_xml(const char *s)
 	return out;
 }
 
-/* a path unit + oneshot service: remove the flag, then run cmd */
+static int
+units_is_verb(const char *w)
+{
+	static const char *verbs[] = {"restart", "try-restart", "start",
+	    "reload-or-restart", "try-reload-or-restart", NULL};
+	size_t i;
+
+	for (i = 0; verbs[i] != NULL; i++)
+		if (strcmp(w, verbs[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* one simple command of words: "systemctl [opts] restart U..." appends
+ * the units to out (space-separated) */
+static void
+units_sd_segment(char *seg, char *out, size_t outlen)
+{
+	char *w, *save = NULL, *base;
+	int state = 0; /* 0: want systemctl, 1: want verb, 2: units */
+
+	for (w = strtok_r(seg, " \t", &save); w != NULL;
+	     w = strtok_r(NULL, " \t", &save)) {
+		if (state == 0) {
+			base = strrchr(w, '/');
+			if (strcmp(base ? base + 1 : w, "systemctl") != 0)
+				return;
+			state = 1;
+		} else if (w[0] == '-')
+			continue;
+		else if (state == 1) {
+			if (!units_is_verb(w))
+				return;
+			state = 2;
+		} else if (strspn(w, "abcdefghijklmnopqrstuvwxyz"
+		                     "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		                     "0123456789:_.@-\\") == strlen(w) &&
+		           strlen(out) + strlen(w) + 2 < outlen) {
+			if (out[0] != '\0')
+				strcat(out, " ");
+			strcat(out, w);
+		}
+	}
+}
+
+/*
+ * The units a shell command line (re)starts with plain `systemctl restart
+ * U` (or start, try-restart, reload-or-restart), space-separated into out;
+ * "" if none or if the line is more than simple commands joined by ; && ||
+ * (quotes, substitutions: not guessed at). systemd refuses to start a unit
+ * that hit its StartLimitBurst until `systemctl reset-failed U`: a revive
+ * flag must clear that first, or a crash-looped service stays down.
+ */
+void
+units_sd_restarted(const char *cmd, char *out, size_t outlen)
+{
+	char *copy, *seg, *p;
+
+	out[0] = '\0';
+	if (strpbrk(cmd, "'\"`$()<>\\") != NULL)
+		return;
+	copy = xstrdup(cmd);
+	for (p = copy; *p != '\0'; p++)
+		if (*p == ';' || *p == '&' || *p == '|' || *p == '\n')
+			*p = '\x01';
+	for (seg = copy; seg != NULL; seg = p) {
+		if ((p = strchr(seg, '\x01')) != NULL)
+			*p++ = '\0';
+		units_sd_segment(seg, out, outlen);
+	}
+	free(copy);
+}
+
+/* the value of the first "Key=" line of a unit file, or NULL */
+static char *
+units_key(const char *text, const char *key)
+{
+	size_t klen = strlen(key);
+	const char *p = text, *e;
+
+	for (; p != NULL && *p != '\0'; p = strchr(p, '\n'), p += p != NULL) {
+		if (strncmp(p, key, klen) == 0 && p[klen] == '=') {
+			p += klen + 1;
+			e = strchr(p, '\n');
+			return xstrndup(p, e ? (size_t)(e - p) : strlen(p));
+		}
+	}
+	return NULL;
+}
+
+/* a small unit file, NUL-terminated; NULL if it cannot be read */
+static char *
+units_slurp(const char *dir, const char *name)
+{
+	char path[4096], *buf;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return NULL;
+	buf = xmalloc(65536);
+	n = read(fd, buf, 65535);
+	close(fd);
+	if (n < 0) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+/* the flag a .path unit watches, if it is one of c's guard flags */
+static const struct conf_guard *
+units_guard_of(const struct conf *c, const char *path_unit)
+{
+	static const char *keys[] = {
+	    "PathExists", "PathChanged", "PathModified", NULL};
+	const struct conf_guard *g = NULL;
+	char *flag;
+	size_t i, k;
+
+	for (k = 0; keys[k] != NULL && g == NULL; k++) {
+		if ((flag = units_key(path_unit, keys[k])) == NULL)
+			continue;
+		for (i = 0; i < c->nguards; i++)
+			if (c->guards[i].flag != NULL &&
+			    strcmp(c->guards[i].flag, flag) == 0)
+				g = &c->guards[i];
+		free(flag);
+	}
+	return g;
+}
+
+/* the units a service file's ExecStart= lines restart */
+static void
+units_service_restarts(const char *text, char *out, size_t outlen)
+{
+	char one[512], *line, *cmd;
+	const char *p;
+
+	out[0] = '\0';
+	for (p = text; p != NULL && *p != '\0';
+	     p = strchr(p, '\n'), p += p != NULL) {
+		if (strncmp(p, "ExecStart=", 10) != 0)
+			continue;
+		line = units_key(p, "ExecStart");
+		/* "/bin/sh -c "..."": look inside the quotes as well */
+		cmd = line;
+		if ((cmd = strstr(line, " -c ")) != NULL)
+			cmd += 4;
+		else
+			cmd = line;
+		cmd += strspn(cmd, "-@+!\" ");
+		cmd[strcspn(cmd, "\"")] = '\0';
+		units_sd_restarted(cmd, one, sizeof(one));
+		if (one[0] != '\0' && strlen(out) + strlen(one) + 2 < outlen) {
+			if (out[0] != '\0')
+				strcat(out, " ");
+			strcat(out, one);
+		}
+		free(line);
+	}
+}
+
+size_t
+units_check_systemd(const struct conf *c, const char *dir, json_t *warnings)
+{
+	const struct conf_guard *g;
+	char svc[512], restarts[1024], *path_unit, *service, *unit;
+	struct dirent *de;
+	size_t n = 0, len;
+	DIR *d;
+
+	if ((d = opendir(dir)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		len = strlen(de->d_name);
+		if (len < 6 || strcmp(de->d_name + len - 5, ".path") != 0)
+			continue;
+		if ((path_unit = units_slurp(dir, de->d_name)) == NULL)
+			continue;
+		if ((g = units_guard_of(c, path_unit)) == NULL) {
+			free(path_unit);
+			continue;
+		}
+		if ((unit = units_key(path_unit, "Unit")) != NULL)
+			snprintf(svc, sizeof(svc), "%s", unit);
+		else
+			snprintf(svc, sizeof(svc), "%.*s.service",
+			    (int)(len - 5), de->d_name);
+		free(unit);
+		free(path_unit);
+		if ((service = units_slurp(dir, svc)) == NULL)
+			continue;
+		units_service_restarts(service, restarts, sizeof(restarts));
+		if (restarts[0] != '\0' &&
+		    strstr(service, "reset-failed") == NULL) {
+			json_array_append_new(warnings,
+			    json_sprintf("%s/%s: restarts %s when the flag of "
+			                 "[guard %s@%s] (line %d) appears, "
+			                 "without `systemctl reset-failed %s` "
+			                 "first: a service that hit its "
+			                 "StartLimitBurst stays down "
+			                 "(deploy-units writes that line)",
+			        dir, svc, restarts, g->name, g->peer, g->line,
+			        restarts));
+			n++;
+		}
+		free(service);
+	}
+	closedir(d);
+	return n;
+}
+
+/* a path unit + oneshot service: remove the flag, clear the start limit
+ * of the units cmd restarts, then run cmd */
 static void
 units_linux_flag(struct units_out *o, const char *base, const char *what,
     const char *flag, const char *cmd)
 {
-	char name[256], *body, *qcmd, *qflag;
+	char name[256], *body, *qcmd, *qflag, reset[1024], *rline;
 
 	qcmd = units_sd_quote(cmd);
 	qflag = units_sd_quote(flag);
+	units_sd_restarted(cmd, reset, sizeof(reset));
+	rline = reset[0] == '\0'
+	            ? xstrdup("")
+	            : xasprintf(
+	                  "ExecStart=-/bin/systemctl reset-failed %s\n", reset);
 	snprintf(name, sizeof(name), "%s.path", base);
 	body = xasprintf("[Unit]\nDescription=peerwatch revive flag for %s\n\n"
 	                 "[Path]\nPathExists=%s\nUnit=%s.service\n\n[Install]\n"
@@ -145,10 +371,11 @@ units_linux_flag(struct units_out *o, const char *base, const char *what,
 	body = xasprintf(
 	    "[Unit]\nDescription=peerwatch: revive %s (flag "
 	    "seen)\n\n[Service]\nType=oneshot\nExecStart=/bin/rm -f %s\n"
-	    "ExecStart=/bin/sh -c %s\n",
-	    what, qflag, qcmd);
+	    "%sExecStart=/bin/sh -c %s\n",
+	    what, qflag, rline, qcmd);
 	units_emit(o, name, body);
 	free(body);
+	free(rline);
 	free(qcmd);
 	free(qflag);
 }
@@ -187,8 +414,14 @@ units_macos_job(
 {
 	char name[256], *sh, *qflag, *xsh, *xflag, *body;
 
+	/*
+	 * launchd runs the job at load (a flag already there, as systemd's
+	 * PathExists sees it) and whenever the path changes, which includes
+	 * the job's own rm: act only while the flag exists, so each flag
+	 * runs cmd once.
+	 */
 	qflag = units_sh_quote(flag);
-	sh = xasprintf("rm -f %s; %s", qflag, cmd);
+	sh = xasprintf("[ -e %s ] || exit 0; rm -f %s; %s", qflag, qflag, cmd);
 	xsh = units_xml(sh);
 	xflag = units_xml(flag);
 	body = xasprintf(
@@ -198,6 +431,7 @@ units_macos_job(
 	    "<plist version=\"1.0\">\n<dict>\n"
 	    "\t<key>Label</key><string>%s</string>\n"
 	    "\t<key>WatchPaths</key><array><string>%s</string></array>\n"
+	    "\t<key>RunAtLoad</key><true/>\n"
 	    "\t<key>ProgramArguments</key><array><string>/bin/sh</string>"
 	    "<string>-c</string><string>%s</string></array>\n"
 	    "</dict>\n</plist>\n",
@@ -227,13 +461,23 @@ units_macos(struct units_out *o, const struct conf *c, size_t self,
 	    "\t<key>Label</key><string>com.peerwatch.peerwatch</string>\n"
 	    "\t<key>ProgramArguments</key><array><string>%s</string>"
 	    "<string>run</string><string>-c</string><string>%s</string>"
+	    "<string>--log</string><string>" UNITS_MACOS_LOG "</string>"
 	    "</array>\n\t<key>RunAtLoad</key><true/>\n"
 	    "\t<key>KeepAlive</key><true/>\n"
 	    "\t<key>StandardErrorPath</key>"
-	    "<string>/var/log/peerwatch.log</string>\n</dict>\n</plist>\n",
+	    "<string>" UNITS_MACOS_LOG "</string>\n</dict>\n</plist>\n",
 	    xbin, xconf);
 	units_emit(o, "com.peerwatch.peerwatch.plist", body);
 	free(body);
+	/*
+	 * launchd never rotates StandardErrorPath; newsyslog does, and the
+	 * daemon (--log) follows the rename itself, so no signal (N).
+	 */
+	units_emit(o, "peerwatch.newsyslog.conf",
+	    "# /etc/newsyslog.d/peerwatch.conf: rotate peerwatch's log at "
+	    "1 MB, keep 5\n"
+	    "# logfilename\t\t[owner:group]\tmode\tcount\tsize\twhen\t"
+	    "flags\n" UNITS_MACOS_LOG "\troot:wheel\t640\t5\t1024\t*\tN\n");
 	free(xbin);
 	free(xconf);
 	units_macos_job(o, "com.peerwatch.revive", conf_revive_flag(c, self),
@@ -302,7 +546,10 @@ cli_deploy_units(int argc, char **argv)
 			    "its revive flag\nappears, and per [guard] of this "
 			    "host a flag watcher that removes the flag and\n"
 			    "runs on_flag. systemd: .service + .path units; "
-			    "launchd: WatchPaths plists.\n\n"
+			    "launchd: WatchPaths +\nRunAtLoad plists (install: "
+			    "launchctl bootstrap system PLIST; remove:\n"
+			    "launchctl bootout system/LABEL) and a newsyslog "
+			    "entry for its log.\n\n"
 			    "  --bin PATH          the peerwatch binary the "
 			    "units "
 			    "run (default %s/peerwatch)\n"

@@ -13,12 +13,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/util.h>
 #include <jansson.h>
@@ -30,6 +30,7 @@
 #include "common/xmalloc.h"
 #include "config/conf.h"
 #include "transport/hb.h"
+#include "transport/resolve.h"
 #include "transport/wire.h"
 
 struct hb_peer {
@@ -38,23 +39,23 @@ struct hb_peer {
 	socklen_t sslen; /* 0 while unresolved */
 	uint64_t last_inc;
 	uint64_t last_seq;
-	uint64_t saved_inc; /* what replay.json holds */
-	struct hb_dns *dns; /* a lookup in flight, or NULL */
+	uint64_t saved_inc;   /* what replay.json holds */
+	uint64_t inc_save_ms; /* when a new incarnation of it was last saved */
+	struct hb_dns *dns;   /* a lookup in flight, or NULL */
 };
 
-/* One name lookup. libevent may run its callback after the peer array it
- * was for has been replaced (reload), so the callback finds its peer by
- * name, and a cancelled lookup touches nothing but itself. */
+/* One name lookup, in a resolver thread (transport/resolve). The
+ * callback finds its peer by the lookup it started; a reload cancels the
+ * old array's lookups, so no answer lands in a peer it was not for. */
 struct hb_dns {
 	struct hb *hb;
 	char name[CONF_NAME_MAX + 1];
-	struct evdns_getaddrinfo_request *req;
-	int cancelled;
+	struct resolve_req *req;
 };
 
 struct hb {
 	struct event_base *base;
-	struct evdns_base *dns;
+	struct resolve *dns;
 	const struct conf *conf;
 	size_t self;
 	unsigned char *sk; /* sodium_malloc'd */
@@ -62,7 +63,7 @@ struct hb {
 	hb_status_cb status_cb;
 	void *arg;
 	int fd4, fd6;
-	struct event *ev4, *ev6, *send_ev, *dns_ev, *save_ev;
+	struct event *ev4, *ev6, *send_ev, *dns_ev, *save_ev, *soon_ev;
 	int replay_dirty; /* a seq advanced since replay.json */
 	struct hb_peer *peers;
 	size_t npeers;
@@ -81,6 +82,7 @@ static void hb_on_dns_timer(evutil_socket_t, short, void *);
 static void hb_resolve_all(struct hb *);
 static void hb_dns_cancel(struct hb_peer *);
 static void hb_on_save_timer(evutil_socket_t, short, void *);
+static void hb_on_soon_timer(evutil_socket_t, short, void *);
 
 static int
 hb_write_file(const char *dir, const char *name, const char *data, char *err,
@@ -172,12 +174,51 @@ hb_save_replay(struct hb *hb)
 	json_decref(root);
 	if (s == NULL)
 		return;
+	hb->c.replay_saves++;
 	if (hb_write_file(hb->state_dir, "replay.json", s, err, sizeof(err)) ==
 	    -1)
 		log_warnx("replay window not saved: %s", err);
 	else
 		hb->replay_dirty = 0;
 	free(s);
+}
+
+/*
+ * A new incarnation should reach replay.json soon, so that a restarted
+ * receiver refuses the old one's datagrams, but never from the receive
+ * path: each save is an fsync, and a signed peer can send new
+ * incarnations as fast as it likes. So it is saved from a timer, at most
+ * once per HB_INC_SAVE_MS for each peer, and one save covers every peer.
+ */
+static void
+hb_save_soon(struct hb *hb, size_t idx)
+{
+	struct hb_peer *p = &hb->peers[idx];
+	uint64_t now = clock_mono_ms(), due = p->inc_save_ms + HB_INC_SAVE_MS;
+	uint64_t ms = due > now ? due - now : 0;
+	struct timeval tv = {
+	    (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+
+	if (!evtimer_pending(hb->soon_ev, NULL))
+		evtimer_add(hb->soon_ev, &tv);
+}
+
+static void
+hb_on_soon_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct hb *hb = arg;
+	uint64_t now = clock_mono_ms();
+	size_t i;
+
+	(void)fd;
+	(void)what;
+	for (i = 0; i < hb->npeers; i++) {
+		if (hb->peers[i].last_inc <= hb->peers[i].saved_inc)
+			continue;
+		hb->peers[i].saved_inc = hb->peers[i].last_inc;
+		hb->peers[i].inc_save_ms = now;
+	}
+	hb_save_replay(hb);
 }
 
 static void
@@ -216,9 +257,15 @@ hb_bind(int family, const char *addr, uint16_t port, char *err, size_t errlen)
 			s6->sin6_addr = in6addr_any;
 		len = sizeof(*s6);
 	}
-	fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	/* no SOCK_NONBLOCK | SOCK_CLOEXEC: macOS has only the fcntls */
+	fd = socket(family, SOCK_DGRAM, 0);
 	if (fd == -1)
 		goto fail;
+	if (evutil_make_socket_nonblocking(fd) == -1 ||
+	    evutil_make_socket_closeonexec(fd) == -1) {
+		close(fd);
+		goto fail;
+	}
 	if (family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
 	if (bind(fd, (struct sockaddr *)&ss, len) == -1) {
@@ -304,6 +351,7 @@ hb_set_peers(struct hb *hb)
 			p->last_inc = old[j].last_inc;
 			p->last_seq = old[j].last_seq;
 			p->saved_inc = old[j].saved_inc;
+			p->inc_save_ms = old[j].inc_save_ms;
 		}
 	}
 	for (j = 0; j < nold; j++)
@@ -338,13 +386,14 @@ hb_new(struct event_base *base, const struct conf *conf, size_t self,
 	hb_load_replay(hb);
 	if (hb_open_sockets(hb, err, errlen) == -1)
 		goto fail;
-	hb->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
-	                                   EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if ((hb->dns = resolve_new(base, err, errlen)) == NULL)
+		goto fail;
 	hb->send_ev = evtimer_new(base, hb_on_send_timer, hb);
 	hb->dns_ev = event_new(base, -1, EV_PERSIST, hb_on_dns_timer, hb);
 	event_add(hb->dns_ev, &tv);
 	hb->save_ev = event_new(base, -1, EV_PERSIST, hb_on_save_timer, hb);
 	event_add(hb->save_ev, &save_tv);
+	hb->soon_ev = evtimer_new(base, hb_on_soon_timer, hb);
 	hb_resolve_all(hb);
 	return hb;
 fail:
@@ -371,10 +420,11 @@ hb_free(struct hb *hb)
 		event_free(hb->dns_ev);
 	if (hb->save_ev)
 		event_free(hb->save_ev);
+	if (hb->soon_ev)
+		event_free(hb->soon_ev);
 	if (hb->replay_dirty)
 		hb_save_replay(hb);
-	if (hb->dns)
-		evdns_base_free(hb->dns, 0);
+	resolve_free(hb->dns);
 	if (hb->fd4 != -1)
 		close(hb->fd4);
 	if (hb->fd6 != -1)
@@ -388,36 +438,34 @@ hb_free(struct hb *hb)
 }
 
 static void
-hb_set_addr(struct hb_peer *p, struct evutil_addrinfo *res)
+hb_set_addr(struct hb_peer *p, struct addrinfo *res)
 {
 	memcpy(&p->ss, res->ai_addr, res->ai_addrlen);
 	p->sslen = (socklen_t)res->ai_addrlen;
-	evutil_freeaddrinfo(res);
+	freeaddrinfo(res);
 }
 
 static void
-hb_on_resolved(int result, struct evutil_addrinfo *res, void *arg)
+hb_on_resolved(int result, struct addrinfo *res, void *arg)
 {
 	struct hb_dns *d = arg;
 	struct hb *hb = d->hb;
 	size_t i;
 
-	if (!d->cancelled) {
-		for (i = 0; i < hb->npeers; i++) {
-			if (hb->peers[i].dns != d)
-				continue;
-			hb->peers[i].dns = NULL;
-			if (result == 0 && res != NULL) {
-				hb_set_addr(&hb->peers[i], res);
-				res = NULL;
-			}
+	for (i = 0; i < hb->npeers; i++) {
+		if (hb->peers[i].dns != d)
+			continue;
+		hb->peers[i].dns = NULL;
+		if (result == 0 && res != NULL) {
+			hb_set_addr(&hb->peers[i], res);
+			res = NULL;
 		}
-		if (result != 0)
-			log_warnx("peer=%s address not resolved: %s", d->name,
-			    evutil_gai_strerror(result));
 	}
+	if (result != 0)
+		log_warnx("peer=%s address not resolved: %s", d->name,
+		    gai_strerror(result));
 	if (res)
-		evutil_freeaddrinfo(res);
+		freeaddrinfo(res);
 	free(d);
 }
 
@@ -426,8 +474,8 @@ hb_dns_cancel(struct hb_peer *p)
 {
 	if (p->dns == NULL)
 		return;
-	p->dns->cancelled = 1;
-	evdns_getaddrinfo_cancel(p->dns->req);
+	resolve_cancel(p->dns->req);
+	free(p->dns);
 	p->dns = NULL;
 }
 
@@ -436,8 +484,7 @@ hb_resolve(struct hb *hb, size_t i)
 {
 	const struct conf_peer *cp = &hb->conf->peers[i];
 	struct hb_peer *p = &hb->peers[i];
-	struct evutil_addrinfo hints, *res = NULL;
-	struct evdns_getaddrinfo_request *req;
+	struct addrinfo hints, *res = NULL;
 	struct hb_dns *d;
 	char port[8];
 
@@ -446,22 +493,26 @@ hb_resolve(struct hb *hb, size_t i)
 	snprintf(port, sizeof(port), "%u", cp->port);
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_DGRAM;
-	hints.ai_flags = EVUTIL_AI_NUMERICHOST | EVUTIL_AI_NUMERICSERV;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
 	/* literals resolve at once, without the network */
-	if (evutil_getaddrinfo(cp->address, port, &hints, &res) == 0) {
+	if (getaddrinfo(cp->address, port, &hints, &res) == 0) {
 		hb_set_addr(p, res);
 		return;
 	}
-	hints.ai_flags = EVUTIL_AI_NUMERICSERV;
+	hints.ai_flags = AI_NUMERICSERV;
 	d = xcalloc(1, sizeof(*d));
 	d->hb = hb;
 	snprintf(d->name, sizeof(d->name), "%s", p->name);
-	p->dns = d;
-	/* NULL: answered (and d freed) already, inside the call */
-	req = evdns_getaddrinfo(
+	/* NULL: too many lookups hang already; the next round retries */
+	d->req = resolve_start(
 	    hb->dns, cp->address, port, &hints, hb_on_resolved, d);
-	if (req != NULL)
-		d->req = req;
+	if (d->req == NULL) {
+		log_debug(
+		    "peer=%s lookup of %s postponed", p->name, cp->address);
+		free(d);
+		return;
+	}
+	p->dns = d;
 }
 
 static void
@@ -646,11 +697,10 @@ hb_receive(struct hb *hb, const unsigned char *buf, size_t len)
 	hb->peers[idx].last_inc = w.incarnation;
 	hb->peers[idx].last_seq = w.seq;
 	hb->replay_dirty = 1;
-	if (w.incarnation > hb->peers[idx].saved_inc) {
-		/* a new incarnation is saved at once, seqs every few s */
-		hb->peers[idx].saved_inc = w.incarnation;
-		hb_save_replay(hb);
-	}
+	/* a new incarnation is saved within HB_INC_SAVE_MS, seqs every
+	 * HB_SAVE_MS */
+	if (w.incarnation > hb->peers[idx].saved_inc)
+		hb_save_soon(hb, (size_t)idx);
 	hb->c.received++;
 	hb->c.bytes_received += len;
 	hb->recv_cb(&m, hb->arg);

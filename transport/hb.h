@@ -8,7 +8,8 @@
  * reason and changes nothing. Persists this host's incarnation and the last
  * accepted incarnation of every peer in state_dir, so replay protection
  * does not depend on clocks. Never blocks: names that are not IP literals
- * are resolved with evdns. Never exits.
+ * are resolved by the system's getaddrinfo in a thread (transport/resolve),
+ * again every minute. Never exits.
  */
 #ifndef PW_TRANSPORT_HB_H
 #define PW_TRANSPORT_HB_H
@@ -24,6 +25,8 @@
 
 #define HB_FULL_EVERY_MS 3000
 #define HB_SAVE_MS 10000 /* replay window (with seqs) saved this often */
+/* a peer's new incarnation is saved within this, and no more often */
+#define HB_INC_SAVE_MS 1000
 
 struct hb;
 
@@ -49,6 +52,7 @@ struct hb_counters {
 	uint64_t bytes_received;
 	uint64_t drops[WIRE_NDROPS];
 	uint64_t send_errors;
+	uint64_t replay_saves; /* writes of replay.json */
 };
 
 /*

@@ -172,6 +172,13 @@ wire_parse(const unsigned char *buf, size_t len, struct wire_hb *out)
 	name = buf + WIRE_OFF_NAMELEN + 1;
 	if (!wire_name_ok(name, namelen))
 		return WIRE_BAD_PAYLOAD;
+	/* an incarnation or a clock beyond int64 is nonsense from any real
+	 * sender, and the receiver keeps them in JSON (replay.json, /status)
+	 * and subtracts its clock from sent_at: refuse them here, once for
+	 * every caller. The sequence is only ever compared. */
+	if (wire_get_u64(buf + WIRE_OFF_INC) > WIRE_U64_MAX ||
+	    wire_get_u64(buf + WIRE_OFF_SENT) > WIRE_U64_MAX)
+		return WIRE_BAD_PAYLOAD;
 
 	out->flags = buf[WIRE_OFF_FLAGS];
 	out->incarnation = wire_get_u64(buf + WIRE_OFF_INC);

@@ -22,6 +22,8 @@
 #define WIRE_SIG_LEN 64
 #define WIRE_NAME_MAX 63
 #define WIRE_MIN_LEN (WIRE_HDR_LEN + 1 + 1 + WIRE_SIG_LEN)
+/* the largest incarnation or sent_at a datagram may carry */
+#define WIRE_U64_MAX ((uint64_t)INT64_MAX)
 
 /* drop reasons, in /metrics and /status order */
 enum wire_drop {
@@ -66,7 +68,8 @@ int wire_encode(const struct wire_hb *hb, const unsigned char *sk,
  *  WIRE_BAD_MAGIC   magic or version wrong (flags are kept, not checked);
  *  WIRE_BAD_PAYLOAD name length 0 or > WIRE_NAME_MAX;
  *  WIRE_TOO_SHORT   the length fields claim more bytes than len;
- *  WIRE_BAD_PAYLOAD they claim fewer, or a name byte is not [A-Za-z0-9_.-];
+ *  WIRE_BAD_PAYLOAD they claim fewer, or a name byte is not [A-Za-z0-9_.-],
+ *                   or incarnation or sent_at > WIRE_U64_MAX;
  *  WIRE_OK.
  * The payload is not checked to be JSON here.
  */

@@ -60,14 +60,14 @@ case $line1 in
 *) fail "keygen printed \"$line1\", want a 'pubkey = ...' line" ;;
 esac
 [ "$line1" != "$line2" ] || fail "two keygens gave the same key"
-[ "$(stat -c %a "$T/k1")" = 600 ] || fail "key mode $(stat -c %a "$T/k1"), want 600"
+[ "$(pw_mode "$T/k1")" = 600 ] || fail "key mode $(pw_mode "$T/k1"), want 600"
 [ "$("$PW" keygen --show "$T/k1" 2>/dev/null)" = "$line1" ] || fail "keygen --show disagrees"
 cp "$T/k1" "$T/k1.orig"
 rc=0
 "$PW" keygen -o "$T/k1" >/dev/null 2>&1 || rc=$?
 [ "$rc" -eq 1 ] || fail "keygen over an existing key exited $rc, want 1"
 cmp -s "$T/k1" "$T/k1.orig" || fail "keygen changed an existing key"
-[ "$(stat -c %a "$T/k1")" = 600 ] || fail "key mode changed"
+[ "$(pw_mode "$T/k1")" = 600 ] || fail "key mode changed"
 cat >"$T/gen.conf" <<EOF
 [mesh]
 port = 17946

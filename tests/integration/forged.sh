@@ -5,7 +5,8 @@
 # dropped and counted under its own reason, in /metrics and in /status
 # "drops", and nothing else changes: the peer table (states, incarnations)
 # stays as it was, beta's real heartbeats stay accepted, and a forged
-# sender name never shows up as a peer.
+# sender name never shows up as a peer. Signed datagrams whose incarnation
+# or sent_at do not fit an int64 are bad_payload, and alpha lives on.
 . "$(dirname "$0")/lib.sh"
 pw_setup "$@"
 command -v curl >/dev/null 2>&1 || fail "needs curl (deploy/deps.sh installs it)"
@@ -94,6 +95,14 @@ forge garbage bad_magic
 forge badjson bad_payload --name beta --key "${ETC[beta]}/key" \
     --inc "$beta_inc" --seq "$FAR"
 forge badmagic bad_magic --name beta
+# numbers beyond int64 in a correctly signed datagram (issue 13 item 10:
+# a sent_at of 2^63 overflowed the skew computation and crashed alpha)
+forge signed bad_payload --name beta --key "${ETC[beta]}/key" \
+    --inc "$beta_inc" --seq "$FAR" --sent-at 9223372036854775808
+forge signed bad_payload --name beta --key "${ETC[beta]}/key" \
+    --inc "$beta_inc" --seq "$FAR" --sent-at 18446744073709551615
+forge signed bad_payload --name beta --key "${ETC[beta]}/key" \
+    --inc 9223372036854775808 --seq 1
 
 # beta's real heartbeats still pass (no forged datagram moved its replay
 # window) and nothing else changed

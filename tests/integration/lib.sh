@@ -25,8 +25,19 @@
 # Environment: PW_TEST_TIMEOUT (s, default 170) gives up and cleans up before
 # ctest's TIMEOUT would kill the script; PW_KEEP=1 keeps the temp dir.
 
+# bash >= 5 (EPOCHREALTIME, associative arrays, empty "${A[@]}" under
+# set -u). macOS's /bin/bash is 3.2: there this skips with the reason, as its
+# first command, before anything 3.2 cannot run (deploy/deps.sh installs
+# Homebrew's bash; its bin directory goes first in PATH).
+if [ -z "${EPOCHREALTIME:-}" ] || [ "${BASH_VERSINFO[0]:-0}" -lt 5 ]; then
+	echo "[$(basename "$0" .sh)] SKIP: needs bash >= 5, this is" \
+	    "${BASH_VERSION:-not bash} (macOS: brew install bash, see deploy/deps.sh)" >&2
+	exit 77
+fi
+
 set -euo pipefail
 
+PW_OS=$(uname -s)       # Linux | Darwin: the few calls that differ
 PW_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PW_SRC_DIR=$(cd "$PW_LIB_DIR/../.." && pwd)
 PW_TEST_NAME=$(basename "$0" .sh)
@@ -154,7 +165,11 @@ pw_setup() {
 	for b in "$PW" "$PWJSON" "$PWFORGE"; do
 		[ -x "$b" ] || { echo "$0: $b: not executable" >&2; exit 2; }
 	done
-	T=$(mktemp -d "${TMPDIR:-/tmp}/pw-$PW_TEST_NAME.XXXXXX")
+	# macOS's TMPDIR (/var/folders/../T/) is ~50 bytes: state_dir's
+	# control.sock would near sun_path's 104, so /tmp there
+	local tmp=${TMPDIR:-/tmp}
+	[ "$PW_OS" != Darwin ] || tmp=/tmp
+	T=$(mktemp -d "$tmp/pw-$PW_TEST_NAME.XXXXXX")
 	trap pw_cleanup EXIT
 	trap 'log "signal: giving up"; exit 1' INT TERM HUP
 	pw_watchdog "${PW_TEST_TIMEOUT:-170}"
@@ -177,12 +192,44 @@ pw_watchdog() {
 	PW_WATCHDOG=$!
 }
 
+# PID has exited (a zombie counts as gone)
 pw_gone() {
 	local st
+	if [ "$PW_OS" = Darwin ]; then
+		st=$(ps -o stat= -p "$1" 2>/dev/null) || return 0
+		case $st in "" | Z*) return 0 ;; *) return 1 ;; esac
+	fi
 	[ -e "/proc/$1" ] || return 0
 	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) ||
 	    return 0
 	[ -z "$st" ] || [ "$st" = Z ]
+}
+
+# a process's command name (no /proc on macOS)
+pw_comm() {
+	if [ "$PW_OS" = Darwin ]; then
+		basename "$(ps -o comm= -p "$1" 2>/dev/null)" 2>/dev/null
+	else
+		cat "/proc/$1/comm" 2>/dev/null
+	fi
+}
+
+# sha256sum's "HASH  NAME" lines (macOS: shasum)
+pw_sha256() {
+	if [ "$PW_OS" = Darwin ]; then
+		shasum -a 256 "$@"
+	else
+		sha256sum "$@"
+	fi
+}
+
+# a file's permission bits in octal, "600" (GNU and BSD stat differ)
+pw_mode() {
+	if [ "$PW_OS" = Darwin ]; then
+		stat -f %Lp "$1"
+	else
+		stat -c %a "$1"
+	fi
 }
 
 pw_dump_logs() {
@@ -257,6 +304,8 @@ pw_del_namespaces() {
 
 # skip unless we may create network namespaces
 need_netns() {
+	[ "$PW_OS" = Linux ] ||
+	    skip "needs Linux network namespaces; $PW_OS has none"
 	[ "$(id -u)" -eq 0 ] || skip "needs root (network namespaces)"
 	command -v ip >/dev/null 2>&1 || skip "needs ip (iproute2)"
 	ip netns list >/dev/null 2>&1 || skip "ip netns does not work here"
@@ -337,12 +386,25 @@ EOF
 	log "netns mesh: ${NAMES[*]} on ${ADDR[${NAMES[0]}]%?}* (namespaces $RUN-*)"
 }
 
+# need_loopback PREFIX N: skip unless PREFIX.1 .. PREFIX.N answer locally.
+# Linux routes all of 127.0.0.0/8 to lo; macOS has only 127.0.0.1 unless
+# each address is added (sudo ifconfig lo0 alias PREFIX.I up).
+need_loopback() {
+	local i
+	[ "$PW_OS" = Darwin ] || return 0
+	for i in $(seq "$2"); do
+		ifconfig lo0 2>/dev/null | grep -q "inet $1\.$i " ||
+		    skip "needs loopback addresses $1.1-$2; macOS has only 127.0.0.1 (sudo ifconfig lo0 alias $1.$i up)"
+	done
+}
+
 # mesh_loopback NAME...: 127.213.K.I per host, one shared peers.conf with
 # per-peer key, state_dir and listen overrides
 mesh_loopback() {
 	local i=0 n line
 	MODE=loopback
 	NAMES=("$@")
+	need_loopback 127.213.$K $#
 	pw_mesh_section 17946 "" >"$T/peers.conf"
 	for n in "$@"; do
 		i=$((i + 1))
@@ -405,7 +467,7 @@ pw_cli() {
 # the daemon's own PID: WPID itself, or its child when a wrapper forks
 pw_find_daemon() {
 	local w=$1 c
-	if [ "$(cat "/proc/$w/comm" 2>/dev/null)" = peerwatch ]; then
+	if [ "$(pw_comm "$w")" = peerwatch ]; then
 		DAEMON_PID=$w
 		return 0
 	fi

@@ -68,7 +68,9 @@ mkdir -p "$TMP/scratch"
 mkdir -p /run/sshd 2>/dev/null || true
 
 # sftp-server behind a filter that drops posix-rename@openssh.com from
-# its VERSION reply (OpenSSH always advertises it otherwise)
+# its VERSION reply (OpenSSH always advertises it otherwise) and writes
+# the type of every request the client sends to a log, one a line, so a
+# test can tell SETSTAT (by path) from FSETSTAT (on a handle)
 SFTP_SERVER=
 for s in /usr/lib/openssh/sftp-server /usr/libexec/openssh/sftp-server \
     /usr/libexec/sftp-server /usr/lib/ssh/sftp-server; do
@@ -98,7 +100,28 @@ def readn(n):
         out += b
     return out
 
-threading.Thread(target=upstream, daemon=True).start()
+def upstream_logged(log):
+    buf = b""
+    while True:
+        b = os.read(0, 65536)
+        if not b:
+            srv.stdin.close()
+            return
+        buf += b
+        with open(log, "a") as f:
+            while len(buf) >= 5:
+                n = int.from_bytes(buf[:4], "big")
+                if len(buf) < 4 + n:
+                    break
+                f.write("%d\n" % buf[4])
+                buf = buf[4 + n:]
+        srv.stdin.write(b)
+
+if len(sys.argv) > 2:
+    threading.Thread(target=upstream_logged, args=(sys.argv[2],),
+                     daemon=True).start()
+else:
+    threading.Thread(target=upstream, daemon=True).start()
 body = readn(int.from_bytes(readn(4), "big"))
 out, i = body[:5], 5
 while i < len(body):
@@ -137,7 +160,7 @@ EOF
 	if [ -n "$SFTP_SERVER" ] && [ -n "$PYTHON" ]; then
 		cat >>"$TMP/sshd_config" <<EOF
 Match LocalPort $PORT2
-	ForceCommand $PYTHON $TMP/noposix.py $SFTP_SERVER
+	ForceCommand $PYTHON $TMP/noposix.py $SFTP_SERVER $TMP/requests.log
 EOF
 	fi
 }
@@ -193,4 +216,5 @@ PW_SFTP_CLIENTPUB=$TMP/clientkey.pub \
 PW_SFTP_SCRATCH=$TMP/scratch \
 PW_SFTP_FREEZE=$TMP/freeze.sh \
 PW_SFTP_SSHD_LOG=$TMP/sshd.log \
+PW_SFTP_REQUEST_LOG=$TMP/requests.log \
     $LIMIT "$TEST_BIN"

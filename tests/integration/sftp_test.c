@@ -27,15 +27,17 @@
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "heal/fsops.h"
+#include "heal/guard.h"
 #include "heal/sftp.h"
 
 #define OP_TIMEOUT_MS 5000
 #define FREEZE_TIMEOUT_MS 1500
-#define SLACK_MS 2000 /* allowed beyond timeout_ms */
+#define SLACK_MS 2000      /* allowed beyond timeout_ms */
+#define MAX FSOPS_MAX_FILE /* a read's size limit */
 
 struct env {
 	const char *host, *user, *key, *badkey, *fpr, *hostpub, *clientpub;
-	const char *scratch, *freeze, *sshd_log;
+	const char *scratch, *freeze, *sshd_log, *request_log;
 	uint16_t port, noposix_port;
 };
 
@@ -359,29 +361,45 @@ t_read(const struct env *e)
 	struct sftp_conn *c = connect_ok(e, e->port, OP_TIMEOUT_MS);
 	const struct fsops *ops;
 	char *p = path(e, "r.json"), *big = path(e, "r.big"), *data, err[512];
-	char *missing = path(e, "nodir/r.json");
+	char *missing = path(e, "nodir/r.json"), *link = path(e, "r.link");
 	size_t len;
 	int fd;
 
 	CHECK(c != NULL);
 	ops = sftp_fsops(c);
 	CHECK(put(p, "{\"a\": 1}\n", 0644) == 0);
-	CHECK(ops->read(ops->ctx, p, &data, &len, err, sizeof(err)) == 0);
+	CHECK(ops->read(
+	          ops->ctx, p, MAX, &data, &len, NULL, err, sizeof(err)) == 0);
 	CHECK(len == 9 && strcmp(data, "{\"a\": 1}\n") == 0);
 	free(data);
-	CHECK(ops->read(ops->ctx, missing, &data, &len, err, 512) == 1);
+	CHECK(ops->read(ops->ctx, missing, MAX, &data, &len, NULL, err, 512) ==
+	      1);
 	CHECK(data == NULL && len == 0);
+	/* over the caller's limit: refused from its size */
+	CHECK(ops->read(ops->ctx, p, 8, &data, &len, NULL, err, 512) == -1);
+	CHECK(strstr(err, "larger than 8 bytes") != NULL && data == NULL);
 	/* a sparse file one byte over the limit: refused, not fetched */
 	CHECK((fd = open(big, O_WRONLY | O_CREAT | O_TRUNC, 0644)) != -1);
 	CHECK(ftruncate(fd, (off_t)FSOPS_MAX_FILE + 1) == 0 && close(fd) == 0);
-	CHECK(ops->read(ops->ctx, big, &data, &len, err, 512) == -1);
+	CHECK(ops->read(ops->ctx, big, MAX, &data, &len, NULL, err, 512) == -1);
 	CHECK(strstr(err, "larger than") != NULL);
-	CHECK(ops->read(ops->ctx, e->scratch, &data, &len, err, 512) == -1);
+	CHECK(ops->read(ops->ctx, e->scratch, MAX, &data, &len, NULL, err,
+	          512) == -1);
 	CHECK(strstr(err, "not a regular file") != NULL);
+	/* a link is refused, never followed, dangling or not */
+	CHECK(symlink(p, link) == 0);
+	CHECK(
+	    ops->read(ops->ctx, link, MAX, &data, &len, NULL, err, 512) == -1);
+	CHECK(strstr(err, "symbolic link") != NULL);
+	CHECK(unlink(link) == 0 && symlink("/nonexistent/x", link) == 0);
+	CHECK(
+	    ops->read(ops->ctx, link, MAX, &data, &len, NULL, err, 512) == -1);
+	CHECK(strstr(err, "symbolic link") != NULL);
 	sftp_disconnect(c);
 	free(p);
 	free(big);
 	free(missing);
+	free(link);
 	return 0;
 }
 
@@ -441,9 +459,9 @@ glob_count(const struct env *e, const struct fsops *ops, const char *rel)
 static int
 t_glob(const struct env *e)
 {
-	/* ties by name descending; the link has its target's mtime */
+	/* ties by name descending; the link is never a match */
 	static const char *const want[] = {"app.json.2", "app.json.1",
-	    "app.json.b", "app.json.a", "app.json.link", "app.json.3"};
+	    "app.json.b", "app.json.a", "app.json.3"};
 	struct sftp_conn *c = connect_ok(e, e->port, OP_TIMEOUT_MS);
 	char *pat = path(e, "g/app.json.*"), *dir = path(e, "g/"), err[512];
 	const struct fsops *ops;
@@ -454,7 +472,7 @@ t_glob(const struct env *e)
 	ops = sftp_fsops(c);
 	CHECK(glob_fixture(e) == 0);
 	CHECK(ops->glob(ops->ctx, pat, &m, &n, err, sizeof(err)) == 0);
-	CHECK(n == 6);
+	CHECK(n == 5);
 	for (i = 0; i < n; i++) {
 		if (strncmp(m[i].path, dir, strlen(dir)) != 0 ||
 		    strcmp(m[i].path + strlen(dir), want[i]) != 0)
@@ -479,30 +497,53 @@ static int
 t_create(const struct env *e)
 {
 	struct sftp_conn *c = connect_ok(e, e->port, OP_TIMEOUT_MS);
+	struct fsops_stat like = {.type = FSOPS_REG, .mode = 0640};
+	struct fsops_stat like2 = {.type = FSOPS_REG, .mode = 06666};
+	struct fsops_stat nobody = {.type = FSOPS_REG,
+	    .has_owner = 1,
+	    .uid = 65534,
+	    .gid = 65534,
+	    .mode = 0644};
 	const struct fsops *ops;
-	char *like = path(e, "c.like"), *like2 = path(e, "c.like2");
 	char *p = path(e, "c.new"), *p2 = path(e, "c.new2");
-	char *p3 = path(e, "c.new3"), err[512];
+	char *p3 = path(e, "c.new3"), *p4 = path(e, "c.new4");
+	char *dl = path(e, "c.dangling"), err[512], warn[128];
+	struct stat st;
 
 	CHECK(c != NULL);
 	ops = sftp_fsops(c);
-	CHECK(put(like, "x", 0640) == 0 && put(like2, "x", 0666) == 0);
-	CHECK(ops->create(ops->ctx, p, "new\n", 4, like, err, 512) == 0);
+	CHECK(ops->create(
+	          ops->ctx, p, "new\n", 4, &like, warn, 128, err, 512) == 0);
 	CHECK(same_content(p, "new\n") && mode_of(p) == 0640);
+	CHECK(warn[0] == '\0');
 	/* exclusive: a second create fails and leaves the file alone */
-	CHECK(ops->create(ops->ctx, p, "other", 5, like, err, 512) == -1);
+	CHECK(ops->create(
+	          ops->ctx, p, "other", 5, &like, warn, 128, err, 512) == -1);
 	CHECK(same_content(p, "new\n"));
-	/* the server's umask (022) does not strip a copied mode */
-	CHECK(ops->create(ops->ctx, p2, "", 0, like2, err, 512) == 0);
+	/* the server's umask (022) does not strip a copied mode; setuid
+	 * and setgid bits are never copied */
+	CHECK(
+	    ops->create(ops->ctx, p2, "", 0, &like2, warn, 128, err, 512) == 0);
 	CHECK(mode_of(p2) == 0666 && same_content(p2, ""));
-	CHECK(ops->create(ops->ctx, p3, "z", 1, NULL, err, 512) == 0);
+	CHECK(
+	    ops->create(ops->ctx, p3, "z", 1, NULL, warn, 128, err, 512) == 0);
 	CHECK(mode_of(p3) == 0600);
+	/* the owner is set on the handle (the SSH user here is root) */
+	CHECK(ops->create(ops->ctx, p4, "o", 1, &nobody, warn, 128, err, 512) ==
+	      0);
+	CHECK(lstat(p4, &st) == 0 && st.st_uid == 65534 && st.st_gid == 65534 &&
+	      (st.st_mode & 07777) == 0644);
+	/* a dangling link at the name: refused, nothing made through it */
+	CHECK(symlink("/nonexistent-pw-target", dl) == 0);
+	CHECK(
+	    ops->create(ops->ctx, dl, "x", 1, NULL, warn, 128, err, 512) == -1);
+	CHECK(access("/nonexistent-pw-target", F_OK) == -1);
 	sftp_disconnect(c);
-	free(like);
-	free(like2);
 	free(p);
 	free(p2);
 	free(p3);
+	free(p4);
+	free(dl);
 	return 0;
 }
 
@@ -514,14 +555,15 @@ t_big_file(const struct env *e)
 	const struct fsops *ops;
 	size_t n = 300 * 1024 + 7, len, i;
 	char *p = path(e, "big.json"), *buf = xmalloc(n + 1), *data, err[512];
+	char warn[64];
 
 	CHECK(c != NULL);
 	ops = sftp_fsops(c);
 	for (i = 0; i < n; i++)
 		buf[i] = (char)('a' + i % 26);
 	buf[n] = '\0';
-	CHECK(ops->create(ops->ctx, p, buf, n, NULL, err, 512) == 0);
-	CHECK(ops->read(ops->ctx, p, &data, &len, err, 512) == 0);
+	CHECK(ops->create(ops->ctx, p, buf, n, NULL, warn, 64, err, 512) == 0);
+	CHECK(ops->read(ops->ctx, p, MAX, &data, &len, NULL, err, 512) == 0);
 	CHECK(len == n && memcmp(data, buf, n) == 0 && data[n] == '\0');
 	free(data);
 	free(buf);
@@ -592,7 +634,8 @@ t_rename(const struct env *e)
 	CHECK(count_kept(e, "rn.target.peerwatch-old-") == 0);
 	/* the connection is still in step after our own requests */
 	CHECK(put(p, "ok", 0644) == 0);
-	CHECK(ops->read(ops->ctx, p, &data, &len, err, sizeof(err)) == 0);
+	CHECK(ops->read(
+	          ops->ctx, p, MAX, &data, &len, NULL, err, sizeof(err)) == 0);
 	CHECK(strcmp(data, "ok") == 0);
 	free(data);
 	free(p);
@@ -641,6 +684,173 @@ t_mkparent(const struct env *e)
 	return 0;
 }
 
+/* --- the guard over SFTP -------------------------------------------- */
+
+#define G_CORRUPT "{\"channels\": \n"
+#define G_GOOD "{\"channels\": {\"telegram\": {}}}\n"
+#define G_SECRET "{\"channels\": {\"telegram\": {\"root\": 1}}}\n"
+
+/* a guard over scratch/<dir>/app.json with the given backups */
+static struct conf_guard *
+guard_new(const struct env *e, const char *dir, const char *const *bak)
+{
+	struct conf_guard *g = xcalloc(1, sizeof(*g));
+	char *d = path(e, dir);
+
+	snprintf(g->name, sizeof(g->name), "app");
+	snprintf(g->peer, sizeof(g->peer), "peer");
+	(void)mkdir(d, 0755);
+	g->file = xasprintf("%s/app.json", d);
+	for (; *bak != NULL; bak++) {
+		g->backups =
+		    xreallocarray(g->backups, g->nbackups + 1, sizeof(char *));
+		g->backups[g->nbackups++] = xasprintf("%s/%s", d, *bak);
+	}
+	free(d);
+	return g;
+}
+
+static void
+guard_free(struct conf_guard *g)
+{
+	size_t i;
+
+	for (i = 0; i < g->nbackups; i++)
+		free(g->backups[i]);
+	free(g->backups);
+	free(g->file);
+	free(g);
+}
+
+static char *
+gpath(const struct conf_guard *g, const char *suffix)
+{
+	return xasprintf("%s%s", g->file, suffix);
+}
+
+/* names in dir starting with prefix */
+static int
+count_names(const char *dir, const char *prefix)
+{
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		n += strncmp(de->d_name, prefix, strlen(prefix)) == 0;
+	closedir(d);
+	return n;
+}
+
+/* items 2-4, 6 of issue 13 through a real sshd */
+static int
+t_guard_links(const struct env *e)
+{
+	static const char *const bak[] = {"app.json.bak", "app.json*", NULL};
+	struct sftp_conn *c = connect_ok(e, e->port, OP_TIMEOUT_MS);
+	struct conf_guard *g = guard_new(e, "gl", bak);
+	char *secret = path(e, "gl-secret.json"), *b = gpath(g, ".bak");
+	char *real = path(e, "gl-real.json"), *d = path(e, "gl");
+	char *old = gpath(g, ".peerwatch-old-1700000000000");
+	char *other = gpath(g, ".other");
+	struct guard_result res;
+	struct stat st;
+
+	CHECK(c != NULL);
+	/* backups: a link to a root-only file, our own artefacts, and one
+	 * owned by a stranger: none of them is taken */
+	CHECK(put(secret, G_SECRET, 0600) == 0);
+	CHECK(put(g->file, G_CORRUPT, 0640) == 0);
+	CHECK(chown(g->file, 65534, 65534) == 0);
+	CHECK(symlink(secret, b) == 0);
+	CHECK(put(old, G_SECRET, 0600) == 0);
+	CHECK(put(other, G_SECRET, 0600) == 0);
+	CHECK(chown(other, 12345, 12345) == 0);
+	guard_check(g, sftp_fsops(c), NULL, 1700000000, 0, &res);
+	fprintf(stderr, "    %s: %s\n", guard_outcome_name(res.outcome),
+	    res.detail);
+	CHECK(res.outcome == GUARD_NO_SOURCE);
+	CHECK(strstr(res.detail, "symbolic link, not followed") != NULL);
+	CHECK(strstr(res.detail, "owned by uid 12345") != NULL);
+	CHECK(same_content(g->file, G_CORRUPT));
+	/* a good backup of the owner's: FILE keeps owner and mode */
+	CHECK(chown(other, 65534, 65534) == 0 && chmod(other, 06755) == 0);
+	CHECK(guard_check(g, sftp_fsops(c), NULL, 1700000000, 0, &res) == 0);
+	CHECK(res.outcome == GUARD_RESTORED && strcmp(res.source, other) == 0);
+	CHECK(same_content(g->file, G_SECRET));
+	CHECK(lstat(g->file, &st) == 0 && S_ISREG(st.st_mode));
+	CHECK(st.st_uid == 65534 && st.st_gid == 65534);
+	CHECK((st.st_mode & 07777) == 0640);
+	CHECK(lstat(res.broken_copy, &st) == 0 && st.st_uid == 65534);
+	CHECK(count_names(d, "app.json.peerwatch-tmp") == 0);
+	/* a symlinked FILE: refused, the link and its target left alone */
+	CHECK(unlink(g->file) == 0 && put(real, G_CORRUPT, 0644) == 0);
+	CHECK(symlink(real, g->file) == 0);
+	CHECK(guard_check(g, sftp_fsops(c), NULL, 1700000001, 0, &res) == -1);
+	CHECK(res.outcome == GUARD_ERROR);
+	CHECK(strstr(res.detail, "symbolic link") != NULL);
+	CHECK(lstat(g->file, &st) == 0 && S_ISLNK(st.st_mode));
+	CHECK(same_content(real, G_CORRUPT));
+	sftp_disconnect(c);
+	guard_free(g);
+	free(secret);
+	free(b);
+	free(real);
+	free(d);
+	free(old);
+	free(other);
+	return 0;
+}
+
+/* request types the client sent through the filtered server */
+static int
+request_count(const struct env *e, int type)
+{
+	char *log = slurp(e->request_log), *p, *end;
+	int n = 0;
+
+	for (p = log; p != NULL && *p != '\0'; p = end + (*end != '\0')) {
+		n += strtol(p, &end, 10) == type;
+		if (end == p)
+			break;
+	}
+	free(log);
+	return n;
+}
+
+/* owner and mode are set on the open handle (FSETSTAT), never by path
+ * (SETSTAT): a name can be swapped for a link between two requests */
+static int
+t_handle_setstat(const struct env *e)
+{
+	static const char *const bak[] = {"app.json.bak", NULL};
+	struct sftp_conn *c = connect_ok(e, e->noposix_port, OP_TIMEOUT_MS);
+	struct conf_guard *g = guard_new(e, "hs", bak);
+	char *b = gpath(g, ".bak");
+	struct guard_result res;
+	struct stat st;
+
+	CHECK(c != NULL);
+	CHECK(put(g->file, G_CORRUPT, 0640) == 0);
+	CHECK(chown(g->file, 65534, 65534) == 0);
+	CHECK(put(b, G_GOOD, 0600) == 0);
+	CHECK(truncate(e->request_log, 0) == 0 || errno == ENOENT);
+	CHECK(guard_check(g, sftp_fsops(c), NULL, 1700000000, 0, &res) == 0);
+	CHECK(res.outcome == GUARD_RESTORED);
+	sftp_disconnect(c);
+	CHECK(lstat(g->file, &st) == 0 && st.st_uid == 65534 &&
+	      (st.st_mode & 07777) == 0640);
+	fprintf(stderr, "    SETSTAT %d, FSETSTAT %d\n", request_count(e, 9),
+	    request_count(e, 10));
+	CHECK(request_count(e, 10 /* FSETSTAT */) >= 2);
+	CHECK(request_count(e, 9 /* SETSTAT */) == 0);
+	guard_free(g);
+	free(b);
+	return 0;
+}
+
 /* --- a server that stops answering ---------------------------------- */
 
 static int
@@ -677,7 +887,7 @@ t_freeze_op(const struct env *e)
 	ops = sftp_fsops(c);
 	CHECK(freeze(e, "stop-sessions") == 0);
 	t0 = clock_mono_ms();
-	rc = ops->read(ops->ctx, p, &data, &len, err, sizeof(err));
+	rc = ops->read(ops->ctx, p, MAX, &data, &len, NULL, err, sizeof(err));
 	took = clock_mono_ms() - t0;
 	fprintf(
 	    stderr, "    read gave up after %" PRIu64 " ms: %s\n", took, err);
@@ -742,6 +952,7 @@ env_load(struct env *e)
 	e->scratch = need("PW_SFTP_SCRATCH");
 	e->freeze = need("PW_SFTP_FREEZE");
 	e->sshd_log = need("PW_SFTP_SSHD_LOG");
+	e->request_log = need("PW_SFTP_REQUEST_LOG");
 	e->noposix_port = np && *np ? (uint16_t)atoi(np) : 0;
 }
 
@@ -765,6 +976,8 @@ main(void)
 	    {"rename", t_rename},
 	    {"rename_fallback", t_rename_fallback},
 	    {"mkparent", t_mkparent},
+	    {"guard_links", t_guard_links},
+	    {"handle_setstat", t_handle_setstat},
 	    {"freeze_connect", t_freeze_connect},
 	    {"freeze_op", t_freeze_op},
 	    {"freeze_close", t_freeze_close},
@@ -777,7 +990,9 @@ main(void)
 	env_load(&e);
 	log_init(1, getenv("PW_SFTP_DEBUG") ? 1 : -1);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		if (cases[i].fn == t_rename_fallback && e.noposix_port == 0) {
+		if ((cases[i].fn == t_rename_fallback ||
+		        cases[i].fn == t_handle_setstat) &&
+		    e.noposix_port == 0) {
 			printf("SKIP %s (no filtered sftp-server)\n",
 			    cases[i].name);
 			continue;

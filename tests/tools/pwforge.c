@@ -16,6 +16,11 @@
  *   badjson   signed with the real key, payload "not json",
  *             (--inc, --seq) newer than the receiver's     -> bad_payload
  *   badmagic  a well-formed datagram with magic "PWHX"     -> bad_magic
+ *   signed    signed with the real key, every field as given
+ *             (--inc, --seq, --sent-at): e.g. sent_at 2^63 -> bad_payload
+ *
+ * --count N sends N datagrams, the incarnation one higher each time (a
+ * flood of new incarnations).
  *
  * A test tool: never part of the daemon, exits on any error.
  */
@@ -44,6 +49,8 @@ struct pwforge_opts {
 	const char *payload;
 	uint64_t inc;
 	uint64_t seq;
+	uint64_t sent_at; /* 0: now */
+	unsigned long count;
 	size_t offset;
 };
 
@@ -52,10 +59,10 @@ pwforge_usage(void)
 {
 	fprintf(stderr,
 	    "usage: pwforge [--name NAME] [--key FILE] [--inc N] "
-	    "[--seq N] [--offset N] [--payload JSON]\n"
-	    "               MODE HOST PORT\n"
+	    "[--seq N] [--sent-at MS] [--offset N]\n"
+	    "               [--count N] [--payload JSON] MODE HOST PORT\n"
 	    "modes: unknown wrongkey flip replay short long garbage badjson "
-	    "badmagic\n");
+	    "badmagic signed\n");
 	exit(2);
 }
 
@@ -120,8 +127,9 @@ pwforge_encode(const struct pwforge_opts *o, const char *name,
 	clock_gettime(CLOCK_REALTIME, &ts);
 	hb.incarnation = o->inc ? o->inc : (uint64_t)ts.tv_sec;
 	hb.seq = o->seq;
-	hb.sent_at_ms =
-	    (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	hb.sent_at_ms = o->sent_at ? o->sent_at
+	                           : (uint64_t)ts.tv_sec * 1000 +
+	                                 (uint64_t)ts.tv_nsec / 1000000;
 	snprintf(hb.name, sizeof(hb.name), "%s", name);
 	hb.payload = payload;
 	hb.payload_len = strlen(payload);
@@ -161,7 +169,7 @@ pwforge_build(const struct pwforge_opts *o, unsigned char *buf, size_t buflen)
 		buf[o->offset] ^= 0x01;
 		return len;
 	}
-	if (strcmp(m, "replay") == 0)
+	if (strcmp(m, "replay") == 0 || strcmp(m, "signed") == 0)
 		return pwforge_encode(
 		    o, pwforge_need_name(o), pl, 1, buf, buflen);
 	if (strcmp(m, "badjson") == 0)
@@ -200,6 +208,8 @@ main(int argc, char **argv)
 	    {"inc", required_argument, NULL, 'i'},
 	    {"seq", required_argument, NULL, 's'},
 	    {"offset", required_argument, NULL, 'o'},
+	    {"sent-at", required_argument, NULL, 't'},
+	    {"count", required_argument, NULL, 'c'},
 	    {"payload", required_argument, NULL, 'p'}, {NULL, 0, NULL, 0}};
 	struct pwforge_opts o;
 	unsigned char buf[1400];
@@ -210,8 +220,8 @@ main(int argc, char **argv)
 	o.seq = 1;
 	o.offset = 20;
 	o.payload = "{}";
-	while (
-	    (ch = getopt_long(argc, argv, "n:k:i:s:o:p:", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "n:k:i:s:o:p:t:c:", opts, NULL)) !=
+	       -1) {
 		switch (ch) {
 		case 'n':
 			o.name = optarg;
@@ -224,6 +234,12 @@ main(int argc, char **argv)
 			break;
 		case 's':
 			o.seq = strtoull(optarg, NULL, 10);
+			break;
+		case 'c':
+			o.count = strtoul(optarg, NULL, 10);
+			break;
+		case 't':
+			o.sent_at = strtoull(optarg, NULL, 10);
 			break;
 		case 'o':
 			o.offset = strtoul(optarg, NULL, 10);
@@ -242,7 +258,11 @@ main(int argc, char **argv)
 	o.port = argv[optind + 2];
 	if (sodium_init() < 0)
 		pwforge_die("libsodium failed to initialise");
-	len = pwforge_build(&o, buf, sizeof(buf));
-	pwforge_send(&o, buf, len);
+	do {
+		len = pwforge_build(&o, buf, sizeof(buf));
+		pwforge_send(&o, buf, len);
+		if (o.inc)
+			o.inc++;
+	} while (o.count > 1 && --o.count > 0);
 	return 0;
 }

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
+#include "common/xmalloc.h"
 #include "config/conf.h"
 
 #define PK1 "uAOpVdx/l+1Ay1gvWX/V1SHgey9XqYxJJ6K6aui7Xxs="
@@ -471,6 +472,28 @@ test_unknown_peer_ref(void **state)
 	        {6, "[service y@nosuch]: no [peer nosuch]"}, {0, NULL}});
 }
 
+/* a guard's size cap and top-level type (issue 13, item 9) */
+static void
+test_guard_size_top_level(void **state)
+{
+	struct conf *c;
+
+	(void)state;
+	c = load_ok(PEER_A "[guard g@a]\nfile = /f\n[guard h@a]\nfile = /h\n"
+	                   "max_size = 1048576\ntop_level = any\n");
+	assert_int_equal(c->guards[0].max_size, CONF_GUARD_SIZE);
+	assert_int_equal(c->guards[0].any_json, 0);
+	assert_int_equal(c->guards[1].max_size, 1048576);
+	assert_int_equal(c->guards[1].any_json, 1);
+	conf_free(c);
+	expect_errors(PEER_A "[guard g@a]\nfile = /f\nmax_size = 67108865\n"
+	                     "top_level = array\n[guard h@a]\nfile = /h\n"
+	                     "max_size = 0\n",
+	    (struct want[]){{6, "max_size: at most 67108864 bytes"},
+	        {7, "top_level: \"array\" is not object or any"},
+	        {10, "max_size: bad size \"0\""}, {0, NULL}});
+}
+
 static void
 test_guard_service_required(void **state)
 {
@@ -657,22 +680,68 @@ test_syntax(void **state)
 	        {5, "section header must end with ']'"}, {0, NULL}});
 }
 
+/* a string of n copies of c, NUL-ended (the caller frees) */
+static char *
+repeat(char c, size_t n)
+{
+	char *s = malloc(n + 1);
+
+	assert_non_null(s);
+	memset(s, c, n);
+	s[n] = '\0';
+	return s;
+}
+
+/*
+ * Lines longer than inih's compiled-in 199 characters are read whole: a
+ * 1000-character restart and on_flag command, a long backups list and its
+ * long continuation as the first key of a section (issue 13 item 16).
+ */
 static void
 test_long_line(void **state)
 {
-	char text[1024];
-	int n;
+	char *cmd = repeat('x', 990), *b1 = repeat('b', 400),
+	     *b2 = repeat('c', 300), *text;
+	struct conf *c;
 
 	(void)state;
-	n = snprintf(text, sizeof(text),
-	    PEER_A "[guard g@a]\nfile = /f\n"
-	           "backups = ");
-	memset(text + n, 'x', 300);
-	snprintf(text + n + 300, sizeof(text) - (size_t)n - 300,
-	    "\n"
-	    "  /cont\nflag = /f\n");
-	expect_errors(text, (struct want[]){{6, "line too long"},
-	                        {7, "syntax error"}, {0, NULL}});
+	text = xasprintf(PEER_A "[guard g@a]\nbackups = /%s /z  # note\n"
+	                        "  /%s\nfile = /f\nflag = /g\n"
+	                        "on_flag = echo %s\n"
+	                        "[service s@a]\nprobe = a:1\n"
+	                        "restart = echo %s ; trailing comment\n",
+	    b1, b2, cmd, cmd);
+	c = load_ok(text);
+	assert_int_equal(c->guards[0].nbackups, 3);
+	assert_int_equal(strlen(c->guards[0].backups[0]), 401);
+	assert_string_equal(c->guards[0].backups[1], "/z");
+	assert_int_equal(strlen(c->guards[0].backups[2]), 301);
+	assert_int_equal(strlen(c->guards[0].on_flag), 995);
+	assert_int_equal(strlen(c->services[0].restart), 995);
+	assert_memory_equal(c->services[0].restart, "echo xxx", 8);
+	conf_free(c);
+	free(text);
+	/* the same errors as on a short line, on the right line */
+	text = xasprintf(PEER_A "[service s@a]\nprobe = a:1\n"
+	                        "restart = echo %s\nrestart = %s\n"
+	                        "colour = %s\n",
+	    cmd, cmd, cmd);
+	expect_errors(text, (struct want[]){{7, "duplicate key \"restart\""},
+	                        {8, "unknown key \"colour\""}, {0, NULL}});
+	free(text);
+	free(cmd);
+	free(b1);
+	free(b2);
+	/* a bound remains */
+	cmd = repeat('x', CONF_LINE_MAX);
+	text = xasprintf(PEER_A "[service s@a]\nprobe = a:1\nrestart = %s\n"
+	                        "  /cont\nport = 1\n",
+	    cmd);
+	expect_errors(
+	    text, (struct want[]){{6, "line too long"}, {7, "syntax error"},
+	              {8, "unknown key \"port\""}, {0, NULL}});
+	free(text);
+	free(cmd);
 }
 
 static void
@@ -1145,6 +1214,7 @@ main(void)
 	    cmocka_unit_test(test_missing_peer_keys),
 	    cmocka_unit_test(test_unknown_peer_ref),
 	    cmocka_unit_test(test_guard_service_required),
+	    cmocka_unit_test(test_guard_size_top_level),
 	    cmocka_unit_test(test_bad_require),
 	    cmocka_unit_test(test_bad_ssh),
 	    cmocka_unit_test(test_bad_hostkey),

@@ -7,9 +7,11 @@
  */
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -69,7 +71,8 @@ get(const char *path)
 	char err[256], *data;
 	size_t len;
 
-	if (fs->read(fs->ctx, path, &data, &len, err, sizeof(err)) != 0)
+	if (fs->read(fs->ctx, path, FSOPS_MAX_FILE, &data, &len, NULL, err,
+	        sizeof(err)) != 0)
 		return NULL;
 	return data;
 }
@@ -200,6 +203,58 @@ rm_rf(const char *path)
 		unlink(path);
 }
 
+/* how many names in the test directory start with prefix */
+static int
+count_prefix(const struct t *t, const char *prefix)
+{
+	struct dirent *de;
+	DIR *d = opendir(t->dir);
+	int n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		n += strncmp(de->d_name, prefix, strlen(prefix)) == 0;
+	closedir(d);
+	return n;
+}
+
+/* remove every name in the test directory starting with prefix */
+static void
+rm_all(const struct t *t, const char *prefix)
+{
+	struct dirent *de;
+	DIR *d = opendir(t->dir);
+	char *p;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
+			continue;
+		p = tpath(t, de->d_name);
+		rm_rf(p);
+		free(p);
+	}
+	closedir(d);
+}
+
+static void
+link_to(const struct t *t, const char *name, const char *target)
+{
+	char *p = tpath(t, name);
+
+	assert_int_equal(symlink(target, p), 0);
+	free(p);
+}
+
+static void
+own(const struct t *t, const char *name, uid_t uid, gid_t gid)
+{
+	char *p = tpath(t, name);
+
+	assert_int_equal(lchown(p, uid, gid), 0);
+	free(p);
+}
+
 static int
 setup(void **state)
 {
@@ -255,13 +310,80 @@ test_validate_ok(void **state)
 	assert_int_equal(
 	    validate(t, "{\"channels\":{\"telegram\":null}}", why, sizeof(why)),
 	    0);
-	/* without require any JSON value is fine; with it, an object */
-	guard_set(t, NULL, NULL);
-	assert_int_equal(validate(t, "42", why, sizeof(why)), 0);
-	assert_int_equal(validate(t, "[1,2]", why, sizeof(why)), 0);
 	guard_set(t, REQ, NULL);
 	assert_int_equal(validate(t, "[1,2]", why, sizeof(why)), -1);
 	assert_non_null(strstr(why, "not a JSON object"));
+}
+
+/* without require, a config is still an object: null, 0, [] are not,
+ * unless top_level = any (and there is no require) */
+static void
+test_validate_object(void **state)
+{
+	struct t *t = *state;
+	const char *bad[] = {"null", "0", "42", "[1,2]", "\"x\"", "true"};
+	char why[256];
+	size_t i;
+
+	guard_set(t, NULL, NULL);
+	assert_int_equal(validate(t, "{}", why, sizeof(why)), 0);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(validate(t, bad[i], why, sizeof(why)), -1);
+		assert_non_null(strstr(why, "not a JSON object"));
+	}
+	t->g.any_json = 1;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(validate(t, bad[i], why, sizeof(why)), 0);
+	guard_set(t, REQ, NULL);
+	assert_int_equal(validate(t, "[1,2]", why, sizeof(why)), -1);
+}
+
+/* jansson's message quotes the bad token: never in the reason */
+static void
+test_validate_no_content(void **state)
+{
+	struct t *t = *state;
+	const char *docs[] = {"{\"token\": sk-SECRET0123456789}",
+	    "{\"token\": \"sk-SECRET0123456789",
+	    "{\"token\": \"sk-SECRET\x01\"}", "{\"t\": trueSECRET}",
+	    "{\"a\":1}\nsk-SECRET0123456789"};
+	char why[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+		assert_int_equal(validate(t, docs[i], why, sizeof(why)), -1);
+		assert_null(strstr(why, "SECRET"));
+		assert_null(strstr(why, "sk-"));
+		assert_non_null(strstr(why, "line "));
+		assert_non_null(strstr(why, "column "));
+	}
+}
+
+/* a backup over the cap is refused without being parsed */
+static void
+test_validate_too_big(void **state)
+{
+	struct t *t = *state;
+	size_t n = CONF_GUARD_SIZE + 2;
+	char why[256], *big = xmalloc(n + 1);
+
+	memset(big, ' ', n);
+	big[0] = '{';
+	big[n - 1] = '}';
+	big[n] = '\0';
+	guard_set(t, NULL, NULL);
+	assert_int_equal(guard_max_size(&t->g), CONF_GUARD_SIZE);
+	assert_int_equal(guard_validate(&t->g, big, n, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "larger than 4194304 bytes"));
+	/* max_size raises (up to CONF_GUARD_SIZE_MAX) or lowers the cap */
+	t->g.max_size = n;
+	assert_int_equal(guard_validate(&t->g, big, n, why, sizeof(why)), 0);
+	t->g.max_size = (uint64_t)CONF_GUARD_SIZE_MAX * 4;
+	assert_int_equal(guard_max_size(&t->g), CONF_GUARD_SIZE_MAX);
+	t->g.max_size = 8;
+	assert_int_equal(validate(t, "{\"a\": 12}", why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "larger than 8 bytes"));
+	free(big);
 }
 
 static void
@@ -273,7 +395,7 @@ test_validate_not_json(void **state)
 	assert_int_equal(
 	    validate(t, "{\n\"a\": 1,\n\"b\": }\n", why, sizeof(why)), -1);
 	assert_true(strncmp(why, "not JSON: ", 10) == 0);
-	assert_non_null(strstr(why, "at line 3"));
+	assert_non_null(strstr(why, "at line 3, column"));
 	assert_int_equal(validate(t, "   \n", why, sizeof(why)), -1);
 	assert_true(strncmp(why, "not JSON: ", 10) == 0);
 	/* NULL reason is allowed */
@@ -521,14 +643,16 @@ test_check_missing_file(void **state)
 	struct guard_result res;
 	struct stat st;
 
-	put(t, "openclaw.json.bak", GOOD, 0644);
+	/* FILE missing: the backup's owner and mode, never its setuid */
+	put(t, "openclaw.json.bak", GOOD, 04644);
 	assert_int_equal(check(t, 0, &res), 0);
 	assert_int_equal(res.outcome, GUARD_RESTORED);
 	assert_string_equal(res.invalid_reason, "missing");
 	assert_string_equal(res.broken_copy, "");
 	assert_file(t, "openclaw.json", GOOD);
-	assert_int_equal(stat(t->g.file, &st), 0);
-	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(lstat(t->g.file, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0644);
+	assert_int_equal(st.st_uid, geteuid());
 }
 
 static void
@@ -590,9 +714,20 @@ test_check_stale_tmp(void **state)
 	assert_file(t, "openclaw.json", GOOD);
 	assert_file(t, "openclaw.json.peerwatch-tmp", "half-written");
 	assert_file(t, "openclaw.json.peerwatch-tmp-1700000000", "another");
-	p = tpath(t, "openclaw.json.peerwatch-tmp-1700000000-1");
-	assert_int_equal(access(p, F_OK), -1);
+	assert_int_equal(count_prefix(t, "openclaw.json.peerwatch-tmp"), 2);
+	/* a leftover that is a dangling link or a directory blocks nothing */
+	rm_all(t, "openclaw.json.peerwatch-tmp");
+	p = tpath(t, "openclaw.json.peerwatch-tmp");
+	assert_int_equal(symlink("/nonexistent/x", p), 0);
 	free(p);
+	p = tpath(t, "openclaw.json.peerwatch-tmp-1700000000");
+	assert_int_equal(mkdir(p, 0700), 0);
+	free(p);
+	put(t, "openclaw.json", CORRUPT, 0600);
+	assert_int_equal(check(t, 0, &res), 0);
+	assert_int_equal(res.outcome, GUARD_RESTORED);
+	assert_file(t, "openclaw.json", GOOD);
+	assert_int_equal(count_prefix(t, "openclaw.json.peerwatch-tmp"), 2);
 }
 
 static void
@@ -651,6 +786,215 @@ test_check_read_error(void **state)
 	assert_non_null(strstr(res.detail, "not a regular file"));
 }
 
+/* a backup over max_size is refused from its size, before reading */
+static void
+test_check_backup_too_big(void **state)
+{
+	struct t *t = *state;
+	struct guard_result res;
+
+	put(t, "openclaw.json", CORRUPT, 0600);
+	put(t, "openclaw.json.bak", GOOD, 0600);
+	t->g.max_size = strlen(CORRUPT);
+	assert_int_equal(check(t, 0, &res), 0);
+	assert_int_equal(res.outcome, GUARD_NO_SOURCE);
+	assert_non_null(strstr(res.detail, "bytes, refused"));
+	assert_file(t, "openclaw.json", CORRUPT);
+}
+
+/* ---- links, owners, modes --------------------------------------------- */
+
+/* a backup that is a link (to a root-only file, say) is never read */
+static void
+test_backup_link_refused(void **state)
+{
+	struct t *t = *state;
+	struct guard_result res;
+	char *secret = tpath(t, "secret.json"), *before, *after, *p;
+
+	put(t, "openclaw.json", CORRUPT, 0600);
+	put(t, "secret.json", GOOD, 0600);
+	link_to(t, "openclaw.json.bak", secret);
+	p = tpath(t, "hourly");
+	assert_int_equal(mkdir(p, 0700), 0);
+	free(p);
+	link_to(t, "hourly/a.json", secret);
+	guard_set(t, REQ,
+	    (const char *const[]){"openclaw.json.bak", "hourly/*.json", NULL});
+	before = snap(t);
+	assert_int_equal(check(t, 0, &res), 0);
+	assert_int_equal(res.outcome, GUARD_NO_SOURCE);
+	assert_non_null(strstr(res.detail, "symbolic link, not followed"));
+	assert_non_null(strstr(res.detail, "no match"));
+	after = snap(t);
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+	free(secret);
+}
+
+/* backups owned by someone other than FILE's owner or root are skipped;
+ * the restored file keeps FILE's owner and mode, minus setuid/setgid */
+static void
+test_backup_owner(void **state)
+{
+	struct t *t = *state;
+	struct guard_result res;
+	struct stat st;
+	char *p;
+
+	if (geteuid() != 0)
+		skip();
+	put(t, "openclaw.json", CORRUPT, 0600);
+	own(t, "openclaw.json", 65534, 65534);
+	assert_int_equal(chmod(t->g.file, 06750), 0);
+	put(t, "openclaw.json.bak", GOOD, 0644);
+	own(t, "openclaw.json.bak", 12345, 12345);
+	put(t, "openclaw.json.bak.1", GOOD2, 0600);
+	own(t, "openclaw.json.bak.1", 65534, 0);
+	assert_int_equal(check(t, 0, &res), 0);
+	assert_int_equal(res.outcome, GUARD_RESTORED);
+	assert_non_null(strstr(res.detail, "owned by uid 12345"));
+	p = tpath(t, "openclaw.json.bak.1");
+	assert_string_equal(res.source, p);
+	free(p);
+	assert_string_equal(res.warning, "");
+	assert_int_equal(lstat(t->g.file, &st), 0);
+	assert_int_equal(st.st_uid, 65534);
+	assert_int_equal(st.st_gid, 65534);
+	assert_int_equal(st.st_mode & 07777, 0750);
+	assert_int_equal(lstat(res.broken_copy, &st), 0);
+	assert_int_equal(st.st_uid, 65534);
+	assert_int_equal(st.st_mode & 07777, 0750);
+}
+
+/* a root-owned backup with a second name, for a user's file, may be a
+ * hard link to a root-only file: not used (nlink 1 is) */
+static void
+test_backup_root_hardlink(void **state)
+{
+	struct t *t = *state;
+	struct guard_result res;
+	char *secret = tpath(t, "secret.json"),
+	     *bak = tpath(t, "openclaw.json.bak");
+	char *p;
+
+	if (geteuid() != 0)
+		skip();
+	put(t, "openclaw.json", CORRUPT, 0600);
+	own(t, "openclaw.json", 65534, 65534);
+	put(t, "secret.json", GOOD2, 0600);
+	assert_int_equal(link(secret, bak), 0);
+	put(t, "openclaw.json.bak.1", GOOD, 0644);
+	assert_int_equal(check(t, 0, &res), 0);
+	assert_int_equal(res.outcome, GUARD_RESTORED);
+	assert_non_null(strstr(res.detail, "more than one hard link"));
+	p = tpath(t, "openclaw.json.bak.1");
+	assert_string_equal(res.source, p);
+	free(p);
+	assert_file(t, "openclaw.json", GOOD);
+	free(secret);
+	free(bak);
+}
+
+/* a writer that may not chown: restored, and the event says so */
+static void
+test_owner_not_kept_warns(void **state)
+{
+	struct t *t = *state;
+	struct guard_result res;
+	struct stat st;
+	pid_t pid;
+	int status;
+
+	if (geteuid() != 0)
+		skip();
+	assert_int_equal(chown(t->dir, 65534, 65534), 0);
+	put(t, "openclaw.json", CORRUPT, 0640);
+	own(t, "openclaw.json", 65534, 0);
+	put(t, "openclaw.json.bak", GOOD, 0600);
+	own(t, "openclaw.json.bak", 65534, 65534);
+	pid = fork();
+	assert_true(pid != -1);
+	if (pid == 0) {
+		if (setgroups(0, NULL) == -1 || setgid(65534) == -1 ||
+		    setuid(65534) == -1)
+			_exit(3);
+		if (check(t, 0, &res) != 0 || res.outcome != GUARD_RESTORED)
+			_exit(4);
+		if (strstr(res.warning, "owner 65534:0 not kept") == NULL)
+			_exit(5);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(lstat(t->g.file, &st), 0);
+	assert_int_equal(st.st_uid, 65534);
+	assert_int_equal(st.st_mode & 07777, 0640);
+	assert_file(t, "openclaw.json", GOOD);
+}
+
+/* a symlinked FILE is refused with a clear reason, never replaced by a
+ * plain file; a dangling one is not "missing" */
+static void
+test_file_link_refused(void **state)
+{
+	struct t *t = *state;
+	struct guard_result res;
+	struct stat st;
+	char *real = tpath(t, "real.json");
+
+	put(t, "real.json", CORRUPT, 0600);
+	put(t, "openclaw.json.bak", GOOD, 0600);
+	link_to(t, "openclaw.json", real);
+	assert_int_equal(check(t, 0, &res), -1);
+	assert_int_equal(res.outcome, GUARD_ERROR);
+	assert_non_null(strstr(res.detail, "symbolic link"));
+	assert_string_equal(res.invalid_reason, "a symbolic link");
+	assert_int_equal(lstat(t->g.file, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	assert_file(t, "real.json", CORRUPT);
+	assert_int_equal(count_prefix(t, "openclaw.json.broken-"), 0);
+	assert_int_equal(count_prefix(t, "openclaw.json.peerwatch-tmp"), 0);
+	/* dangling */
+	assert_int_equal(unlink(real), 0);
+	assert_int_equal(check(t, 0, &res), -1);
+	assert_int_equal(res.outcome, GUARD_ERROR);
+	assert_string_equal(res.invalid_reason, "a symbolic link");
+	assert_int_equal(lstat(t->g.file, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	assert_int_equal(access(real, F_OK), -1);
+	free(real);
+}
+
+/* a wide glob never takes peerwatch's own files for backups */
+static void
+test_glob_skips_artefacts(void **state)
+{
+	struct t *t = *state;
+	struct guard_result res;
+	char *p;
+
+	put(t, "openclaw.json", CORRUPT, 0600);
+	put(t, "openclaw.json.old", GOOD, 0600);
+	put(t, "openclaw.json.peerwatch-old-1700000000123", GOOD2, 0600);
+	put(t, "openclaw.json.peerwatch-tmp-0123456789abcdef", GOOD2, 0600);
+	put(t, "openclaw.json.broken-1690000000", GOOD2, 0600);
+	put(t, "openclaw.json.broken-1690000000-3", GOOD2, 0600);
+	set_mtime(t, "openclaw.json.old", 1000);
+	guard_set(t, REQ, (const char *const[]){"openclaw.json*", NULL});
+	assert_int_equal(check(t, 1, &res), 0);
+	assert_int_equal(res.outcome, GUARD_WOULD_RESTORE);
+	p = tpath(t, "openclaw.json.old");
+	assert_string_equal(res.source, p);
+	free(p);
+	assert_int_equal(res.sources_tried, 1);
+	assert_true(guard_is_artefact("/x/a.json.broken-17"));
+	assert_false(guard_is_artefact("/x/a.json.broken-x"));
+	assert_false(guard_is_artefact("/x/a.json.bak"));
+}
+
 /* ---- fault injection -------------------------------------------------- */
 
 struct fault {
@@ -658,15 +1002,45 @@ struct fault {
 	int fail_rename;
 	int fail_create; /* fail the n-th create (1-based), 0 never */
 	int creates;
+	const char *app_file; /* after its n-th read, an app writes it */
+	int app_after, app_reads;
+	const char *app_data;
 };
 
 static int
-fault_read(void *ctx, const char *path, char **data, size_t *len, char *err,
+fault_read(void *ctx, const char *path, size_t max, char **data, size_t *len,
+    struct fsops_stat *st, char *err, size_t errlen)
+{
+	struct fault *f = ctx;
+	const struct fsops *r = f->real;
+	int rc = r->read(r->ctx, path, max, data, len, st, err, errlen);
+	FILE *fp;
+
+	if (f->app_file != NULL && strcmp(path, f->app_file) == 0 &&
+	    ++f->app_reads == f->app_after) {
+		fp = fopen(path, "w");
+		assert_non_null(fp);
+		fputs(f->app_data, fp);
+		fclose(fp);
+	}
+	return rc;
+}
+
+static int
+fault_stat(void *ctx, const char *path, struct fsops_stat *st, char *err,
     size_t errlen)
 {
 	const struct fsops *r = ((struct fault *)ctx)->real;
 
-	return r->read(r->ctx, path, data, len, err, errlen);
+	return r->stat(r->ctx, path, st, err, errlen);
+}
+
+static int
+fault_remove(void *ctx, const char *path, char *err, size_t errlen)
+{
+	const struct fsops *r = ((struct fault *)ctx)->real;
+
+	return r->remove(r->ctx, path, err, errlen);
 }
 
 static int
@@ -680,7 +1054,8 @@ fault_glob(void *ctx, const char *pattern, struct fsops_match **m, size_t *n,
 
 static int
 fault_create(void *ctx, const char *path, const char *data, size_t len,
-    const char *mode_like, char *err, size_t errlen)
+    const struct fsops_stat *like, char *warn, size_t warnlen, char *err,
+    size_t errlen)
 {
 	struct fault *f = ctx;
 
@@ -689,7 +1064,7 @@ fault_create(void *ctx, const char *path, const char *data, size_t len,
 		return -1;
 	}
 	return f->real->create(
-	    f->real->ctx, path, data, len, mode_like, err, errlen);
+	    f->real->ctx, path, data, len, like, warn, warnlen, err, errlen);
 }
 
 static int
@@ -713,13 +1088,31 @@ fault_mkparent(void *ctx, const char *path, char *err, size_t errlen)
 	return r->mkparent(r->ctx, path, err, errlen);
 }
 
+/* the directory's owner swaps the temp file for a link just before
+ * the rename: reported, not called a restore */
+static int
+swap_rename(
+    void *ctx, const char *from, const char *to, char *err, size_t errlen)
+{
+	struct fault *f = ctx;
+
+	assert_int_equal(unlink(from), 0);
+	assert_int_equal(symlink("/nonexistent-pw", from), 0);
+	return f->real->rename(f->real->ctx, from, to, err, errlen);
+}
+
+#define FAULT_OPS(f)                                                           \
+	{                                                                      \
+		(f), fault_read, fault_stat, fault_glob, fault_create,         \
+		    fault_rename, fault_remove, fault_mkparent                 \
+	}
+
 static void
 test_check_rename_fails(void **state)
 {
 	struct t *t = *state;
 	struct fault f = {.real = fslocal_ops(), .fail_rename = 1};
-	struct fsops fs = {&f, fault_read, fault_glob, fault_create,
-	    fault_rename, fault_mkparent};
+	struct fsops fs = FAULT_OPS(&f);
 	struct guard_result res;
 
 	put(t, "openclaw.json", CORRUPT, 0600);
@@ -730,13 +1123,113 @@ test_check_rename_fails(void **state)
 	assert_non_null(strstr(res.detail, "peerwatch-tmp"));
 	assert_file(t, "openclaw.json", CORRUPT);
 	assert_file(t, "openclaw.json.bak", GOOD);
-	/* the broken copy stays; the next (real) run uses a fresh tmp */
-	assert_file(t, "openclaw.json.broken-1700000000", CORRUPT);
-	assert_file(t, "openclaw.json.peerwatch-tmp", GOOD);
+	/* FILE still holds the broken bytes: neither the broken copy nor
+	 * the temp file of the failed run is left behind */
+	assert_string_equal(res.broken_copy, "");
+	assert_int_equal(count_prefix(t, "openclaw.json.broken-"), 0);
+	assert_int_equal(count_prefix(t, "openclaw.json.peerwatch-tmp"), 0);
 	assert_int_equal(check(t, 0, &res), 0);
 	assert_int_equal(res.outcome, GUARD_RESTORED);
 	assert_file(t, "openclaw.json", GOOD);
-	assert_file(t, "openclaw.json.broken-1700000000-1", CORRUPT);
+	assert_file(t, "openclaw.json.broken-1700000000", CORRUPT);
+}
+
+static void
+test_check_tmp_swapped(void **state)
+{
+	struct t *t = *state;
+	struct fault f = {.real = fslocal_ops()};
+	struct fsops fs = FAULT_OPS(&f);
+	struct guard_result res;
+	struct stat st;
+
+	fs.rename = swap_rename;
+	put(t, "openclaw.json", CORRUPT, 0600);
+	put(t, "openclaw.json.bak", GOOD, 0600);
+	assert_int_equal(guard_check(&t->g, &fs, NULL, NOW_S, 0, &res), -1);
+	assert_int_equal(res.outcome, GUARD_ERROR);
+	assert_non_null(strstr(res.detail, "now a symbolic link"));
+	assert_int_equal(lstat(t->g.file, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+}
+
+/* a rename that keeps failing (EBUSY on a bind mount, ENOSPC): retried
+ * again and again, it must not pile up copies until the disk is full */
+static void
+test_check_rename_fails_repeatedly(void **state)
+{
+	struct t *t = *state;
+	struct fault f = {.real = fslocal_ops(), .fail_rename = 1};
+	struct fsops fs = FAULT_OPS(&f);
+	struct guard_result res;
+	int i;
+
+	put(t, "openclaw.json", CORRUPT, 0600);
+	put(t, "openclaw.json.bak", GOOD, 0600);
+	for (i = 0; i < 20; i++)
+		assert_int_equal(
+		    guard_check(&t->g, &fs, NULL, NOW_S + (uint64_t)i, 0, &res),
+		    -1);
+	assert_int_equal(count_prefix(t, "openclaw.json.broken-"), 0);
+	assert_int_equal(count_prefix(t, "openclaw.json.peerwatch-tmp"), 0);
+	assert_file(t, "openclaw.json", CORRUPT);
+}
+
+/* at most GUARD_KEEP_BROKEN broken copies; the oldest go, never ours */
+static void
+test_check_broken_bounded(void **state)
+{
+	struct t *t = *state;
+	struct guard_result res;
+	char name[64];
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		snprintf(name, sizeof(name), "openclaw.json.broken-%d",
+		    1600000000 + i);
+		put(t, name, "old", 0600);
+	}
+	put(t, "openclaw.json.broken-1600000007-1", "old", 0600);
+	/* not ours by name: kept */
+	put(t, "openclaw.json.broken-notes", "mine", 0600);
+	for (i = 0; i < 3; i++) {
+		put(t, "openclaw.json", CORRUPT, 0600);
+		put(t, "openclaw.json.bak", GOOD, 0600);
+		assert_int_equal(guard_check(&t->g, fslocal_ops(), NULL,
+		                     NOW_S + (uint64_t)i, 0, &res),
+		    0);
+		assert_int_equal(res.outcome, GUARD_RESTORED);
+		assert_int_equal(count_prefix(t, "openclaw.json.broken-"),
+		    GUARD_KEEP_BROKEN + 1);
+		assert_int_equal(access(res.broken_copy, F_OK), 0);
+	}
+	assert_file(t, "openclaw.json.broken-1700000002", CORRUPT);
+	assert_file(t, "openclaw.json.broken-1700000000", CORRUPT);
+	assert_file(t, "openclaw.json.broken-1600000007-1", "old");
+	assert_file(t, "openclaw.json.broken-1600000007", "old");
+	assert_file(t, "openclaw.json.broken-notes", "mine");
+}
+
+/* an app write that lands after the last content check, just before
+ * the rename, is kept: size and mtime are looked at once more */
+static void
+test_check_app_write_kept(void **state)
+{
+	struct t *t = *state;
+	struct fault f = {.real = fslocal_ops(),
+	    .app_after = 2,
+	    .app_data = "{\"channels\": {\"telegram\": {\"app\": 1}}}\n"};
+	struct fsops fs = FAULT_OPS(&f);
+	struct guard_result res;
+
+	f.app_file = t->g.file;
+	put(t, "openclaw.json", CORRUPT, 0600);
+	put(t, "openclaw.json.bak", GOOD, 0600);
+	assert_int_equal(guard_check(&t->g, &fs, NULL, NOW_S, 0, &res), -1);
+	assert_int_equal(res.outcome, GUARD_ERROR);
+	assert_non_null(strstr(res.detail, "changed while restoring"));
+	assert_file(t, "openclaw.json", f.app_data);
+	assert_int_equal(count_prefix(t, "openclaw.json.peerwatch-tmp"), 0);
 }
 
 static void
@@ -744,28 +1237,29 @@ test_check_create_fails(void **state)
 {
 	struct t *t = *state;
 	struct fault f = {.real = fslocal_ops()};
-	struct fsops fs = {&f, fault_read, fault_glob, fault_create,
-	    fault_rename, fault_mkparent};
+	struct fsops fs = FAULT_OPS(&f);
 	struct guard_result res;
 	char *before, *after;
 
 	put(t, "openclaw.json", CORRUPT, 0600);
 	put(t, "openclaw.json.bak", GOOD, 0600);
 	before = snap(t);
-	/* the broken copy cannot be made: nothing is written at all */
+	/* the new copy cannot be written: nothing is written at all */
 	f.fail_create = 1;
 	assert_int_equal(guard_check(&t->g, &fs, NULL, NOW_S, 0, &res), -1);
 	assert_int_equal(res.outcome, GUARD_ERROR);
+	assert_non_null(strstr(res.detail, "writing the new file"));
+	after = snap(t);
+	assert_string_equal(before, after);
+	free(after);
+	/* the broken copy cannot be made: the new copy is removed again */
+	f.fail_create = 2;
+	f.creates = 0;
+	assert_int_equal(guard_check(&t->g, &fs, NULL, NOW_S, 0, &res), -1);
 	assert_non_null(strstr(res.detail, "copying the broken file"));
 	after = snap(t);
 	assert_string_equal(before, after);
 	free(after);
-	/* the new copy cannot be written: FILE still untouched */
-	f.fail_create = 2;
-	f.creates = 0;
-	assert_int_equal(guard_check(&t->g, &fs, NULL, NOW_S, 0, &res), -1);
-	assert_non_null(strstr(res.detail, "writing the new file"));
-	assert_file(t, "openclaw.json", CORRUPT);
 	free(before);
 }
 
@@ -895,7 +1389,7 @@ static void
 test_mesh_store_keep(void **state)
 {
 	struct t *t = *state;
-	char err[256], *mesh, *doc, *p, *other = NULL;
+	char err[256], warn[64], *mesh, *doc, *p, *other = NULL;
 	int i;
 
 	mesh = guard_mesh_dir(t->dir, &t->g);
@@ -908,8 +1402,9 @@ test_mesh_store_keep(void **state)
 		if (i == 1) {
 			/* not one of ours: never pruned */
 			other = xasprintf("%s/notes.json", mesh);
-			assert_int_equal(fslocal_ops()->create(NULL, other,
-			                     "{}", 2, NULL, err, sizeof(err)),
+			assert_int_equal(
+			    fslocal_ops()->create(NULL, other, "{}", 2, NULL,
+			        warn, sizeof(warn), err, sizeof(err)),
 			    0);
 		}
 	}
@@ -932,18 +1427,19 @@ test_fslocal(void **state)
 	struct t *t = *state;
 	const struct fsops *fs = fslocal_ops();
 	struct fsops_match *m;
-	char err[256], *data, *p, *pat;
+	char err[256], warn[64], *data, *p, *pat;
 	size_t len, n;
 
 	p = tpath(t, "nope");
 	assert_int_equal(
-	    fs->read(fs->ctx, p, &data, &len, err, sizeof(err)), 1);
+	    fs->read(fs->ctx, p, 10, &data, &len, NULL, err, sizeof(err)), 1);
 	free(p);
 	/* create never replaces an existing file */
 	put(t, "keep", "mine", 0600);
 	p = tpath(t, "keep");
-	assert_int_equal(
-	    fs->create(fs->ctx, p, "x", 1, NULL, err, sizeof(err)), -1);
+	assert_int_equal(fs->create(fs->ctx, p, "x", 1, NULL, warn,
+	                     sizeof(warn), err, sizeof(err)),
+	    -1);
 	assert_file(t, "keep", "mine");
 	free(p);
 	/* glob: same mtime sorts by name descending; metacharacters in
@@ -975,6 +1471,10 @@ main(void)
 	    T(test_validate_nested_path),
 	    T(test_validate_array_index),
 	    T(test_validate_empty),
+	    T(test_validate_object),
+	    T(test_validate_no_content),
+	    T(test_validate_too_big),
+	    T(test_check_backup_too_big),
 	    T(test_check_valid),
 	    T(test_check_restore_bak),
 	    T(test_check_bak_chain),
@@ -989,6 +1489,16 @@ main(void)
 	    T(test_check_identical_skipped),
 	    T(test_check_read_error),
 	    T(test_check_rename_fails),
+	    T(test_check_rename_fails_repeatedly),
+	    T(test_check_tmp_swapped),
+	    T(test_backup_root_hardlink),
+	    T(test_check_broken_bounded),
+	    T(test_check_app_write_kept),
+	    T(test_backup_link_refused),
+	    T(test_backup_owner),
+	    T(test_owner_not_kept_warns),
+	    T(test_file_link_refused),
+	    T(test_glob_skips_artefacts),
 	    T(test_check_create_fails),
 	    T(test_flag),
 	    T(test_mesh_store),

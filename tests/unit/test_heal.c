@@ -3,11 +3,14 @@
  * test_heal: the incident seam (dedup, update, close by peer) and a LOCAL
  * revive job end to end on real files: a corrupt guarded config restored
  * from .bak by the same guard code the SFTP path uses, and only then its
- * flag dropped; with every source bad, nothing written.
+ * flag dropped; with every source bad, nothing written. The worker pool
+ * execs its workers with default signal dispositions even when the daemon
+ * ignores SIGTERM (what libevent's kqueue backend leaves on macOS).
  */
 #include <sys/stat.h>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,10 +22,12 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <event2/event.h>
 #include <jansson.h>
 
 #include "common/evlog.h"
 #include "common/log.h"
+#include "common/clock.h"
 #include "common/xmalloc.h"
 #include "config/conf.h"
 #include "heal/incident.h"
@@ -263,6 +268,7 @@ test_job_codec_roundtrip(void **state)
 	assert_string_equal(k->guards[0].g.file, j->guards[0].g.file);
 	assert_int_equal(k->guards[0].g.nbackups, 2);
 	assert_string_equal(k->guards[0].g.require[0], "channels.telegram");
+	assert_int_equal(k->guards[0].g.max_size, CONF_GUARD_SIZE);
 	/* the worker's answer */
 	k->fail = SFTP_HOSTKEY;
 	snprintf(k->err, sizeof(k->err), "changed key");
@@ -270,6 +276,8 @@ test_job_codec_roundtrip(void **state)
 	k->guards[0].res.outcome = GUARD_RESTORED;
 	snprintf(
 	    k->guards[0].res.source, sizeof(k->guards[0].res.source), "/x.bak");
+	snprintf(k->guards[0].res.warning, sizeof(k->guards[0].res.warning),
+	    "owner 1:1 not kept");
 	k->guards[0].flag_written = 1;
 	k->guards[0].stored = -1;
 	o = rvjob_result_to_json(k);
@@ -281,11 +289,77 @@ test_job_codec_roundtrip(void **state)
 	assert_true(j->peer_flag_written);
 	assert_int_equal(j->guards[0].res.outcome, GUARD_RESTORED);
 	assert_string_equal(j->guards[0].res.source, "/x.bak");
+	assert_string_equal(j->guards[0].res.warning, "owner 1:1 not kept");
 	assert_true(j->guards[0].flag_written);
 	assert_int_equal(j->guards[0].stored, -1);
 	assert_string_equal(sftp_fail_name(j->fail), "hostkey");
 	rvjob_free(j);
 	rvjob_free(k);
+	env_teardown(&e);
+}
+
+static void
+pool_done_cb(struct rvjob *j, void *arg)
+{
+	struct rvjob **done = arg;
+
+	*done = j;
+}
+
+static void
+tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+}
+
+static void
+test_pool_worker_gets_default_signals(void **state)
+{
+	struct timeval tv = {0, 100000};
+	struct event *tick;
+	struct env e;
+	struct event_base *base;
+	struct rvpool *pool;
+	struct rvjob *j, *done = NULL;
+	struct sigaction ign, old;
+	uint64_t deadline;
+	char *worker;
+
+	(void)state;
+	env_setup(&e);
+	/* a stand-in worker that reads its whole request first (so the
+	 * pool's write never meets a closed pipe), then SIGTERMs itself,
+	 * and says so if it lives */
+	worker = xasprintf("%s/worker.sh", e.dir);
+	put(worker, "#!/bin/sh\ncat >/dev/null\nkill -TERM $$\n"
+	            "echo survived >&2\n");
+	assert_int_equal(chmod(worker, 0700), 0);
+	memset(&ign, 0, sizeof(ign));
+	ign.sa_handler = SIG_IGN;
+	sigemptyset(&ign.sa_mask);
+	assert_int_equal(sigaction(SIGTERM, &ign, &old), 0);
+	assert_non_null(base = event_base_new());
+	/* wakes the loop so the deadline is checked */
+	tick = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
+	event_add(tick, &tv);
+	pool = rvpool_new(base, worker, pool_done_cb, &done);
+	j = rvjob_new(RVJOB_LOCAL, e.conf, 0, 0, "test");
+	assert_int_equal(rvpool_submit(pool, j), 0);
+	deadline = clock_mono_ms() + 10000;
+	while (done == NULL && clock_mono_ms() < deadline)
+		event_base_loop(base, EVLOOP_ONCE);
+	assert_ptr_equal(done, j);
+	/* before: "heal worker failed (exit 0, 0 bytes of output)" */
+	assert_string_equal(
+	    j->err, "heal worker failed (signal 15, 0 bytes of output)");
+	assert_int_equal(sigaction(SIGTERM, &old, NULL), 0);
+	rvjob_free(j);
+	rvpool_free(pool);
+	event_free(tick);
+	event_base_free(base);
+	free(worker);
 	env_teardown(&e);
 }
 
@@ -298,6 +372,7 @@ main(void)
 	    cmocka_unit_test(test_local_job_no_source_writes_nothing),
 	    cmocka_unit_test(test_local_job_valid_is_quiet),
 	    cmocka_unit_test(test_job_codec_roundtrip),
+	    cmocka_unit_test(test_pool_worker_gets_default_signals),
 	};
 
 	log_init(1, -1);

@@ -428,6 +428,42 @@ test_status_contract(void **state)
 	teardown(f);
 }
 
+/* b's clock_skew_ms as a has it after one heartbeat sent at `sent` */
+static json_int_t
+skew_after(struct fixture *f, uint64_t sent, uint64_t wall)
+{
+	json_t *o, *b;
+	json_int_t v;
+
+	membership_on_heartbeat(f->m, 1, 101, sent, 0, NULL, f->now, wall);
+	o = membership_status_json(f->m, f->now);
+	b = json_object_get(json_object_get(o, "peers"), "b");
+	v = json_integer_value(json_object_get(b, "clock_skew_ms"));
+	json_decref(o);
+	return v;
+}
+
+/* sent_at is a number off the wire: the skew saturates, never overflows
+ * (the sanitizer build aborted on 2^63; the release build reported a
+ * negative skew for a peer far ahead) */
+static void
+test_skew_extremes(void **state)
+{
+	struct fixture *f = mesh(3, 0);
+	const uint64_t wall = 1795388462345ULL;
+
+	(void)state;
+	assert_int_equal(skew_after(f, wall + 1500, wall), 1500);
+	assert_int_equal(skew_after(f, wall - 1500, wall), -1500);
+	assert_true(skew_after(f, (uint64_t)1 << 63, wall) ==
+	            (json_int_t)((uint64_t)INT64_MAX - wall + 1));
+	assert_true(skew_after(f, UINT64_MAX, wall) == INT64_MAX);
+	assert_true(skew_after(f, UINT64_MAX, 0) == INT64_MAX);
+	assert_true(skew_after(f, 0, UINT64_MAX) == -INT64_MAX);
+	assert_true(skew_after(f, 0, wall) == -(json_int_t)wall);
+	teardown(f);
+}
+
 int
 main(void)
 {
@@ -443,6 +479,7 @@ main(void)
 	    cmocka_unit_test(test_heal_no_takeover),
 	    cmocka_unit_test(test_two_node),
 	    cmocka_unit_test(test_status_contract),
+	    cmocka_unit_test(test_skew_extremes),
 	};
 
 	log_init(1, -1);

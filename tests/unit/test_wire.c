@@ -319,6 +319,42 @@ test_parse_reasons(void **state)
 #undef TRY
 }
 
+/* incarnation and sent_at are range-checked: at most INT64_MAX */
+static void
+test_parse_ranges(void **state)
+{
+	static const struct {
+		uint64_t inc, seq, sent;
+		enum wire_drop want;
+	} t[] = {
+	    {1, 1, 1795388462345ULL, WIRE_OK},
+	    {INT64_MAX, 1, INT64_MAX, WIRE_OK},
+	    {1, UINT64_MAX, 1, WIRE_OK}, /* a seq is only compared */
+	    {1, 1, (uint64_t)INT64_MAX + 1, WIRE_BAD_PAYLOAD},
+	    {1, 1, UINT64_MAX, WIRE_BAD_PAYLOAD},
+	    {(uint64_t)INT64_MAX + 1, 1, 1, WIRE_BAD_PAYLOAD},
+	    {UINT64_MAX, 1, 1, WIRE_BAD_PAYLOAD},
+	};
+	struct keys *k = *state;
+	unsigned char buf[WIRE_MAX];
+	struct wire_hb hb, out;
+	size_t i;
+	int n;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		make_hb(&hb, "alpha", "{}");
+		hb.incarnation = t[i].inc;
+		hb.seq = t[i].seq;
+		hb.sent_at_ms = t[i].sent;
+		n = wire_encode(&hb, k->sk, buf, sizeof(buf));
+		assert_true(n > 0);
+		assert_int_equal(wire_parse(buf, (size_t)n, &out), t[i].want);
+		if (t[i].want != WIRE_OK)
+			assert_true(
+			    out.sent_at_ms == 0 && out.incarnation == 0);
+	}
+}
+
 static void
 test_is_newer(void **state)
 {
@@ -427,6 +463,7 @@ main(void)
 	    cmocka_unit_test(test_max_size),
 	    cmocka_unit_test(test_encode_refuses),
 	    cmocka_unit_test(test_parse_reasons),
+	    cmocka_unit_test(test_parse_ranges),
 	    cmocka_unit_test(test_is_newer),
 	    cmocka_unit_test(test_drop_names),
 	    cmocka_unit_test(test_fuzz),

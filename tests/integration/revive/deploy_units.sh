@@ -46,9 +46,9 @@ flag = $T/flags dir/bot.flag
 on_flag = $bot_cmd
 EOF
 "$PW" check-config -c "$T/peers.conf" >&2 || fail "check-config refused the test config"
-# "name sha256" of every file in DIR
+# "sha256 name" of every file in DIR
 rv_snap() {
-	(cd "$1" && sha256sum -- * | sort)
+	(cd "$1" && pw_sha256 -- * | sort)
 }
 units() {
 	"$PW" deploy-units -c "$T/peers.conf" --name host1 --bin "$PW" "$@"
@@ -119,6 +119,75 @@ units --linux -o "$T/partial" >"$T/partial.out" 2>&1 || rc=$?
 log "-o over existing files: exit 1, unchanged"
 
 # --- macOS -------------------------------------------------------------------
+# The launchd flag job of a guard whose on_flag counts its runs, run the way
+# launchd runs it: at load (RunAtLoad) and on every change of the watched
+# path, which includes the job's own rm. Each flag must run on_flag once,
+# a flag already there at load included; no flag, no run.
+mac_job_runs() {
+	[ -f "$T/macjob/ran" ] && wc -l <"$T/macjob/ran" | tr -d ' ' || echo 0
+}
+mac_job_runs_once() {
+	local d=$T/macjob line2 args
+	mkdir -p "$d/out"
+	line2=$("$PW" keygen -o "$d/key" 2>/dev/null)
+	cat >"$d/peers.conf" <<EOF
+[mesh]
+key = $d/key
+state_dir = $d/state
+revive_flag = $d/revive.flag
+[peer m1]
+address = 127.0.0.1
+$line2
+[guard probe@m1]
+file = $d/probe.json
+flag = $d/probe flag
+on_flag = echo ran >>'$d/ran'
+EOF
+	"$PW" deploy-units -c "$d/peers.conf" --name m1 --bin "$PW" --macos \
+	    -o "$d/out" >/dev/null || fail "deploy-units --macos (probe) failed"
+	args=$("$PY" - "$d/out/com.peerwatch.flag.probe.plist" <<'EOF'
+import plistlib, sys
+d = plistlib.load(open(sys.argv[1], "rb"))
+assert d.get("RunAtLoad") is True, "no RunAtLoad"
+a = d["ProgramArguments"]
+assert a[:2] == ["/bin/sh", "-c"], a
+print(a[2])
+EOF
+) || fail "probe plist: no RunAtLoad or not /bin/sh -c"
+	/bin/sh -c "$args" || fail "job at load without a flag failed"
+	[ "$(mac_job_runs)" = 0 ] || fail "job ran on_flag without a flag"
+	: >"$d/probe flag"
+	/bin/sh -c "$args" || fail "job with a flag failed"
+	[ "$(mac_job_runs)" = 1 ] || fail "a flag ran on_flag $(mac_job_runs) times, want 1"
+	[ ! -e "$d/probe flag" ] || fail "job left the flag"
+	# launchd fires again for the job's own rm: nothing more happens
+	/bin/sh -c "$args" || fail "job after its own rm failed"
+	[ "$(mac_job_runs)" = 1 ] || fail "the job's own rm ran on_flag again"
+	# a flag present when the job is loaded (RunAtLoad)
+	: >"$d/probe flag"
+	/bin/sh -c "$args" || fail "job at load with a flag failed"
+	[ "$(mac_job_runs)" = 2 ] ||
+	    fail "a flag present at load: on_flag ran $(mac_job_runs) times in all, want 2"
+	grep -qE '^/var/log/peerwatch\.log[[:space:]].*[[:space:]]N$' \
+	    "$d/out/peerwatch.newsyslog.conf" ||
+	    fail "no newsyslog entry for /var/log/peerwatch.log"
+	"$PY" - "$d/out/com.peerwatch.peerwatch.plist" <<'EOF' ||
+import plistlib, sys
+d = plistlib.load(open(sys.argv[1], "rb"))
+a = d["ProgramArguments"]
+assert a[-2:] == ["--log", d["StandardErrorPath"]], a
+EOF
+	    fail "peerwatch plist does not log through --log to its StandardErrorPath"
+	"$PY" - "$d/out/com.peerwatch.revive.plist" <<'EOF' ||
+import plistlib, sys
+d = plistlib.load(open(sys.argv[1], "rb"))
+assert d.get("RunAtLoad") is True
+assert d["ProgramArguments"][2].endswith(
+    "; launchctl kickstart -k system/com.peerwatch.peerwatch")
+EOF
+	    fail "revive plist: no RunAtLoad or no kickstart -k"
+}
+
 mkdir "$T/macos"
 units --macos -o "$T/macos" >&2 || fail "deploy-units --macos -o failed"
 plists=("$T"/macos/*.plist)
@@ -146,6 +215,8 @@ EOF
 	*) fail "bot's launchd job runs: $got; want ...; $bot_cmd" ;;
 	esac
 	log "${#plists[@]} plists well-formed (python3 plistlib)"
+	mac_job_runs_once
+	log "launchd flag job: runs at load, once per flag, not on its own rm"
 elif command -v xmllint >/dev/null 2>&1; then
 	for p in "${plists[@]}"; do
 		xmllint --noout "$p" || fail "$p: not well-formed XML"

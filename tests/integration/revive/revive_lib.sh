@@ -54,7 +54,10 @@ rv_setup() {
 	    { echo "SKIP: no ssh-keygen" >&2; exit 77; }
 	pw_setup "$@"
 	trap rv_cleanup EXIT
-	mkdir -p /run/sshd
+	# every host on its own 127.214.K.I (macOS: only with lo0 aliases)
+	need_loopback 127.214.$K 5
+	# sshd's privilege-separation directory (macOS: /var/empty, there)
+	[ "$PW_OS" = Darwin ] || mkdir -p /run/sshd
 	mkdir -p "$T/ssh"
 	ssh-keygen -q -t ed25519 -N '' -C "peerwatch-test-client" \
 	    -f "$T/ssh/client"
@@ -269,7 +272,8 @@ rv_watch() {
 			for f in "$d"/flags/*.flag; do
 				[ -e "$f" ] || continue
 				base=$(basename "$f")
-				ms=$(($(date +%s%N) / 1000000))
+				pw_now
+				ms=$NOW_MS
 				cp "$f" "$d/seen/$ms-$base" 2>/dev/null || true
 				rm -f "$f"
 				if [ "$f" != "$rflag" ]; then
@@ -441,6 +445,12 @@ rv_incident_open() {
 
 # "name size sha256" of every file under DIR, sorted: a snapshot to compare
 rv_snapshot() {
+	if [ "$PW_OS" = Darwin ]; then # no find -printf: name size sha256
+		(cd "$1" && find . -type f -exec sh -c \
+		    'printf "%s %s %s\n" "$1" "$(wc -c <"$1" | tr -d " ")" \
+		    "$(shasum -a 256 <"$1" | cut -d" " -f1)"' sh {} \; | sort)
+		return
+	fi
 	(cd "$1" && find . -type f -printf '%p %s ' -exec sha256sum {} \; |
 	    awk '{print $1, $2, $3}' | sort)
 }
