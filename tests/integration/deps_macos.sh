@@ -24,7 +24,7 @@ EOF
 chmod 755 "$T/fake/uname" "$T/hb/bin/brew"
 run() { PATH="$T/fake:$T/hb/bin:/usr/bin:/bin" sh "$SRC/deploy/deps.sh"; }
 
-for f in cmake pkg-config libevent libsodium curl jansson inih cmocka \
+for f in cmake pkg-config libevent libsodium curl jansson inih cmocka node \
     prometheus; do
 	mkdir "$T/hb/opt/$f"
 done
