@@ -8,7 +8,7 @@ set -eu
 DEB_PKGS="cmake make gcc pkg-config libevent-dev libsodium-dev
 libcurl4-openssl-dev libjansson-dev libssh-dev libinih-dev libcmocka-dev
 openssh-server openssh-client iproute2 faketime curl procps systemd
-prometheus debootstrap python3 nodejs"
+prometheus debootstrap nftables python3 nodejs"
 # the ollama_npm test installs ollama-js with npm; NodeSource's nodejs
 # carries its own npm, and Debian's npm package would conflict with it
 command -v npm >/dev/null 2>&1 || DEB_PKGS="$DEB_PKGS npm"
