@@ -222,6 +222,7 @@ membership_reconf(
 			p->acts[k] = old[map[i]].acts[map[k]];
 		}
 		p->acting_peer = -1; /* old index: re-chosen next tick */
+		p->held_by = -1;     /* likewise */
 	}
 	m->p[self].heard = 1;
 	m->p[self].state = MEMBERSHIP_ALIVE;
@@ -428,6 +429,17 @@ mb_is_at_work(const struct membership *m, size_t c, size_t t)
 	                    : m->p[c].acts[t].step[0] != '\0';
 }
 
+/* c is heard, but its last full status predates its return: what it
+ * does now (at work on a target?) is not known yet */
+static int
+mb_view_stale(const struct membership *m, size_t c)
+{
+	const struct mb_peer *p = &m->p[c];
+
+	return c != m->self && mb_fresh(m, c) &&
+	       (!p->has_view || p->view_at_ms < p->alive_since_ms);
+}
+
 /*
  * The acting peer for t: among the fresh candidates with quorum that have
  * not stalled, one already at work on t (so a revive under way is never
@@ -438,11 +450,15 @@ static int
 mb_choose_acting(const struct membership *m, size_t t, uint64_t now_ms)
 {
 	size_t c, best = m->n;
-	int work, best_work = 0;
+	int work, best_work = 0, unknown = 0;
 
 	for (c = 0; c < m->n; c++) {
 		if (c == t || !mb_fresh(m, c))
 			continue;
+		if (mb_view_stale(m, c)) {
+			unknown = 1;
+			continue;
+		}
 		if (c == m->self ? !m->has_quorum || m->distrust
 		                 : !(m->p[c].has_view && m->p[c].quorum))
 			continue;
@@ -456,6 +472,11 @@ mb_choose_acting(const struct membership *m, size_t t, uint64_t now_ms)
 			best_work = work;
 		}
 	}
+	/* a peer just back (a healed partition) may be at work on t; until
+	 * its fresh status says, this host takes nothing new up (it may
+	 * keep what it already does) */
+	if (unknown && best == m->self && !m->p[t].self_acting)
+		return -1;
 	return best == m->n ? -1 : (int)best;
 }
 
@@ -552,7 +573,9 @@ mb_detect(struct membership *m, size_t i, uint64_t now_ms)
 
 	if (age >= m->conf->mesh.down_after_ms) {
 		s = MEMBERSHIP_DOWN;
-		if (p->heard && (by = mb_heard_by(m, i, now_ms)) != -1) {
+		/* once down, down until heard: evidence only holds it back */
+		if (p->state != MEMBERSHIP_DOWN && p->heard &&
+		    (by = mb_heard_by(m, i, now_ms)) != -1) {
 			s = MEMBERSHIP_SUSPECT;
 			if (p->held_by == -1)
 				m->n_held++;

@@ -189,6 +189,47 @@ test_confirm_and_act(void **state)
 	teardown(f);
 }
 
+/* a acts for e; a is cut off and b takes e up meanwhile. When the
+ * partition heals, the first heartbeats a hears back are light ones
+ * (no status): a must not take e up again on the strength of their stale
+ * statuses, and once b's fresh status says it is at work, b acts */
+static void
+test_return_waits_for_status(void **state)
+{
+	struct fixture *f = mesh(5, 0);
+	int i;
+
+	(void)state;
+	for (i = 0; i < 30; i++) {
+		beat(f, 1, "a-aad", 1, -1);
+		beat(f, 2, "aa-ad", 1, -1);
+		beat(f, 3, "aaa-d", 1, -1);
+		run_for(f, 100);
+	}
+	assert_true(membership_is_acting(f->m, 4));
+	run_for(f, 3000); /* cut off: a hears nobody, loses quorum */
+	assert_false(membership_has_quorum(f->m));
+	assert_false(membership_is_acting(f->m, 4));
+	for (i = 0; i < 5; i++) { /* back: light heartbeats only */
+		membership_on_heartbeat(f->m, 1, 101, 0, 0, NULL, f->now, 0);
+		membership_on_heartbeat(f->m, 2, 102, 0, 0, NULL, f->now, 0);
+		membership_on_heartbeat(f->m, 3, 103, 0, 0, NULL, f->now, 0);
+		run_for(f, 100);
+		assert_true(membership_has_quorum(f->m));
+		assert_false(membership_is_acting(f->m, 4));
+	}
+	for (i = 0; i < 10; i++) { /* their statuses: b is at work on e */
+		beat_step(f, 1, "a-aad", 1, 4, "connecting", 1);
+		beat(f, 2, "aa-ad", 1, -1);
+		beat(f, 3, "aaa-d", 1, -1);
+		run_for(f, 100);
+		assert_false(membership_is_acting(f->m, 4));
+	}
+	assert_int_equal(membership_acting_peer(f->m, 4), 1);
+	assert_int_equal(f->starts[4], 1);
+	teardown(f);
+}
+
 /* a loses c's datagrams while b, fresh, keeps reporting c alive: c is
  * held at suspect (heard by b), never down; once b's report turns to
  * suspect, or goes stale, c goes down at once */
@@ -535,6 +576,7 @@ main(void)
 	    cmocka_unit_test(test_partition_majority),
 	    cmocka_unit_test(test_heal_no_takeover),
 	    cmocka_unit_test(test_indirect_evidence),
+	    cmocka_unit_test(test_return_waits_for_status),
 	    cmocka_unit_test(test_two_node),
 	    cmocka_unit_test(test_status_contract),
 	    cmocka_unit_test(test_skew_extremes),
