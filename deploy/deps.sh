@@ -8,7 +8,7 @@ set -eu
 DEB_PKGS="cmake make gcc pkg-config libevent-dev libsodium-dev
 libcurl4-openssl-dev libjansson-dev libssh-dev libinih-dev libcmocka-dev
 openssh-server openssh-client iproute2 faketime curl procps systemd
-prometheus debootstrap"
+prometheus debootstrap nftables"
 # bash: the integration tests and bench scripts need bash >= 5 (macOS's
 # /bin/bash is 3.2); Homebrew's goes first in PATH. prometheus: promtool.
 BREW_PKGS="cmake pkg-config libevent libsodium curl jansson libssh inih cmocka

@@ -594,8 +594,8 @@ rv_revive_aborted(struct revive *rv, struct rvjob *j, struct rv_target *t)
 	               "kept)"
 	             : "");
 	evlog_write_new(rv->ev, "revive_aborted", t->name, t->last_outcome,
-	    json_pack("{sisisi}", "attempt", (int)t->attempt, "restored",
-	        restored, "flags_written", flags));
+	    json_pack("{sssisisi}", "reason", "heard_again", "attempt",
+	        (int)t->attempt, "restored", restored, "flags_written", flags));
 	/* silent again meanwhile: act_start found this job still running */
 	if (t->acting)
 		rv_start_attempt(t);

@@ -267,9 +267,12 @@ cli_revive(int argc, char **argv)
 			    "[--json] [-c FILE] [--name NAME]\n\nRevive PEER "
 			    "now, through the running daemon: over SSH, check "
 			    "each of its\nguarded files, restore broken ones "
-			    "from the backup cascade, drop the revive\nflags. "
-			    "Lifts the hourly limit. --dry-run shows what it "
-			    "would do and writes\nnothing.\n");
+			    "from the backup cascade, and flag what needs\na "
+			    "restart: each restored guard, and PEER's "
+			    "peerwatch if this host acts for it\n(confirmed "
+			    "down). Lifts the hourly limit. --dry-run shows "
+			    "what it would do,\nwhich flags it would write "
+			    "and why, and writes nothing.\n");
 			return 0;
 		default:
 			return 2;
