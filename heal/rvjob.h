@@ -90,8 +90,9 @@ void rvjob_run(struct rvjob *);
  * with fslocal for the REVIVE rules) */
 void rvjob_heal(struct rvjob *, const struct fsops *);
 /* should flag i be written (i == nguards: the target's own revive
- * flag)? why: what a person reads (in `revive --dry-run`). Decided from
- * the guard outcomes, so it also answers for a dry run. */
+ * flag)? why (may be NULL with len 0): what a person reads (in `revive
+ * --dry-run`). Decided from the guard outcomes, so it also answers for a
+ * dry run. */
 int rvjob_flag_wanted(const struct rvjob *, size_t i, char *why, size_t len);
 /* [{flag, for, write, written, why}] for the result shown to people */
 json_t *rvjob_flags_json(const struct rvjob *);

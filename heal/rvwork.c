@@ -148,7 +148,6 @@ rvjob_heal(struct rvjob *j, const struct fsops *target)
 	struct conf_guard pw;
 	struct rvwork_fs w;
 	const struct fsops *fs;
-	char why[8];
 	char *mesh;
 	size_t i;
 
@@ -166,11 +165,11 @@ rvjob_heal(struct rvjob *j, const struct fsops *target)
 		return;
 	for (i = 0; i < j->nguards; i++) {
 		struct rvjob_guard *rg = &j->guards[i];
-		if (rvjob_flag_wanted(j, i, why, sizeof(why)))
+		if (rvjob_flag_wanted(j, i, NULL, 0))
 			rvwork_flag(j, fs, &rg->g, now, rg->res.source,
 			    &rg->flag_written, rg->err, sizeof(rg->err));
 	}
-	if (!rvjob_flag_wanted(j, j->nguards, why, sizeof(why)))
+	if (!rvjob_flag_wanted(j, j->nguards, NULL, 0))
 		return;
 	memset(&pw, 0, sizeof(pw));
 	snprintf(pw.name, sizeof(pw.name), "peerwatch");
