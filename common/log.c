@@ -30,7 +30,7 @@ static dev_t log_dev;
 static ino_t log_ino;
 /* the last line, to count rather than write it again (log_repeated) */
 static pthread_mutex_t log_mtx = PTHREAD_MUTEX_INITIALIZER;
-static char log_last[256];
+static char log_last[2048]; /* longer than any message */
 static unsigned long log_repeats;
 static time_t log_repeats_since;
 

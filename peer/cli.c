@@ -143,6 +143,16 @@ cli_print_table(json_t *o)
 		printf("; acting for %s (%s)", name,
 		    json_string_value(json_object_get(p, "step")));
 	printf("\n");
+	/* a peer whose datagrams this host lost while others still hear it
+	 * is held at suspect, not down: say who vouches for it */
+	json_object_foreach(peers, name, p) {
+		v = json_object_get(p, "heard_by");
+		if (json_is_object(v))
+			printf("%s: suspect here, heard by %s %lldms ago\n",
+			    name, json_string_value(json_object_get(v, "peer")),
+			    (long long)json_integer_value(
+			        json_object_get(v, "ms_ago")));
+	}
 }
 
 int

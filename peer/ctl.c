@@ -4,8 +4,9 @@
  * bytes of one request line (the read stops there: a high watermark, so a
  * longer line is refused whole, never parsed); anything longer or not a
  * JSON object gets an error reply and changes nothing. At most
- * CTL_MAX_OPEN connections at once (peer/listener.h), each with a 5 s
- * timeout until its request is read, and at most CTL_MAX_DEFERRED answers
+ * CTL_MAX_OPEN connections at once (peer/listener.h), each with an
+ * absolute 5 s deadline until its request is read and answered at once
+ * (a deferred answer has none), and at most CTL_MAX_DEFERRED answers
  * pending (each is a heal worker: revive, revive --dry-run).
  */
 #include <sys/queue.h>
@@ -53,6 +54,7 @@ struct ctl {
 
 struct ctl_conn {
 	struct bufferevent *bev;
+	struct event *deadline; /* the request must be in by then */
 	struct ctl *ctl;
 	struct ctl_req *req; /* set while a deferred answer is pending */
 	LIST_ENTRY(ctl_conn) entry;
@@ -162,6 +164,7 @@ ctl_on_read(struct bufferevent *bev, void *arg)
 			json_decref(req);
 			bufferevent_disable(bev, EV_READ);
 			bufferevent_set_timeouts(bev, NULL, NULL);
+			evtimer_del(cc->deadline);
 			return;
 		}
 		free(cc->req);
@@ -196,9 +199,19 @@ ctl_conn_free(struct ctl_conn *cc)
 			cc->req->bev = NULL; /* ctl_reply frees it */
 	}
 	LIST_REMOVE(cc, entry);
+	event_free(cc->deadline);
 	bufferevent_free(cc->bev);
 	free(cc);
 	listener_closed(c->lis);
+}
+
+/* the idle timeout restarts with every byte; this one does not */
+static void
+ctl_on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	ctl_conn_free(arg);
 }
 
 static void
@@ -228,6 +241,9 @@ ctl_on_conn(struct bufferevent *bev, void *arg)
 
 	cc->bev = bev;
 	cc->ctl = c;
+	cc->deadline =
+	    evtimer_new(bufferevent_get_base(bev), ctl_on_deadline, cc);
+	evtimer_add(cc->deadline, &tv);
 	LIST_INSERT_HEAD(&c->conns, cc, entry);
 	bufferevent_setcb(bev, ctl_on_read, ctl_on_write, ctl_on_event, cc);
 	bufferevent_set_timeouts(bev, &tv, &tv);

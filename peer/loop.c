@@ -139,12 +139,12 @@ loop_metrics(void *arg)
 	struct loop *l = arg;
 	const struct hb_counters *c = hb_counters(l->hb);
 	struct metrics *m = metrics_new();
-	uint64_t sus, down, conf, stall, n[3] = {0, 0, 0};
+	uint64_t sus, down, conf, stall, resolved, held, n[3] = {0, 0, 0};
 	char lab[64];
 	size_t i;
 	int d;
 
-	membership_counts(l->mb, &sus, &down, &conf, &stall);
+	membership_counts(l->mb, &sus, &down, &conf, &stall, &resolved, &held);
 	for (i = 0; i < l->conf->npeers; i++)
 		if (i != l->self)
 			n[membership_state_of(l->mb, i)]++;
@@ -195,6 +195,10 @@ loop_metrics(void *arg)
 	    m, "peerwatch_detections_total", "event=\"confirmed_down\"", conf);
 	metrics_u64(
 	    m, "peerwatch_detections_total", "event=\"self_stall\"", stall);
+	metrics_u64(m, "peerwatch_detections_total",
+	    "event=\"suspect_resolved\"", resolved);
+	metrics_u64(m, "peerwatch_detections_total",
+	    "event=\"down_held_by_evidence\"", held);
 	metrics_family(m, "peerwatch_config_reloads_total", "counter",
 	    "SIGHUP reloads of peers.conf, by result.");
 	metrics_u64(

@@ -20,6 +20,10 @@
 #include "heal/revive.h"
 #include "peer/membership.h"
 
+/* how old a peer's full status may be and still count as evidence that
+ * it hears a third peer (two full-status periods of transport/hb) */
+#define MB_EVIDENCE_MS 6000
+
 struct mb_act { /* what a peer reports doing for a target */
 	char step[32];
 	unsigned attempt;
@@ -39,6 +43,9 @@ struct mb_peer {
 	uint64_t confirmed_since_ms;
 	int acting_peer;             /* who acts for this peer, -1 none */
 	int has_view;                /* a full status has arrived */
+	uint64_t view_at_ms;         /* mono: when the last one did */
+	int held_by;                 /* down held at suspect by this peer's
+	                                report, -1 none */
 	int quorum;                  /* their reported has_quorum */
 	enum membership_state *view; /* their view of each peer */
 	struct mb_act *acts;         /* their acting, by target */
@@ -65,6 +72,7 @@ struct membership {
 	char *payload;
 	int payload_dirty;
 	uint64_t n_suspect, n_down, n_confirmed, n_stall;
+	uint64_t n_resolved, n_held;
 };
 
 static const char *mb_state_names[] = {"alive", "suspect", "down", "unknown"};
@@ -118,6 +126,7 @@ mb_init_peer(
 	p->state = MEMBERSHIP_SUSPECT;
 	p->last_heard_ms = now_ms;
 	p->acting_peer = -1;
+	p->held_by = -1;
 	p->view = xcalloc(m->n, sizeof(*p->view));
 	p->acts = xcalloc(m->n, sizeof(*p->acts));
 	for (i = 0; i < m->n; i++)
@@ -213,6 +222,7 @@ membership_reconf(
 			p->acts[k] = old[map[i]].acts[map[k]];
 		}
 		p->acting_peer = -1; /* old index: re-chosen next tick */
+		p->held_by = -1;     /* likewise */
 	}
 	m->p[self].heard = 1;
 	m->p[self].state = MEMBERSHIP_ALIVE;
@@ -230,6 +240,7 @@ mb_parse_view(struct membership *m, struct mb_peer *p, const json_t *payload,
 	size_t i;
 
 	p->has_view = 1;
+	p->view_at_ms = now_ms;
 	p->quorum = json_is_true(json_object_get(payload, "quorum"));
 	for (i = 0; i < m->n; i++) {
 		const json_t *a = json_object_get(acting, m->p[i].name);
@@ -285,12 +296,14 @@ membership_on_heartbeat(struct membership *m, size_t idx, uint64_t incarnation,
     uint64_t now_ms, uint64_t wall_ms)
 {
 	struct mb_peer *p;
+	uint64_t prev_heard_ms;
 	int restarted, came_back;
 
 	if (idx >= m->n || idx == m->self)
 		return;
 	p = &m->p[idx];
 	came_back = p->heard && p->state != MEMBERSHIP_ALIVE;
+	prev_heard_ms = p->last_heard_ms;
 	restarted = new_incarnation && p->incarnation != 0 &&
 	            incarnation > p->incarnation;
 	p->last_heard_ms = now_ms;
@@ -300,7 +313,15 @@ membership_on_heartbeat(struct membership *m, size_t idx, uint64_t incarnation,
 		        "previous", (json_int_t)p->incarnation),
 		    "new incarnation %llu", (unsigned long long)incarnation);
 	p->incarnation = incarnation;
-	if (p->state != MEMBERSHIP_ALIVE || !p->heard) {
+	if (p->heard && p->state == MEMBERSHIP_SUSPECT && !restarted) {
+		/* a suspicion that resolved: counted, not an event */
+		m->n_resolved++;
+		log_debug("peer=%s state suspect->alive after %llu ms", p->name,
+		    (unsigned long long)(now_ms - prev_heard_ms));
+		p->state = MEMBERSHIP_ALIVE;
+		p->alive_since_ms = now_ms;
+		m->payload_dirty = 1;
+	} else if (p->state != MEMBERSHIP_ALIVE || !p->heard) {
 		mb_event(m, "peer_alive", idx,
 		    json_pack("{sssI}", "from",
 		        p->heard ? membership_state_name(p->state) : "unheard",
@@ -408,6 +429,17 @@ mb_is_at_work(const struct membership *m, size_t c, size_t t)
 	                    : m->p[c].acts[t].step[0] != '\0';
 }
 
+/* c is heard, but its last full status predates its return: what it
+ * does now (at work on a target?) is not known yet */
+static int
+mb_view_stale(const struct membership *m, size_t c)
+{
+	const struct mb_peer *p = &m->p[c];
+
+	return c != m->self && mb_fresh(m, c) &&
+	       (!p->has_view || p->view_at_ms < p->alive_since_ms);
+}
+
 /*
  * The acting peer for t: among the fresh candidates with quorum that have
  * not stalled, one already at work on t (so a revive under way is never
@@ -418,11 +450,15 @@ static int
 mb_choose_acting(const struct membership *m, size_t t, uint64_t now_ms)
 {
 	size_t c, best = m->n;
-	int work, best_work = 0;
+	int work, best_work = 0, unknown = 0;
 
 	for (c = 0; c < m->n; c++) {
 		if (c == t || !mb_fresh(m, c))
 			continue;
+		if (mb_view_stale(m, c)) {
+			unknown = 1;
+			continue;
+		}
 		if (c == m->self ? !m->has_quorum || m->distrust
 		                 : !(m->p[c].has_view && m->p[c].quorum))
 			continue;
@@ -436,6 +472,11 @@ mb_choose_acting(const struct membership *m, size_t t, uint64_t now_ms)
 			best_work = work;
 		}
 	}
+	/* a peer just back (a healed partition) may be at work on t; until
+	 * its fresh status says, this host takes nothing new up (it may
+	 * keep what it already does) */
+	if (unknown && best == m->self && !m->p[t].self_acting)
+		return -1;
 	return best == m->n ? -1 : (int)best;
 }
 
@@ -491,29 +532,75 @@ mb_update_target(
 	mb_set_self_acting(m, t, acting == (int)m->self, now_ms);
 }
 
+/*
+ * Indirect evidence, in the spirit of SWIM's indirect probes: a fresh
+ * peer whose recent full status says it hears i (alive: heard within
+ * suspect_after of sending it) means this host lost i's datagrams, not
+ * that i died. The peer with the freshest such report, or -1. A status is
+ * sent at once when its view changes, so after a real death these reports
+ * turn to suspect within suspect_after and hold nothing back; a report
+ * older than MB_EVIDENCE_MS (two full-status periods, or down_after if
+ * longer) is not evidence.
+ */
+static int
+mb_heard_by(const struct membership *m, size_t i, uint64_t now_ms)
+{
+	uint64_t window = m->conf->mesh.down_after_ms > MB_EVIDENCE_MS
+	                      ? m->conf->mesh.down_after_ms
+	                      : MB_EVIDENCE_MS;
+	size_t v;
+	int best = -1;
+
+	for (v = 0; v < m->n; v++) {
+		const struct mb_peer *q = &m->p[v];
+		if (v == m->self || v == i || !mb_fresh(m, v) || !q->has_view ||
+		    q->view[i] != MEMBERSHIP_ALIVE ||
+		    now_ms - q->view_at_ms > window)
+			continue;
+		if (best == -1 || q->view_at_ms > m->p[best].view_at_ms)
+			best = (int)v;
+	}
+	return best;
+}
+
 static void
 mb_detect(struct membership *m, size_t i, uint64_t now_ms)
 {
 	struct mb_peer *p = &m->p[i];
 	uint64_t age = now_ms - p->last_heard_ms;
 	enum membership_state s = p->state;
+	int by = -1;
 
-	if (age >= m->conf->mesh.down_after_ms)
+	if (age >= m->conf->mesh.down_after_ms) {
 		s = MEMBERSHIP_DOWN;
-	else if (age >= m->conf->mesh.suspect_after_ms)
+		/* once down, down until heard: evidence only holds it back */
+		if (p->state != MEMBERSHIP_DOWN && p->heard &&
+		    (by = mb_heard_by(m, i, now_ms)) != -1) {
+			s = MEMBERSHIP_SUSPECT;
+			if (p->held_by == -1)
+				m->n_held++;
+		}
+	} else if (age >= m->conf->mesh.suspect_after_ms)
 		s = MEMBERSHIP_SUSPECT;
+	p->held_by = by;
 	if (s == p->state || s < p->state)
 		return;
-	if (s == MEMBERSHIP_SUSPECT)
-		m->n_suspect++;
-	else
-		m->n_down++;
-	mb_event(m, s == MEMBERSHIP_DOWN ? "peer_down" : "peer_suspect", i,
-	    json_pack("{sI}", "silent_ms", (json_int_t)age),
-	    "state %s->%s after %llu ms", membership_state_name(p->state),
-	    membership_state_name(s), (unsigned long long)age);
-	p->state = s;
 	m->payload_dirty = 1;
+	if (s == MEMBERSHIP_SUSPECT) {
+		/* most suspicions resolve (a lost datagram or two): counted
+		 * and at debug level, not an event line of their own */
+		m->n_suspect++;
+		log_debug("peer=%s state %s->suspect after %llu ms", p->name,
+		    membership_state_name(p->state), (unsigned long long)age);
+		p->state = s;
+		return;
+	}
+	m->n_down++;
+	mb_event(m, "peer_down", i,
+	    json_pack("{sI}", "silent_ms", (json_int_t)age),
+	    "state %s->down after %llu ms", membership_state_name(p->state),
+	    (unsigned long long)age);
+	p->state = s;
 }
 
 /* Distrust yourself first: a jump of the monotonic clock between ticks
@@ -650,6 +737,13 @@ mb_peer_json(
 	json_object_set_new(o, "view", view);
 	json_object_set_new(
 	    o, "address", json_string(m->conf->peers[i].address));
+	/* down held at suspect: who still hears it, and how recently */
+	if (p->held_by >= 0)
+		json_object_set_new(o, "heard_by",
+		    json_pack("{sssI}", "peer", m->p[p->held_by].name, "ms_ago",
+		        (json_int_t)(now_ms - m->p[p->held_by].view_at_ms)));
+	else
+		json_object_set_new(o, "heard_by", json_null());
 	return o;
 }
 
@@ -737,10 +831,15 @@ membership_incarnation_of(const struct membership *m, size_t i)
 
 void
 membership_counts(const struct membership *m, uint64_t *suspects,
-    uint64_t *downs, uint64_t *confirmed, uint64_t *stalls)
+    uint64_t *downs, uint64_t *confirmed, uint64_t *stalls, uint64_t *resolved,
+    uint64_t *held)
 {
 	*suspects = m->n_suspect;
 	*downs = m->n_down;
 	*confirmed = m->n_confirmed;
 	*stalls = m->n_stall;
+	if (resolved != NULL)
+		*resolved = m->n_resolved;
+	if (held != NULL)
+		*held = m->n_held;
 }

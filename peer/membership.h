@@ -72,9 +72,13 @@ int membership_is_acting(const struct membership *, size_t target);
 /* would this host be the acting peer for target if it went silent now? */
 int membership_would_act(const struct membership *, size_t target);
 uint64_t membership_incarnation_of(const struct membership *, size_t peer);
-/* count of transitions, for /metrics */
+/* count of transitions, for /metrics: suspicions, local downs, confirmed
+ * downs, self-stalls; resolved: suspicions that ended with a heartbeat;
+ * held: downs held at suspect because another peer still hears the peer
+ * (either may be NULL) */
 void membership_counts(const struct membership *, uint64_t *suspects,
-    uint64_t *downs, uint64_t *confirmed, uint64_t *stalls);
+    uint64_t *downs, uint64_t *confirmed, uint64_t *stalls, uint64_t *resolved,
+    uint64_t *held);
 
 const char *membership_state_name(enum membership_state);
 

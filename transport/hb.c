@@ -631,6 +631,10 @@ void
 hb_kick(struct hb *hb)
 {
 	hb_send_all(hb, 1);
+	/* and again with the next heartbeat: a changed view is what peers
+	 * judge indirect evidence by, and on a lossy link one copy may not
+	 * arrive (a few hundred bytes, only when something changed) */
+	hb->force_full = 1;
 }
 
 static int

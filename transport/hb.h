@@ -66,7 +66,8 @@ void hb_free(struct hb *);
 
 /* start the send timer (after the owner is ready to answer status_cb) */
 void hb_start(struct hb *);
-/* send a heartbeat to everyone now (status changed), full payload */
+/* send a heartbeat to everyone now (status changed), full payload, and
+ * the full payload again with the next scheduled one */
 void hb_kick(struct hb *);
 /* a reloaded config: peers may have changed; same self name required */
 int hb_reconf(

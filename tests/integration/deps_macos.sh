@@ -22,7 +22,10 @@ cat >"$T/hb/bin/brew" <<EOF
 echo "\$*" >>"$T/brew.log"
 EOF
 chmod 755 "$T/fake/uname" "$T/hb/bin/brew"
-run() { PATH="$T/fake:$T/hb/bin:/usr/bin:/bin" sh "$SRC/deploy/deps.sh"; }
+# a copy the unprivileged user can read (the clone may sit in a 0700 dir)
+cp "$SRC/deploy/deps.sh" "$T/deps.sh"
+chmod 644 "$T/deps.sh"
+run() { PATH="$T/fake:$T/hb/bin:/usr/bin:/bin" sh "$T/deps.sh"; }
 
 for f in cmake pkg-config libevent libsodium curl jansson inih cmocka \
     prometheus; do
@@ -40,7 +43,7 @@ if [ "$(id -u)" -eq 0 ]; then
 		chown -R 65534 "$T/hb"
 		touch "$T/brew.log" && chown 65534 "$T/brew.log"
 		PATH="$T/fake:$T/hb/bin:/usr/bin:/bin" setpriv --reuid=65534 \
-		    --regid=65534 --clear-groups sh "$SRC/deploy/deps.sh" >&2 ||
+		    --regid=65534 --clear-groups sh "$T/deps.sh" >&2 ||
 		    fail "as a user: deps.sh failed"
 		[ "$(cat "$T/brew.log")" = "install libssh bash" ] ||
 		    fail "as a user brew ran: $(cat "$T/brew.log"), want: install libssh bash"

@@ -445,6 +445,25 @@ heal() {
 	log "healed"
 }
 
+# loss NAME PERCENT: NAME's host drops that share of its outgoing UDP at
+# random (nftables numgen in its own namespace; this kernel has no netem);
+# 100 drops its link entirely, 0 lifts the loss. Netns mode only.
+loss() {
+	local ns=${NS[$1]}
+	[ "$MODE" = netns ] || fail "loss: needs a netns mesh"
+	command -v nft >/dev/null 2>&1 || skip "needs nft (nftables)"
+	ip netns exec "$ns" nft delete table inet pwloss 2>/dev/null || true
+	[ "$2" -gt 0 ] || return 0
+	ip netns exec "$ns" nft -f - <<EOF || fail "nft: cannot add the loss rule in $ns"
+table inet pwloss {
+	chain out {
+		type filter hook output priority 0; policy accept;
+		meta l4proto udp numgen random mod 100 < $2 drop
+	}
+}
+EOF
+}
+
 events_file() {
 	echo "${ETC[$1]}/state/events.jsonl"
 }

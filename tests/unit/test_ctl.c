@@ -282,6 +282,36 @@ test_conn_cap(void **state)
 		close(idle[i]);
 }
 
+/* a client trickling one byte a second is cut 5 s after it connected,
+ * however often it sends (the idle timeout alone restarts per byte) */
+static void
+test_deadline(void **state)
+{
+	struct fx *f = *state;
+	uint64_t t0 = clock_mono_ms(), next = t0;
+	struct pollfd p;
+	char c;
+	int fd = client(f), gone = 0;
+
+	while (!gone && clock_mono_ms() - t0 < 9000) {
+		if (clock_mono_ms() >= next) {
+			(void)!write(fd, "{", 1);
+			next += 1000;
+		}
+		event_base_loop(f->base, EVLOOP_NONBLOCK);
+		p.fd = fd;
+		p.events = POLLIN;
+		p.revents = 0;
+		if (poll(&p, 1, 20) == 1 && read(fd, &c, 1) <= 0)
+			gone = 1;
+	}
+	assert_true(gone);
+	assert_true(clock_mono_ms() - t0 >= 4900);
+	assert_true(clock_mono_ms() - t0 < 6500);
+	assert_int_equal(f->calls, 0);
+	close(fd);
+}
+
 /* count the lines of a file */
 static int
 lines_of(int fd)
@@ -339,6 +369,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_line_limit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_deferred_cap, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_conn_cap, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deadline, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_emfile, setup, teardown),
 	};
 

@@ -163,7 +163,7 @@ test_confirm_and_act(void **state)
 	assert_int_equal(membership_state_of(f->m, 2), MEMBERSHIP_SUSPECT);
 	for (i = 0; i < 10; i++) {
 		run_for(f, 100);
-		beat(f, 1, "a-a", 1, -1);
+		beat(f, 1, "a-s", 1, -1); /* b has stopped hearing c too */
 	}
 	assert_int_equal(membership_state_of(f->m, 2), MEMBERSHIP_DOWN);
 	/* our own vote alone is 1 of 2 needed */
@@ -186,6 +186,104 @@ test_confirm_and_act(void **state)
 	run_for(f, 100);
 	assert_false(membership_is_acting(f->m, 2));
 	assert_int_equal(f->stops[2], 1);
+	teardown(f);
+}
+
+/* a acts for e; a is cut off and b takes e up meanwhile. When the
+ * partition heals, the first heartbeats a hears back are light ones
+ * (no status): a must not take e up again on the strength of their stale
+ * statuses, and once b's fresh status says it is at work, b acts */
+static void
+test_return_waits_for_status(void **state)
+{
+	struct fixture *f = mesh(5, 0);
+	int i;
+
+	(void)state;
+	for (i = 0; i < 30; i++) {
+		beat(f, 1, "a-aad", 1, -1);
+		beat(f, 2, "aa-ad", 1, -1);
+		beat(f, 3, "aaa-d", 1, -1);
+		run_for(f, 100);
+	}
+	assert_true(membership_is_acting(f->m, 4));
+	run_for(f, 3000); /* cut off: a hears nobody, loses quorum */
+	assert_false(membership_has_quorum(f->m));
+	assert_false(membership_is_acting(f->m, 4));
+	for (i = 0; i < 5; i++) { /* back: light heartbeats only */
+		membership_on_heartbeat(f->m, 1, 101, 0, 0, NULL, f->now, 0);
+		membership_on_heartbeat(f->m, 2, 102, 0, 0, NULL, f->now, 0);
+		membership_on_heartbeat(f->m, 3, 103, 0, 0, NULL, f->now, 0);
+		run_for(f, 100);
+		assert_true(membership_has_quorum(f->m));
+		assert_false(membership_is_acting(f->m, 4));
+	}
+	for (i = 0; i < 10; i++) { /* their statuses: b is at work on e */
+		beat_step(f, 1, "a-aad", 1, 4, "connecting", 1);
+		beat(f, 2, "aa-ad", 1, -1);
+		beat(f, 3, "aaa-d", 1, -1);
+		run_for(f, 100);
+		assert_false(membership_is_acting(f->m, 4));
+	}
+	assert_int_equal(membership_acting_peer(f->m, 4), 1);
+	assert_int_equal(f->starts[4], 1);
+	teardown(f);
+}
+
+/* a loses c's datagrams while b, fresh, keeps reporting c alive: c is
+ * held at suspect (heard by b), never down; once b's report turns to
+ * suspect, or goes stale, c goes down at once */
+static void
+test_indirect_evidence(void **state)
+{
+	struct fixture *f = mesh(3, 0);
+	json_t *st;
+	uint64_t resolved, held, x;
+	int i;
+
+	(void)state;
+	beat(f, 1, "a-a", 1, -1);
+	beat(f, 2, "aa-", 1, -1);
+	for (i = 0; i < 50; i++) {
+		run_for(f, 100);
+		beat(f, 1, "a-a", 1, -1);
+	}
+	assert_int_equal(membership_state_of(f->m, 2), MEMBERSHIP_SUSPECT);
+	membership_counts(f->m, &x, &x, &x, &x, &resolved, &held);
+	assert_int_equal(held, 1);
+	st = membership_status_json(f->m, f->now);
+	assert_string_equal(
+	    json_string_value(json_object_get(
+	        json_object_get(
+	            json_object_get(json_object_get(st, "peers"), "c"),
+	            "heard_by"),
+	        "peer")),
+	    "b");
+	json_decref(st);
+	/* c answers again: a resolved suspicion, no event of its own */
+	beat(f, 2, "aa-", 1, -1);
+	assert_int_equal(membership_state_of(f->m, 2), MEMBERSHIP_ALIVE);
+	membership_counts(f->m, &x, &x, &x, &x, &resolved, &held);
+	assert_int_equal(resolved, 1);
+	/* silent again, and b's report says suspect: down after down_after */
+	for (i = 0; i < 21; i++) {
+		run_for(f, 100);
+		beat(f, 1, i < 10 ? "a-a" : "a-s", 1, -1);
+	}
+	assert_int_equal(membership_state_of(f->m, 2), MEMBERSHIP_DOWN);
+	/* and a report that only comes as small beats (no view) goes stale */
+	beat(f, 2, "aa-", 1, -1);
+	beat(f, 1, "a-a", 1, -1);
+	for (i = 0; i < 25; i++) {
+		run_for(f, 100);
+		membership_on_heartbeat(f->m, 1, 101, 0, 0, NULL, f->now, 0);
+	}
+	assert_int_equal(membership_state_of(f->m, 2), MEMBERSHIP_SUSPECT);
+	for (i = 0; i < 50; i++) {
+		run_for(f, 100);
+		membership_on_heartbeat(f->m, 1, 101, 0, 0, NULL, f->now, 0);
+	}
+	assert_int_equal(membership_state_of(f->m, 2), MEMBERSHIP_DOWN);
 	teardown(f);
 }
 
@@ -477,6 +575,8 @@ main(void)
 	    cmocka_unit_test(test_partition_minority),
 	    cmocka_unit_test(test_partition_majority),
 	    cmocka_unit_test(test_heal_no_takeover),
+	    cmocka_unit_test(test_indirect_evidence),
+	    cmocka_unit_test(test_return_waits_for_status),
 	    cmocka_unit_test(test_two_node),
 	    cmocka_unit_test(test_status_contract),
 	    cmocka_unit_test(test_skew_extremes),
