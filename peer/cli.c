@@ -273,11 +273,20 @@ cli_print_revive(json_t *r)
 		if (src && *src)
 			printf("  %-16s %-14s from %s\n", "", "", src);
 	}
-	if (!json_is_true(json_object_get(r, "dry_run")))
-		printf("  revive flag %s\n",
-		    json_is_true(json_object_get(r, "flag_written"))
+	json_array_foreach(json_object_get(r, "flags"), i, g) {
+		int want = json_is_true(json_object_get(g, "write"));
+		printf("  flag %-11s %-14s %s\n  %-16s %-14s (%s)\n",
+		    json_string_value(json_object_get(g, "for")),
+		    json_is_true(json_object_get(r, "dry_run"))
+		        ? (want ? "would_write" : "not_written")
+		    : json_is_true(json_object_get(g, "written"))
 		        ? "written"
-		        : "NOT written");
+		        : "not_written",
+		    json_string_value(json_object_get(g, "flag")), "", "",
+		    json_string_value(json_object_get(g, "why")));
+	}
+	if (json_is_true(json_object_get(r, "stopped")))
+		printf("  stopped: the peer was heard again\n");
 }
 
 int
@@ -314,9 +323,12 @@ cli_revive(int argc, char **argv)
 			    "[--json] [-c FILE] [--name NAME]\n\nRevive PEER "
 			    "now, through the running daemon: over SSH, check "
 			    "each of its\nguarded files, restore broken ones "
-			    "from the backup cascade, drop the revive\nflags. "
-			    "Lifts the hourly limit. --dry-run shows what it "
-			    "would do and writes\nnothing.\n");
+			    "from the backup cascade, and flag what needs\na "
+			    "restart: each restored guard, and PEER's "
+			    "peerwatch if this host acts for it\n(confirmed "
+			    "down). Lifts the hourly limit. --dry-run shows "
+			    "what it would do,\nwhich flags it would write "
+			    "and why, and writes nothing.\n");
 			return 0;
 		default:
 			return 2;
