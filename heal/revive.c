@@ -370,9 +370,14 @@ revive_act_stop(struct revive *rv, size_t idx, int alive)
 		return;
 	t = rv->t[idx];
 	t->acting = 0;
-	evtimer_del(t->timer);
-	if (t->phase != RV_VERIFYING)
+	/* verifying: the flags are out and the restart may still come (a
+	 * new incarnation ends it as revive_ok), so the verify timer keeps
+	 * running, or a peer back without a restart would stay 'verifying'
+	 * for good and a restart much later be counted as this revive */
+	if (t->phase != RV_VERIFYING) {
+		evtimer_del(t->timer);
 		t->phase = RV_IDLE;
+	}
 	if (alive && t->running && t->job != NULL && !t->aborting &&
 	    rvpool_cancel(rv->pool, t->job) == 0) {
 		t->aborting = 1;
@@ -439,6 +444,18 @@ rv_on_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (t->phase == RV_VERIFYING && !t->acting) {
+		/* it answers again, but its service manager did not restart
+		 * it on the flag: say so; nothing to escalate, it is up */
+		evlog_writef(rv->ev, "revive_unconfirmed", t->name, NULL,
+		    "%s answers again but did not restart within %llu s of "
+		    "its revive flag: is its path unit (or launchd job) "
+		    "installed?",
+		    t->name,
+		    (unsigned long long)rv->conf->mesh.revive_verify_ms / 1000);
+		t->phase = RV_IDLE;
+		return;
+	}
 	if (t->phase == RV_VERIFYING) {
 		evlog_writef(rv->ev, "revive_failed", t->name, NULL,
 		    "no heartbeat with a new incarnation within %llu s",
