@@ -1336,19 +1336,17 @@ derive_timing(struct parse *p)
 		snprintf(where, sizeof(where), "line %d", li);
 	else
 		snprintf(where, sizeof(where), "the default");
-	if (m->interval_ms >= m->suspect_after_ms)
-		perr(p, ls,
-		    "interval (%llums, %s) must be less than "
-		    "suspect_after (%llums)",
+	/* the first of the two that interval does not stay below */
+	if (m->interval_ms >= m->suspect_after_ms ||
+	    m->interval_ms >= m->down_after_ms) {
+		int s = m->interval_ms >= m->suspect_after_ms;
+		perr(p, s ? ls : ld,
+		    "interval (%llums, %s) must be less than %s (%llums)",
 		    (unsigned long long)m->interval_ms, where,
-		    (unsigned long long)m->suspect_after_ms);
-	else if (m->interval_ms >= m->down_after_ms)
-		perr(p, ld,
-		    "interval (%llums, %s) must be less than "
-		    "down_after (%llums)",
-		    (unsigned long long)m->interval_ms, where,
-		    (unsigned long long)m->down_after_ms);
-	else if (m->suspect_after_ms >= m->down_after_ms)
+		    s ? "suspect_after" : "down_after",
+		    (unsigned long long)(s ? m->suspect_after_ms
+		                           : m->down_after_ms));
+	} else if (m->suspect_after_ms >= m->down_after_ms)
 		perr(p, ld,
 		    "suspect_after (%llums, line %d) must be less than "
 		    "down_after (%llums)",

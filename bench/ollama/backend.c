@@ -53,16 +53,18 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (s->sent < ntokens) {
 		evbuffer_add_printf(b,
-		    "{\"model\":\"tiny\",\"created_at\":\"2026-01-01T00:00:00Z\","
+		    "{\"model\":\"tiny\",\"created_at\":\"2026-01-01T00:00:"
+		    "00Z\","
 		    "\"response\":\"tok%d \",\"done\":false}\n",
 		    s->sent);
 		evhttp_send_reply_chunk(s->req, b);
 		s->sent++;
 		evtimer_add(s->ev, &tv);
 	} else {
-		evbuffer_add_printf(b,
-		    "{\"model\":\"tiny\",\"created_at\":\"2026-01-01T00:00:00Z\","
-		    "\"response\":\"\",\"done\":true,\"done_reason\":\"stop\"}\n");
+		evbuffer_add_printf(b, "{\"model\":\"tiny\",\"created_at\":"
+		                       "\"2026-01-01T00:00:00Z\","
+		                       "\"response\":\"\",\"done\":true,\"done_"
+		                       "reason\":\"stop\"}\n");
 		evhttp_send_reply_chunk(s->req, b);
 		evhttp_send_reply_end(s->req);
 		event_free(s->ev);
@@ -92,10 +94,11 @@ on_request(struct evhttp_request *req, void *arg)
 		                "\"model\":\"tiny:latest\"}]}");
 	else if (strcmp(uri, "/api/generate") == 0 &&
 	         strstr(body, "\"stream\":false") != NULL)
-		json_reply(req, "{\"model\":\"tiny\",\"created_at\":"
-		                "\"2026-01-01T00:00:00Z\",\"response\":\"The sky "
-		                "is blue.\",\"done\":true,\"done_reason\":"
-		                "\"stop\"}");
+		json_reply(req,
+		    "{\"model\":\"tiny\",\"created_at\":"
+		    "\"2026-01-01T00:00:00Z\",\"response\":\"The sky "
+		    "is blue.\",\"done\":true,\"done_reason\":"
+		    "\"stop\"}");
 	else if (strcmp(uri, "/api/generate") == 0) {
 		s = calloc(1, sizeof(*s));
 		s->req = req;
@@ -116,7 +119,8 @@ main(int argc, char **argv)
 	struct evhttp *http;
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: backend HOST PORT [TOKENS] [TOKEN_US]\n");
+		fprintf(
+		    stderr, "usage: backend HOST PORT [TOKENS] [TOKEN_US]\n");
 		return 2;
 	}
 	if (argc > 3)
@@ -126,7 +130,8 @@ main(int argc, char **argv)
 	base = event_base_new();
 	http = evhttp_new(base);
 	evhttp_set_gencb(http, on_request, base);
-	if (evhttp_bind_socket(http, argv[1], (unsigned short)atoi(argv[2])) != 0) {
+	if (evhttp_bind_socket(http, argv[1], (unsigned short)atoi(argv[2])) !=
+	    0) {
 		fprintf(stderr, "backend: cannot listen on %s:%s\n", argv[1],
 		    argv[2]);
 		return 1;

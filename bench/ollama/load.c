@@ -59,7 +59,8 @@ on_done(struct evhttp_request *req, void *arg)
 	char *s;
 
 	if (req != NULL)
-		evbuffer_add_buffer(c->body, evhttp_request_get_input_buffer(req));
+		evbuffer_add_buffer(
+		    c->body, evhttp_request_get_input_buffer(req));
 	len = evbuffer_get_length(c->body);
 	s = calloc(1, len + 1);
 	evbuffer_remove(c->body, s, len);
@@ -115,7 +116,8 @@ main(int argc, char **argv)
 	int i, nc;
 
 	if (argc < 7) {
-		fprintf(stderr, "usage: load HOST PORT PATH BODY N C [AT CMD]\n");
+		fprintf(
+		    stderr, "usage: load HOST PORT PATH BODY N C [AT CMD]\n");
 		return 2;
 	}
 	host = argv[1];
@@ -134,8 +136,8 @@ main(int argc, char **argv)
 	cs = calloc((size_t)nc, sizeof(*cs));
 	t0 = now_ms();
 	for (i = 0; i < nc && i < total; i++) {
-		cs[i].evcon = evhttp_connection_base_new(base, NULL, host,
-		    (unsigned short)port);
+		cs[i].evcon = evhttp_connection_base_new(
+		    base, NULL, host, (unsigned short)port);
 		evhttp_connection_set_timeout(cs[i].evcon, 30);
 		cs[i].body = evbuffer_new();
 		send_one(&cs[i]);
