@@ -47,6 +47,7 @@ struct mb_peer {
 	int held_by;         /* down held at suspect by this peer's
 	                        report, -1 none */
 	int raw_down;        /* silent for down_after here, held or not */
+	int confirm_logged;  /* peer_confirmed_down logged for this silence */
 	int quorum;          /* their reported has_quorum */
 	enum membership_state *view; /* their view of each peer */
 	struct mb_act *acts;         /* their acting, by target */
@@ -305,6 +306,7 @@ membership_on_heartbeat(struct membership *m, size_t idx, uint64_t incarnation,
 	p = &m->p[idx];
 	came_back = p->heard && p->state != MEMBERSHIP_ALIVE;
 	prev_heard_ms = p->last_heard_ms;
+	p->confirm_logged = 0;
 	if (p->raw_down) {
 		p->raw_down = 0;
 		m->payload_dirty = 1;
@@ -520,15 +522,22 @@ mb_update_target(
 {
 	struct mb_peer *p = &m->p[t];
 	unsigned votes = mb_votes_down(m, t);
-	int confirmed = votes >= needed && p->state != MEMBERSHIP_ALIVE;
+	/* down here too: a peer held at suspect because another still hears
+	 * it is never confirmed, however many others lost it for a while */
+	int confirmed = votes >= needed && p->state == MEMBERSHIP_DOWN;
 	int acting;
 
 	if (confirmed && !p->confirmed) {
 		p->confirmed_since_ms = now_ms;
-		m->n_confirmed++;
-		mb_event(m, "peer_confirmed_down", t,
-		    json_pack("{sisi}", "votes", votes, "needed", needed),
-		    "%u of %u votes", votes, needed);
+		/* once per silence: votes may come and go while it lasts */
+		if (!p->confirm_logged) {
+			p->confirm_logged = 1;
+			m->n_confirmed++;
+			mb_event(m, "peer_confirmed_down", t,
+			    json_pack(
+			        "{sisi}", "votes", votes, "needed", needed),
+			    "%u of %u votes", votes, needed);
+		}
 	} else if (!confirmed && p->confirmed)
 		m->payload_dirty = 1;
 	p->confirmed = confirmed;

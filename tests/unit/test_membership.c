@@ -293,6 +293,42 @@ test_indirect_evidence(void **state)
 	teardown(f);
 }
 
+/* e is lost by a, b and c (enough votes), but d still hears it: never
+ * confirmed. Once d loses it too it is, and votes that come and go
+ * within one silence confirm it once, not once per return of a vote */
+static void
+test_held_never_confirmed(void **state)
+{
+	struct fixture *f = mesh(5, 0);
+	uint64_t confirmed, x;
+	int i;
+
+	(void)state;
+	beat(f, 4, "aaaa-", 1, -1);
+	for (i = 0; i < 40; i++) {
+		beat(f, 1, "a-aad", 1, -1);
+		beat(f, 2, "aa-ad", 1, -1);
+		beat(f, 3, "aaa-a", 1, -1);
+		run_for(f, 100);
+		assert_false(membership_confirmed_down(f->m, 4));
+	}
+	assert_int_equal(membership_state_of(f->m, 4), MEMBERSHIP_SUSPECT);
+	for (i = 0; i < 30; i++) {
+		/* ticks 10-19: b and c report e suspect, votes drop to 2 */
+		beat(f, 1, i / 10 == 1 ? "a-aas" : "a-aad", 1, -1);
+		beat(f, 2, i / 10 == 1 ? "aa-as" : "aa-ad", 1, -1);
+		beat(f, 3, "aaa-d", 1, -1);
+		run_for(f, 100);
+		if (i == 9 || i == 29)
+			assert_true(membership_confirmed_down(f->m, 4));
+		if (i == 19)
+			assert_false(membership_confirmed_down(f->m, 4));
+	}
+	membership_counts(f->m, &x, &x, &confirmed, &x, NULL, NULL);
+	assert_int_equal(confirmed, 1);
+	teardown(f);
+}
+
 /* b, not the smallest, does not act while a takes the job up */
 static void
 test_only_smallest_acts(void **state)
@@ -583,6 +619,7 @@ main(void)
 	    cmocka_unit_test(test_heal_no_takeover),
 	    cmocka_unit_test(test_indirect_evidence),
 	    cmocka_unit_test(test_return_waits_for_status),
+	    cmocka_unit_test(test_held_never_confirmed),
 	    cmocka_unit_test(test_two_node),
 	    cmocka_unit_test(test_status_contract),
 	    cmocka_unit_test(test_skew_extremes),
