@@ -48,6 +48,10 @@ enum key {
 	K_STATE_DIR,
 	K_STATUS_LISTEN,
 	K_OLLAMA_LISTEN,
+	K_OLLAMA_MAX_BODY,
+	K_OLLAMA_FIRST_BYTE_TIMEOUT,
+	K_OLLAMA_PROBE_INTERVAL,
+	K_OLLAMA_BACKOFF,
 	K_TELEGRAM_TOKEN_FILE,
 	K_TELEGRAM_CHAT,
 	K_TELEGRAM_API,
@@ -59,6 +63,7 @@ enum key {
 	K_SSH,
 	K_SSH_HOSTKEY,
 	K_OLLAMA,
+	K_OLLAMA_PRIORITY,
 	K_FILE,
 	K_REQUIRE,
 	K_BACKUPS,
@@ -123,6 +128,12 @@ static const struct keyword {
     {"state_dir", K_STATE_DIR, V_PATH, MESH(state_dir)},
     {"status_listen", K_STATUS_LISTEN, V_LISTEN, MESH(status_listen)},
     {"ollama_listen", K_OLLAMA_LISTEN, V_LISTEN, MESH(ollama_listen)},
+    {"ollama_max_body", K_OLLAMA_MAX_BODY, V_BYTES, MESH(ollama_max_body)},
+    {"ollama_first_byte_timeout", K_OLLAMA_FIRST_BYTE_TIMEOUT, V_DURATION,
+        MESH(ollama_first_byte_timeout_ms)},
+    {"ollama_probe_interval", K_OLLAMA_PROBE_INTERVAL, V_DURATION,
+        MESH(ollama_probe_interval_ms)},
+    {"ollama_backoff", K_OLLAMA_BACKOFF, V_DURATION, MESH(ollama_backoff_ms)},
     {"telegram_token_file", K_TELEGRAM_TOKEN_FILE, V_PATH,
         MESH(telegram_token_file)},
     {"telegram_chat", K_TELEGRAM_CHAT, V_STRING, MESH(telegram_chat)},
@@ -136,6 +147,7 @@ static const struct keyword {
     {"ssh", K_SSH, V_SSH, PEER(ssh_user)},
     {"ssh_hostkey", K_SSH_HOSTKEY, V_HOSTKEY, PEER(ssh_hostkey)},
     {"ollama", K_OLLAMA, V_URL, PEER(ollama)},
+    {"ollama_priority", K_OLLAMA_PRIORITY, V_UINT, PEER(ollama_priority)},
     {"key", K_KEY, V_PATH, PEER(key)},
     {"state_dir", K_STATE_DIR, V_PATH, PEER(state_dir)},
     {"status_listen", K_STATUS_LISTEN, V_LISTEN, PEER(status_listen)},
@@ -239,6 +251,10 @@ conf_new(const char *path)
 	m->state_dir = xstrdup("/var/lib/peerwatch");
 	m->status_listen = xstrdup("127.0.0.1:7947");
 	m->ollama_listen = xstrdup("127.0.0.1:11435");
+	m->ollama_max_body = 64 * 1024 * 1024;
+	m->ollama_first_byte_timeout_ms = 5 * 60 * 1000;
+	m->ollama_probe_interval_ms = 5 * 1000;
+	m->ollama_backoff_ms = 10 * 1000;
 	m->telegram_api = xstrdup("https://api.telegram.org");
 	m->ssh_key = xstrdup("/etc/peerwatch/ssh_id_ed25519");
 	m->revive_flag =
@@ -1320,19 +1336,17 @@ derive_timing(struct parse *p)
 		snprintf(where, sizeof(where), "line %d", li);
 	else
 		snprintf(where, sizeof(where), "the default");
-	if (m->interval_ms >= m->suspect_after_ms)
-		perr(p, ls,
-		    "interval (%llums, %s) must be less than "
-		    "suspect_after (%llums)",
+	/* the first of the two that interval does not stay below */
+	if (m->interval_ms >= m->suspect_after_ms ||
+	    m->interval_ms >= m->down_after_ms) {
+		int s = m->interval_ms >= m->suspect_after_ms;
+		perr(p, s ? ls : ld,
+		    "interval (%llums, %s) must be less than %s (%llums)",
 		    (unsigned long long)m->interval_ms, where,
-		    (unsigned long long)m->suspect_after_ms);
-	else if (m->interval_ms >= m->down_after_ms)
-		perr(p, ld,
-		    "interval (%llums, %s) must be less than "
-		    "down_after (%llums)",
-		    (unsigned long long)m->interval_ms, where,
-		    (unsigned long long)m->down_after_ms);
-	else if (m->suspect_after_ms >= m->down_after_ms)
+		    s ? "suspect_after" : "down_after",
+		    (unsigned long long)(s ? m->suspect_after_ms
+		                           : m->down_after_ms));
+	} else if (m->suspect_after_ms >= m->down_after_ms)
 		perr(p, ld,
 		    "suspect_after (%llums, line %d) must be less than "
 		    "down_after (%llums)",

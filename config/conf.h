@@ -27,9 +27,10 @@ struct conf_peer {
 	int has_ssh;
 	char *ssh_user; /* from "ssh = user@host[:port]" */
 	char *ssh_host;
-	uint16_t ssh_port; /* default 22 */
-	char *ssh_hostkey; /* "SHA256:..." or NULL */
-	char *ollama;      /* URL or NULL */
+	uint16_t ssh_port;        /* default 22 */
+	char *ssh_hostkey;        /* "SHA256:..." or NULL */
+	char *ollama;             /* URL or NULL */
+	unsigned ollama_priority; /* lower is tried first; 0 */
 	/* per-host overrides of [mesh] keys, NULL when not set; hosts that
 	 * share one machine (demo, tests) need their own dirs and ports */
 	char *key;
@@ -89,7 +90,11 @@ struct conf_mesh {
 	char *state_dir;                  /* /var/lib/peerwatch */
 	char *status_listen;              /* 127.0.0.1:7947 */
 	char *ollama_listen;              /* 127.0.0.1:11435 */
-	char *telegram_token_file;        /* NULL if unset */
+	uint64_t ollama_max_body;         /* 64 MiB: larger requests get 413 */
+	uint64_t ollama_first_byte_timeout_ms; /* 300000: model loads */
+	uint64_t ollama_probe_interval_ms; /* 5000: own /api/tags, /api/ps */
+	uint64_t ollama_backoff_ms;        /* 10000: a failed backend rests */
+	char *telegram_token_file;         /* NULL if unset */
 	char *telegram_chat;
 	char *telegram_api; /* https://api.telegram.org */
 	char *ssh_key;      /* /etc/peerwatch/ssh_id_ed25519 */

@@ -8,11 +8,15 @@ set -eu
 DEB_PKGS="cmake make gcc pkg-config libevent-dev libsodium-dev
 libcurl4-openssl-dev libjansson-dev libssh-dev libinih-dev libcmocka-dev
 openssh-server openssh-client iproute2 faketime curl procps systemd
-prometheus debootstrap nftables"
+prometheus debootstrap nftables python3 nodejs"
+# the ollama_npm test installs ollama-js with npm; NodeSource's nodejs
+# carries its own npm, and Debian's npm package would conflict with it
+command -v npm >/dev/null 2>&1 || DEB_PKGS="$DEB_PKGS npm"
 # bash: the integration tests and bench scripts need bash >= 5 (macOS's
 # /bin/bash is 3.2); Homebrew's goes first in PATH. prometheus: promtool.
+# node: npm for the ollama_npm test.
 BREW_PKGS="cmake pkg-config libevent libsodium curl jansson libssh inih cmocka
-prometheus bash"
+prometheus bash node"
 
 # macOS: Homebrew refuses to run as root (`sudo make test`), so as root this
 # never runs brew: it looks for the formulae in Homebrew's prefix and prints

@@ -5,6 +5,11 @@
  * escalated, limit, done. "escalated" and "limit" are deliberate waits,
  * so other peers do not take over from them (see membership). The
  * blocking work runs in peerwatch-heal worker processes (rvpool).
+ * A revive never acts on a peer that is alive: when the target is heard
+ * again while its REVIVE job runs (revive_act_stop with alive), the worker
+ * is told to stop before its next write (rvpool_cancel, see rvjob.h); its
+ * result is then reported as `revive_aborted`, never as a failure, and
+ * nothing is escalated.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,7 +63,9 @@ struct rv_target {
 	uint64_t backoff_ms;
 	uint64_t verify_start_ms;
 	struct event *timer;
-	int running; /* a REVIVE job in flight */
+	int running;       /* a REVIVE job in flight */
+	struct rvjob *job; /* that job (owned by the pool while it runs) */
+	int aborting;      /* told to stop: the target was heard again */
 	int pulling;
 	uint64_t last_pull_ms; /* mono; 0 = never */
 	char last_outcome[640];
@@ -327,6 +334,7 @@ rv_start_attempt(struct rv_target *t)
 	t->attempt++;
 	j = rvjob_new(RVJOB_REVIVE, rv->conf, rv->self, t->idx,
 	    "silent: confirmed down by quorum");
+	j->peer_silent = 1;
 	evlog_write_new(rv->ev, "revive_start", t->name, "connecting over SSH",
 	    json_pack("{sisssi}", "attempt", (int)t->attempt, "ssh",
 	        p->ssh_host, "port", (int)p->ssh_port));
@@ -336,6 +344,7 @@ rv_start_attempt(struct rv_target *t)
 		return;
 	}
 	t->running = 1;
+	t->job = j;
 	rv_set_phase(t, RV_RUNNING);
 }
 
@@ -361,9 +370,21 @@ revive_act_stop(struct revive *rv, size_t idx, int alive)
 		return;
 	t = rv->t[idx];
 	t->acting = 0;
-	evtimer_del(t->timer);
-	if (t->phase != RV_VERIFYING)
+	/* verifying: the flags are out and the restart may still come (a
+	 * new incarnation ends it as revive_ok), so the verify timer keeps
+	 * running, or a peer back without a restart would stay 'verifying'
+	 * for good and a restart much later be counted as this revive */
+	if (t->phase != RV_VERIFYING) {
+		evtimer_del(t->timer);
 		t->phase = RV_IDLE;
+	}
+	if (alive && t->running && t->job != NULL && !t->aborting &&
+	    rvpool_cancel(rv->pool, t->job) == 0) {
+		t->aborting = 1;
+		log_info("peer=%s heard again: its revive is told to stop "
+		         "before its next write",
+		    t->name);
+	}
 	/* another peer took over, or this one lost quorum: the incidents
 	 * stay open; only the peer's return closes them */
 	if (alive)
@@ -423,6 +444,18 @@ rv_on_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (t->phase == RV_VERIFYING && !t->acting) {
+		/* it answers again, but its service manager did not restart
+		 * it on the flag: say so; nothing to escalate, it is up */
+		evlog_writef(rv->ev, "revive_unconfirmed", t->name, NULL,
+		    "%s answers again but did not restart within %llu s of "
+		    "its revive flag: is its path unit (or launchd job) "
+		    "installed?",
+		    t->name,
+		    (unsigned long long)rv->conf->mesh.revive_verify_ms / 1000);
+		t->phase = RV_IDLE;
+		return;
+	}
 	if (t->phase == RV_VERIFYING) {
 		evlog_writef(rv->ev, "revive_failed", t->name, NULL,
 		    "no heartbeat with a new incarnation within %llu s",
@@ -439,9 +472,12 @@ rv_on_timer(evutil_socket_t fd, short what, void *arg)
 		rv_start_attempt(t);
 }
 
-/* events for each guard's outcome; returns how many were restored */
+/* events for each guard's outcome; returns how many were restored. A
+ * stopped job reports only what it restored: the rest was cut short on
+ * purpose and is neither invalid nor an incident. */
 static int
-rv_report_guards(struct revive *rv, struct rvjob *j, struct rv_target *t)
+rv_report_guards(
+    struct revive *rv, struct rvjob *j, struct rv_target *t, int stopped)
 {
 	uint64_t now = clock_wall_ms();
 	char summary[sizeof(t->restored)] = "";
@@ -455,6 +491,10 @@ rv_report_guards(struct revive *rv, struct rvjob *j, struct rv_target *t)
 		json_t *f = json_pack("{ss}", "guard", g->g.name);
 
 		snprintf(subj, sizeof(subj), "%s@%s", g->g.name, g->g.peer);
+		if (stopped && r->outcome != GUARD_RESTORED) {
+			json_decref(f);
+			continue;
+		}
 		if (r->outcome != GUARD_VALID)
 			evlog_write(rv->ev, "config_invalid", j->target_name,
 			    r->invalid_reason, f);
@@ -549,12 +589,47 @@ rv_ssh_failed(struct revive *rv, struct rvjob *j, struct rv_target *t)
 	rv_backoff(t, rv_next_backoff(t), RV_BACKOFF);
 }
 
+/* the target was heard again while its revive ran (revive_act_stop) */
+static void
+rv_revive_aborted(struct revive *rv, struct rvjob *j, struct rv_target *t)
+{
+	int restored = 0, flags = j->peer_flag_written;
+	size_t i;
+
+	if (j->fail == SFTP_OK)
+		restored = rv_report_guards(rv, j, t, 1);
+	else
+		log_info("peer=%s stopped revive ended: %s", t->name, j->err);
+	for (i = 0; i < j->nguards; i++)
+		flags += j->guards[i].flag_written;
+	rv_report_flags(rv, j);
+	snprintf(t->last_outcome, sizeof(t->last_outcome),
+	    "%s heard again (new heartbeat) %s%s", t->name,
+	    flags ? "after its flags were written"
+	          : "before any flag was written",
+	    restored ? "; the restored config stays restored (broken copy "
+	               "kept)"
+	             : "");
+	evlog_write_new(rv->ev, "revive_aborted", t->name, t->last_outcome,
+	    json_pack("{sssisisi}", "reason", "heard_again", "attempt",
+	        (int)t->attempt, "restored", restored, "flags_written", flags));
+	/* silent again meanwhile: act_start found this job still running */
+	if (t->acting)
+		rv_start_attempt(t);
+}
+
 static void
 rv_revive_done(struct revive *rv, struct rvjob *j, struct rv_target *t)
 {
 	if (j->dry_run) /* shown to the operator; changes nothing */
 		return;
 	t->running = 0;
+	t->job = NULL;
+	if (t->aborting) {
+		t->aborting = 0;
+		rv_revive_aborted(rv, j, t);
+		return;
+	}
 	if (j->fail != SFTP_OK) {
 		snprintf(t->last_outcome, sizeof(t->last_outcome), "%s: %s",
 		    sftp_fail_name(j->fail), j->err);
@@ -563,8 +638,17 @@ rv_revive_done(struct revive *rv, struct rvjob *j, struct rv_target *t)
 	}
 	incident_close(rv->inc, "unreachable", t->name, "SSH reachable");
 	incident_close(rv->inc, "hostkey", t->name, "host key accepted");
-	rv_report_guards(rv, j, t);
+	rv_report_guards(rv, j, t, 0);
 	rv_report_flags(rv, j);
+	if (rvjob_all_good(j) && !j->peer_silent) {
+		/* an operator's revive of a peer not confirmed down: its
+		 * configs are checked, its peerwatch is left running */
+		snprintf(t->last_outcome, sizeof(t->last_outcome),
+		    "configs checked; peerwatch left running (not confirmed "
+		    "down)");
+		t->phase = RV_IDLE;
+		return;
+	}
 	if (!rvjob_all_good(j) || !j->peer_flag_written) {
 		snprintf(t->last_outcome, sizeof(t->last_outcome), "%s",
 		    rvjob_all_good(j) ? j->err : "no valid config: escalated");
@@ -601,10 +685,11 @@ rv_result_json(const struct rvjob *j)
 		        rvjob_text(r->detail), "warning",
 		        rvjob_text(r->warning)));
 	}
-	return json_pack("{sssbsssososbsI}", "peer", j->target_name, "dry_run",
-	    j->dry_run, "ssh", sftp_fail_name(j->fail), "error",
+	return json_pack("{sssbsssososbsosbsI}", "peer", j->target_name,
+	    "dry_run", j->dry_run, "ssh", sftp_fail_name(j->fail), "error",
 	    rvjob_text(j->err), "guards", gs, "flag_written",
-	    j->peer_flag_written, "elapsed_ms", (json_int_t)j->elapsed_ms);
+	    j->peer_flag_written, "flags", rvjob_flags_json(j), "stopped",
+	    j->stopped, "elapsed_ms", (json_int_t)j->elapsed_ms);
 }
 
 static void
@@ -664,7 +749,7 @@ static void
 rv_local_done(struct revive *rv, struct rvjob *j)
 {
 	rv->local_running = 0;
-	if (rv_report_guards(rv, j, NULL) > 0)
+	if (rv_report_guards(rv, j, NULL, 0) > 0)
 		rv_report_flags(rv, j);
 	rv_local_backoff(rv, j);
 }
@@ -721,6 +806,10 @@ revive_manual(struct revive *rv, size_t idx, int dry_run, revive_done_cb done,
 	    dry_run ? "operator: dry run" : "operator: peerwatch revive");
 	j->dry_run = dry_run;
 	j->manual = 1;
+	/* its peerwatch is restarted only if this host saw it confirmed
+	 * down and acts for it: an operator's revive of a live peer
+	 * restores configs and restarts only their services */
+	j->peer_silent = t->acting;
 	m = xmalloc(sizeof(*m));
 	m->done = done;
 	m->arg = arg;
@@ -738,6 +827,7 @@ revive_manual(struct revive *rv, size_t idx, int dry_run, revive_done_cb done,
 		t->nrevives = 0; /* the operator lifts the limit */
 		evtimer_del(t->timer);
 		t->running = 1;
+		t->job = j;
 		t->attempt++;
 		rv_set_phase(t, RV_RUNNING);
 	}

@@ -127,6 +127,77 @@ rvjob_all_good(const struct rvjob *j)
 	return 1;
 }
 
+int
+rvjob_flag_wanted(const struct rvjob *j, size_t i, char *why, size_t len)
+{
+	const struct rvjob_guard *g = i < j->nguards ? &j->guards[i] : NULL;
+
+	if (g ? g->g.flag == NULL
+	      : j->kind != RVJOB_REVIVE || j->revive_flag == NULL) {
+		snprintf(why, len, "no flag");
+		return 0;
+	}
+	if (!rvjob_all_good(j)) {
+		snprintf(why, len,
+		    "a guard of %s has no valid config: escalated, "
+		    "nothing restarted",
+		    j->target_name);
+		return 0;
+	}
+	if (g == NULL) {
+		snprintf(why, len,
+		    j->peer_silent
+		        ? "peerwatch on %s is silent (confirmed down)"
+		        : "peerwatch on %s is not confirmed down "
+		          "here: left running",
+		    j->target_name);
+		return j->peer_silent;
+	}
+	switch (g->res.outcome) {
+	case GUARD_RESTORED:
+	case GUARD_WOULD_RESTORE:
+		snprintf(why, len, "%s %s from %s", g->g.name,
+		    g->res.outcome == GUARD_RESTORED ? "restored"
+		                                     : "would be restored",
+		    g->res.source);
+		return 1;
+	default:
+		snprintf(why, len, "%s is valid: its service is left running",
+		    g->g.name);
+		return 0;
+	}
+}
+
+json_t *
+rvjob_flags_json(const struct rvjob *j)
+{
+	json_t *a = json_array();
+	char why[1200];
+	size_t i;
+	int want, written;
+
+	for (i = 0; i <= j->nguards; i++) {
+		const char *flag =
+		    i < j->nguards ? j->guards[i].g.flag : j->revive_flag;
+		if (flag == NULL)
+			continue;
+		want = rvjob_flag_wanted(j, i, why, sizeof(why));
+		written = i < j->nguards ? j->guards[i].flag_written
+		                         : j->peer_flag_written;
+		if (want && !written && j->stopped)
+			snprintf(why, sizeof(why),
+			    "not written: the revive was stopped (%s heard "
+			    "again)",
+			    j->target_name);
+		json_array_append_new(a,
+		    json_pack("{sosssbsbso}", "flag", rvjob_text(flag), "for",
+		        i < j->nguards ? j->guards[i].g.name : "peerwatch",
+		        "write", want, "written", written, "why",
+		        rvjob_text(why)));
+	}
+	return a;
+}
+
 /* ---- the job on the wire between the daemon and peerwatch-heal ------ */
 
 static json_t *
@@ -163,16 +234,17 @@ rvjob_to_json(const struct rvjob *j)
 		            rvjob_str(g->on_flag), "max_size",
 		            (json_int_t)g->max_size, "any_json", g->any_json));
 	}
-	o = json_pack("{sisIsssssbsosososososisIsosososo}", "kind",
+	o = json_pack("{sisIsssssbsbsosososososisIsosososo}", "kind",
 	    (int)j->kind, "target", (json_int_t)j->target, "target_name",
 	    j->target_name, "self_name", j->self_name, "dry_run", j->dry_run,
-	    "ssh_host", rvjob_str(j->ssh_host), "ssh_user",
-	    rvjob_str(j->ssh_user), "ssh_key", rvjob_str(j->ssh_key),
-	    "ssh_hostkey", rvjob_str(j->ssh_hostkey), "known_hosts",
-	    rvjob_str(j->known_hosts), "ssh_port", (int)j->ssh_port,
-	    "timeout_ms", (json_int_t)j->timeout_ms, "state_dir",
-	    rvjob_str(j->state_dir), "revive_flag", rvjob_str(j->revive_flag),
-	    "reason", rvjob_str(j->reason), "guards", gs);
+	    "peer_silent", j->peer_silent, "ssh_host", rvjob_str(j->ssh_host),
+	    "ssh_user", rvjob_str(j->ssh_user), "ssh_key",
+	    rvjob_str(j->ssh_key), "ssh_hostkey", rvjob_str(j->ssh_hostkey),
+	    "known_hosts", rvjob_str(j->known_hosts), "ssh_port",
+	    (int)j->ssh_port, "timeout_ms", (json_int_t)j->timeout_ms,
+	    "state_dir", rvjob_str(j->state_dir), "revive_flag",
+	    rvjob_str(j->revive_flag), "reason", rvjob_str(j->reason), "guards",
+	    gs);
 	return o;
 }
 
@@ -220,6 +292,7 @@ rvjob_from_json(const json_t *o)
 	    o, "target_name", j->target_name, sizeof(j->target_name));
 	rvjob_get_name(o, "self_name", j->self_name, sizeof(j->self_name));
 	j->dry_run = json_is_true(json_object_get(o, "dry_run"));
+	j->peer_silent = json_is_true(json_object_get(o, "peer_silent"));
 	j->ssh_host = rvjob_get(o, "ssh_host");
 	j->ssh_user = rvjob_get(o, "ssh_user");
 	j->ssh_key = rvjob_get(o, "ssh_key");
@@ -291,9 +364,10 @@ rvjob_result_to_json(const struct rvjob *j)
 		            "flag_written", g->flag_written, "err",
 		            rvjob_text(g->err)));
 	}
-	return json_pack("{sisosbsIso}", "fail", (int)j->fail, "err",
+	return json_pack("{sisosbsbsIso}", "fail", (int)j->fail, "err",
 	    rvjob_text(j->err), "peer_flag_written", j->peer_flag_written,
-	    "elapsed_ms", (json_int_t)j->elapsed_ms, "guards", gs);
+	    "stopped", j->stopped, "elapsed_ms", (json_int_t)j->elapsed_ms,
+	    "guards", gs);
 }
 
 int
@@ -309,6 +383,7 @@ rvjob_result_from_json(struct rvjob *j, const json_t *o)
 	rvjob_get_name(o, "err", j->err, sizeof(j->err));
 	j->peer_flag_written =
 	    json_is_true(json_object_get(o, "peer_flag_written"));
+	j->stopped = json_is_true(json_object_get(o, "stopped"));
 	j->elapsed_ms =
 	    (uint64_t)json_integer_value(json_object_get(o, "elapsed_ms"));
 	json_array_foreach(gs, i, g) {

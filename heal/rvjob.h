@@ -11,10 +11,24 @@
  * (SFTP: copy a healthy peer's guarded files into the mesh store), LOCAL
  * (this host's own guards). rvjob_run is the blocking body (rvwork.c, in
  * the worker); tests may call it directly.
+ *
+ * Flags only for what needs a restart (rvjob_flag_wanted): a guard's flag
+ * when its file was restored (a missing file is restored too), the
+ * target's own revive flag when the daemon saw its peerwatch silent.
+ *
+ * Stopping a REVIVE in flight (the target was heard again): the daemon
+ * sends the worker SIGUSR1 (rvpool_cancel). The worker's handler only sets
+ * the flag *stop, and every write on the target (create, rename, mkdir,
+ * a flag) checks it right before it is made, so a cancelled job writes
+ * nothing more: a config already restored stays restored (its broken copy
+ * kept), no flag is written. A signal before the handler is installed
+ * kills the worker, which had written nothing yet. A signal, not a pipe:
+ * it needs no protocol with the worker and wakes a worker blocked in SSH.
  */
 #ifndef PW_HEAL_RVJOB_H
 #define PW_HEAL_RVJOB_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,6 +56,8 @@ struct rvjob {
 	char self_name[CONF_NAME_MAX + 1];
 	int dry_run;
 	int manual;
+	int peer_silent; /* REVIVE: the daemon saw the target's peerwatch
+	                  * silent (confirmed down): its own flag may go */
 	char *ssh_host, *ssh_user, *ssh_key, *ssh_hostkey, *known_hosts;
 	uint16_t ssh_port;
 	uint64_t timeout_ms;
@@ -54,7 +70,11 @@ struct rvjob {
 	enum sftp_fail fail;
 	char err[512];
 	int peer_flag_written;
+	int stopped; /* told to stop: a write or a flag was skipped */
 	uint64_t started_ms, elapsed_ms;
+	/* the worker's: set (by a signal handler) when told to stop; NULL
+	 * never stops. Not sent as JSON. */
+	volatile sig_atomic_t *stop;
 	/* owner's */
 	void *done; /* the owner's */
 };
@@ -66,6 +86,16 @@ struct rvjob *rvjob_new(enum rvjob_kind, const struct conf *, size_t self,
 void rvjob_free(struct rvjob *);
 /* the blocking body: in peerwatch-heal (or a test), never the daemon */
 void rvjob_run(struct rvjob *);
+/* REVIVE/LOCAL body over a given backend (rvjob_run's; tests use it
+ * with fslocal for the REVIVE rules) */
+void rvjob_heal(struct rvjob *, const struct fsops *);
+/* should flag i be written (i == nguards: the target's own revive
+ * flag)? why (may be NULL with len 0): what a person reads (in `revive
+ * --dry-run`). Decided from the guard outcomes, so it also answers for a
+ * dry run. */
+int rvjob_flag_wanted(const struct rvjob *, size_t i, char *why, size_t len);
+/* [{flag, for, write, written, why}] for the result shown to people */
+json_t *rvjob_flags_json(const struct rvjob *);
 /* the request and the result as JSON (new references) and back */
 json_t *rvjob_to_json(const struct rvjob *);
 struct rvjob *rvjob_from_json(const json_t *);
@@ -87,6 +117,9 @@ struct rvpool *rvpool_new(
 /* kills and reaps every running worker; their jobs are dropped */
 void rvpool_free(struct rvpool *);
 int rvpool_submit(struct rvpool *, struct rvjob *);
+/* tell the worker running j to stop before its next write (SIGUSR1); the
+ * job still finishes through the callback. 0, or -1 if j is not running */
+int rvpool_cancel(struct rvpool *, const struct rvjob *);
 unsigned rvpool_running(const struct rvpool *);
 
 #endif

@@ -4,7 +4,8 @@
  * JSON goes down a pipe to its stdin, the result JSON comes back on its
  * stdout (read on the loop, never waited for), a kill timer bounds it, and
  * a SIGCHLD event reaps it. A job is finished when its stdout has closed
- * and the child has been reaped.
+ * and the child has been reaped. rvpool_cancel sends SIGUSR1: stop before
+ * the next write (rvjob.h).
  */
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -294,6 +295,25 @@ fail:
 	if (out[0] != -1) {
 		close(out[0]);
 		close(out[1]);
+	}
+	return -1;
+}
+
+int
+rvpool_cancel(struct rvpool *p, const struct rvjob *j)
+{
+	struct rvproc *pr;
+
+	for (pr = p->procs; pr; pr = pr->next) {
+		if (pr->job != j || pr->reaped)
+			continue;
+		/* not reaped: the pid is still this child's */
+		if (kill(pr->pid, SIGUSR1) == -1) {
+			log_warn(
+			    "heal worker %ld: stop not sent", (long)pr->pid);
+			return -1;
+		}
+		return 0;
 	}
 	return -1;
 }

@@ -21,16 +21,138 @@
 
 #define RVJOB_MESH_KEEP 5
 
-/* The cascade for every guard, then (all good, not a dry run) the
- * guards' flags and the target's own peerwatch flag. */
+/*
+ * The target's files through a backend that refuses every write once the
+ * job was told to stop (rvjob.h): checked right before each create,
+ * rename and mkdir, so a stop between two steps of a restore leaves the
+ * file as it was (and the broken copy, if it was made). remove passes:
+ * the guard only removes its own temp files.
+ */
+struct rvwork_fs {
+	struct fsops ops;
+	const struct fsops *in;
+	struct rvjob *j;
+};
+
+static int
+rvwork_stopped(struct rvjob *j, const char *path, char *err, size_t errlen)
+{
+	if (j->stop == NULL || !*j->stop)
+		return 0;
+	j->stopped = 1;
+	snprintf(err, errlen, "%s not written: the revive was stopped", path);
+	return 1;
+}
+
+static int
+rvwork_read(void *ctx, const char *path, size_t max, char **data, size_t *len,
+    struct fsops_stat *st, char *err, size_t errlen)
+{
+	struct rvwork_fs *w = ctx;
+
+	return w->in->read(w->in->ctx, path, max, data, len, st, err, errlen);
+}
+
+static int
+rvwork_stat(void *ctx, const char *path, struct fsops_stat *st, char *err,
+    size_t errlen)
+{
+	struct rvwork_fs *w = ctx;
+
+	return w->in->stat(w->in->ctx, path, st, err, errlen);
+}
+
+static int
+rvwork_glob(void *ctx, const char *pattern, struct fsops_match **m, size_t *n,
+    char *err, size_t errlen)
+{
+	struct rvwork_fs *w = ctx;
+
+	return w->in->glob(w->in->ctx, pattern, m, n, err, errlen);
+}
+
+static int
+rvwork_create(void *ctx, const char *path, const char *data, size_t len,
+    const struct fsops_stat *like, char *warn, size_t warnlen, char *err,
+    size_t errlen)
+{
+	struct rvwork_fs *w = ctx;
+
+	if (rvwork_stopped(w->j, path, err, errlen))
+		return -1;
+	return w->in->create(
+	    w->in->ctx, path, data, len, like, warn, warnlen, err, errlen);
+}
+
+static int
+rvwork_rename(
+    void *ctx, const char *from, const char *to, char *err, size_t errlen)
+{
+	struct rvwork_fs *w = ctx;
+
+	if (rvwork_stopped(w->j, to, err, errlen))
+		return -1;
+	return w->in->rename(w->in->ctx, from, to, err, errlen);
+}
+
+static int
+rvwork_remove(void *ctx, const char *path, char *err, size_t errlen)
+{
+	struct rvwork_fs *w = ctx;
+
+	return w->in->remove(w->in->ctx, path, err, errlen);
+}
+
+static int
+rvwork_mkparent(void *ctx, const char *path, char *err, size_t errlen)
+{
+	struct rvwork_fs *w = ctx;
+
+	if (rvwork_stopped(w->j, path, err, errlen))
+		return -1;
+	return w->in->mkparent(w->in->ctx, path, err, errlen);
+}
+
 static void
-rvjob_heal(struct rvjob *j, const struct fsops *fs)
+rvwork_fs_init(struct rvwork_fs *w, const struct fsops *in, struct rvjob *j)
+{
+	w->in = in;
+	w->j = j;
+	w->ops.ctx = w;
+	w->ops.read = rvwork_read;
+	w->ops.stat = rvwork_stat;
+	w->ops.glob = rvwork_glob;
+	w->ops.create = rvwork_create;
+	w->ops.rename = rvwork_rename;
+	w->ops.remove = rvwork_remove;
+	w->ops.mkparent = rvwork_mkparent;
+}
+
+static void
+rvwork_flag(struct rvjob *j, const struct fsops *fs, const struct conf_guard *g,
+    uint64_t now, const char *restored_from, int *written, char *err,
+    size_t errlen)
+{
+	if (rvwork_stopped(j, g->flag, err, errlen))
+		return;
+	*written = guard_write_flag(g, fs, j->self_name, now, j->reason,
+	               restored_from, err, errlen) == 0;
+}
+
+/* The cascade for every guard, then (all good, not a dry run) the flags
+ * rvjob_flag_wanted asks for, each only if the job was not told to stop. */
+void
+rvjob_heal(struct rvjob *j, const struct fsops *target)
 {
 	uint64_t now = clock_wall_ms();
 	struct conf_guard pw;
+	struct rvwork_fs w;
+	const struct fsops *fs;
 	char *mesh;
 	size_t i;
 
+	rvwork_fs_init(&w, target, j);
+	fs = &w.ops;
 	for (i = 0; i < j->nguards; i++) {
 		struct rvjob_guard *rg = &j->guards[i];
 		mesh = j->kind == RVJOB_LOCAL
@@ -39,30 +161,22 @@ rvjob_heal(struct rvjob *j, const struct fsops *fs)
 		guard_check(&rg->g, fs, mesh, now / 1000, j->dry_run, &rg->res);
 		free(mesh);
 	}
-	if (j->dry_run || !rvjob_all_good(j))
+	if (j->dry_run)
 		return;
 	for (i = 0; i < j->nguards; i++) {
 		struct rvjob_guard *rg = &j->guards[i];
-		/* the local check restarts only what it restored */
-		if (j->kind == RVJOB_LOCAL && rg->res.outcome != GUARD_RESTORED)
-			continue;
-		if (rg->g.flag == NULL)
-			continue;
-		rg->flag_written =
-		    guard_write_flag(&rg->g, fs, j->self_name, now, j->reason,
-		        rg->res.outcome == GUARD_RESTORED ? rg->res.source
-		                                          : NULL,
-		        rg->err, sizeof(rg->err)) == 0;
+		if (rvjob_flag_wanted(j, i, NULL, 0))
+			rvwork_flag(j, fs, &rg->g, now, rg->res.source,
+			    &rg->flag_written, rg->err, sizeof(rg->err));
 	}
-	if (j->kind != RVJOB_REVIVE || j->revive_flag == NULL)
+	if (!rvjob_flag_wanted(j, j->nguards, NULL, 0))
 		return;
 	memset(&pw, 0, sizeof(pw));
 	snprintf(pw.name, sizeof(pw.name), "peerwatch");
 	snprintf(pw.peer, sizeof(pw.peer), "%s", j->target_name);
 	pw.flag = j->revive_flag;
-	j->peer_flag_written =
-	    guard_write_flag(&pw, fs, j->self_name, now, j->reason, NULL,
-	        j->err, sizeof(j->err)) == 0;
+	rvwork_flag(j, fs, &pw, now, NULL, &j->peer_flag_written, j->err,
+	    sizeof(j->err));
 }
 
 static void

@@ -20,10 +20,21 @@
 
 #define WORKER_MAX_IN (1024 * 1024)
 
+/* set by SIGUSR1: the daemon says stop before the next write (rvjob.h) */
+static volatile sig_atomic_t worker_stop;
+
+static void
+worker_on_usr1(int sig)
+{
+	(void)sig;
+	worker_stop = 1;
+}
+
 int
 main(int argc, char **argv)
 {
 	json_error_t jerr;
+	struct sigaction sa;
 	struct rvjob *j;
 	json_t *req, *res;
 	const char *v = getenv("PEERWATCH_HEAL_VERBOSE");
@@ -39,6 +50,12 @@ main(int argc, char **argv)
 	/* a closed socket or a daemon gone is an error to report, not death
 	 * (the daemon resets every signal to default before exec) */
 	signal(SIGPIPE, SIG_IGN);
+	/* SA_RESTART: a stop must not turn a read in flight into an error */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = worker_on_usr1;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
 	log_init(1, v ? atoi(v) : 0);
 	req = json_loadf(stdin, JSON_DISABLE_EOF_CHECK, &jerr);
 	if (req == NULL) {
@@ -51,6 +68,7 @@ main(int argc, char **argv)
 	json_decref(req);
 	snprintf(tag, sizeof(tag), "%s heal", j->self_name);
 	log_settag(tag);
+	j->stop = &worker_stop;
 	rvjob_run(j);
 	res = rvjob_result_to_json(j);
 	json_dumpf(res, stdout, JSON_COMPACT);

@@ -101,6 +101,51 @@ cli_ask(const struct conf *c, int self, json_t *req, int timeout_ms, int json,
 	return reply;
 }
 
+/* the failover endpoint's backends, when there is one */
+static void
+cli_print_ollama(json_t *o)
+{
+	json_t *b, *m, *loaded, *f, *v;
+	const char *name, *state, *k;
+	size_t i, j;
+	long long failed;
+
+	if ((o = json_object_get(o, "ollama")) == NULL)
+		return;
+	printf("\nOllama failover on %s\n%-16s %-12s %-8s %-7s %s\n",
+	    json_string_value(json_object_get(o, "listen")), "Backend", "State",
+	    "Requests", "Failed", "Models (* loaded)");
+	json_object_foreach(json_object_get(o, "backends"), name, b) {
+		failed = 0;
+		json_object_foreach(json_object_get(b, "failures"), k, f)
+			if (strcmp(k, "client_gone") != 0)
+				failed += json_integer_value(f);
+		state = json_object_get(b, "diagnostic") ? "unreachable"
+		        : json_is_true(json_object_get(b, "marked_down"))
+		            ? "failing"
+		        : json_is_true(json_object_get(b, "reported_up"))
+		            ? "up"
+		            : "down";
+		printf("%-16s %-12s %-8lld %-7lld", name, state,
+		    (long long)json_integer_value(
+		        json_object_get(b, "requests")),
+		    failed);
+		m = json_object_get(b, "models");
+		loaded = json_object_get(b, "loaded");
+		if (!json_is_array(m))
+			printf(" ?");
+		json_array_foreach(m, i, v) {
+			int star = 0;
+			json_t *l;
+			json_array_foreach(loaded, j, l)
+				star |= json_equal(l, v);
+			printf("%s%s%s", i ? ", " : " ", json_string_value(v),
+			    star ? "*" : "");
+		}
+		printf("\n");
+	}
+}
+
 static void
 cli_print_table(json_t *o)
 {
@@ -153,6 +198,7 @@ cli_print_table(json_t *o)
 			    (long long)json_integer_value(
 			        json_object_get(v, "ms_ago")));
 	}
+	cli_print_ollama(o);
 }
 
 int
@@ -227,11 +273,20 @@ cli_print_revive(json_t *r)
 		if (src && *src)
 			printf("  %-16s %-14s from %s\n", "", "", src);
 	}
-	if (!json_is_true(json_object_get(r, "dry_run")))
-		printf("  revive flag %s\n",
-		    json_is_true(json_object_get(r, "flag_written"))
+	json_array_foreach(json_object_get(r, "flags"), i, g) {
+		int want = json_is_true(json_object_get(g, "write"));
+		printf("  flag %-11s %-14s %s\n  %-16s %-14s (%s)\n",
+		    json_string_value(json_object_get(g, "for")),
+		    json_is_true(json_object_get(r, "dry_run"))
+		        ? (want ? "would_write" : "not_written")
+		    : json_is_true(json_object_get(g, "written"))
 		        ? "written"
-		        : "NOT written");
+		        : "not_written",
+		    json_string_value(json_object_get(g, "flag")), "", "",
+		    json_string_value(json_object_get(g, "why")));
+	}
+	if (json_is_true(json_object_get(r, "stopped")))
+		printf("  stopped: the peer was heard again\n");
 }
 
 int
@@ -268,9 +323,12 @@ cli_revive(int argc, char **argv)
 			    "[--json] [-c FILE] [--name NAME]\n\nRevive PEER "
 			    "now, through the running daemon: over SSH, check "
 			    "each of its\nguarded files, restore broken ones "
-			    "from the backup cascade, drop the revive\nflags. "
-			    "Lifts the hourly limit. --dry-run shows what it "
-			    "would do and writes\nnothing.\n");
+			    "from the backup cascade, and flag what needs\na "
+			    "restart: each restored guard, and PEER's "
+			    "peerwatch if this host acts for it\n(confirmed "
+			    "down). Lifts the hourly limit. --dry-run shows "
+			    "what it would do,\nwhich flags it would write "
+			    "and why, and writes nothing.\n");
 			return 0;
 		default:
 			return 2;

@@ -20,6 +20,7 @@
 #include "common/xmalloc.h"
 #include "config/conf.h"
 #include "heal/incident.h"
+#include "heal/ollama/failover.h"
 #include "heal/revive.h"
 #include "peer/ctl.h"
 #include "peer/loop.h"
@@ -42,6 +43,7 @@ struct loop {
 	struct ctl *ctl;
 	struct incidents *inc;
 	struct revive *rv;
+	struct failover *fo; /* NULL: no peer has an ollama URL */
 	struct event *tick_ev, *sigterm_ev, *sigint_ev, *sighup_ev;
 	uint64_t started_ms;
 	uint64_t reloads, reload_failures;
@@ -96,6 +98,15 @@ loop_on_heartbeat(const struct hb_msg *msg, void *arg)
 	membership_on_heartbeat(l->mb, msg->peer, msg->incarnation,
 	    msg->sent_at_ms, msg->new_incarnation, msg->payload,
 	    clock_mono_ms(), clock_wall_ms());
+	failover_on_payload(l->fo, msg->peer, msg->payload);
+}
+
+static void
+loop_on_ollama_change(void *arg)
+{
+	struct loop *l = arg;
+
+	hb_kick(l->hb);
 }
 
 static const char *
@@ -103,7 +114,8 @@ loop_status_payload(void *arg)
 {
 	struct loop *l = arg;
 
-	return membership_payload(l->mb);
+	return failover_payload(
+	    l->fo, membership_payload(l->mb), l->conf->peers[l->self].name);
 }
 
 static json_t *
@@ -130,6 +142,8 @@ loop_status_json(void *arg)
 	json_object_set_new(o, "uptime_ms",
 	    json_integer((json_int_t)(clock_mono_ms() - l->started_ms)));
 	json_object_set_new(o, "config", json_string(l->conf->path));
+	if (l->fo != NULL)
+		json_object_set_new(o, "ollama", failover_status_json(l->fo));
 	return o;
 }
 
@@ -209,6 +223,8 @@ loop_metrics(void *arg)
 	    "Seconds since this daemon started.");
 	metrics_u64(m, "peerwatch_uptime_seconds", NULL,
 	    (clock_mono_ms() - l->started_ms) / 1000);
+	if (l->fo != NULL)
+		failover_metrics(l->fo, m);
 	return metrics_finish(m);
 }
 
@@ -320,6 +336,7 @@ loop_reload(struct loop *l)
 	membership_reconf(l->mb, c, self, clock_mono_ms());
 	revive_reconf(l->rv, c, self);
 	status_reconf(l->status, c, self);
+	failover_reconf(l->fo, c, self);
 	conf_free(l->conf);
 	l->conf = c;
 	l->self = self;
@@ -368,6 +385,10 @@ loop_start_modules(struct loop *l, char *err, size_t errlen)
 		return -1;
 	l->ctl = ctl_new(l->base, sd, loop_on_ctl, l, err, errlen);
 	if (l->ctl == NULL)
+		return -1;
+	l->fo = failover_new(l->base, l->ev, l->conf, l->self,
+	    loop_on_ollama_change, l, err, errlen);
+	if (l->fo == NULL && err[0] != '\0')
 		return -1;
 	return 0;
 }
@@ -458,6 +479,7 @@ loop_free(struct loop *l)
 		event_free(l->sigint_ev);
 	if (l->sighup_ev)
 		event_free(l->sighup_ev);
+	failover_free(l->fo);
 	ctl_free(l->ctl);
 	status_free(l->status);
 	revive_free(l->rv);

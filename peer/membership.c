@@ -41,12 +41,13 @@ struct mb_peer {
 	int skew_warned;
 	int confirmed; /* quorum verdict */
 	uint64_t confirmed_since_ms;
-	int acting_peer;             /* who acts for this peer, -1 none */
-	int has_view;                /* a full status has arrived */
-	uint64_t view_at_ms;         /* mono: when the last one did */
-	int held_by;                 /* down held at suspect by this peer's
-	                                report, -1 none */
-	int quorum;                  /* their reported has_quorum */
+	int acting_peer;     /* who acts for this peer, -1 none */
+	int has_view;        /* a full status has arrived */
+	uint64_t view_at_ms; /* mono: when the last one did */
+	int held_by;         /* down held at suspect by this peer's
+	                        report, -1 none */
+	int raw_down;        /* silent for down_after here, held or not */
+	int quorum;          /* their reported has_quorum */
 	enum membership_state *view; /* their view of each peer */
 	struct mb_act *acts;         /* their acting, by target */
 	/* this host's own acting for this peer as target */
@@ -304,6 +305,10 @@ membership_on_heartbeat(struct membership *m, size_t idx, uint64_t incarnation,
 	p = &m->p[idx];
 	came_back = p->heard && p->state != MEMBERSHIP_ALIVE;
 	prev_heard_ms = p->last_heard_ms;
+	if (p->raw_down) {
+		p->raw_down = 0;
+		m->payload_dirty = 1;
+	}
 	restarted = new_incarnation && p->incarnation != 0 &&
 	            incarnation > p->incarnation;
 	p->last_heard_ms = now_ms;
@@ -375,7 +380,7 @@ mb_votes_down(const struct membership *m, size_t t)
 		if (v == t || !mb_fresh(m, v))
 			continue;
 		if (v == m->self) {
-			if (!m->distrust && m->p[t].state == MEMBERSHIP_DOWN)
+			if (!m->distrust && m->p[t].raw_down)
 				votes++;
 		} else if (m->p[v].has_view &&
 		           m->p[v].view[t] == MEMBERSHIP_DOWN)
@@ -534,13 +539,14 @@ mb_update_target(
 
 /*
  * Indirect evidence, in the spirit of SWIM's indirect probes: a fresh
- * peer whose recent full status says it hears i (alive: heard within
- * suspect_after of sending it) means this host lost i's datagrams, not
- * that i died. The peer with the freshest such report, or -1. A status is
- * sent at once when its view changes, so after a real death these reports
- * turn to suspect within suspect_after and hold nothing back; a report
- * older than MB_EVIDENCE_MS (two full-status periods, or down_after if
- * longer) is not evidence.
+ * peer whose recent full status says it has not lost i for down_after
+ * (alive or suspect in what it observes itself, not held by evidence of
+ * its own) means this host lost i's datagrams, not that i died. The peer
+ * with the freshest such report, or -1. A status is sent (twice) at once
+ * when its view changes, so after a real death these reports turn to down
+ * at the others' own down_after and hold nothing back for longer than
+ * their delivery; a report older than MB_EVIDENCE_MS (two full-status
+ * periods, or down_after if longer) is not evidence.
  */
 static int
 mb_heard_by(const struct membership *m, size_t i, uint64_t now_ms)
@@ -554,7 +560,8 @@ mb_heard_by(const struct membership *m, size_t i, uint64_t now_ms)
 	for (v = 0; v < m->n; v++) {
 		const struct mb_peer *q = &m->p[v];
 		if (v == m->self || v == i || !mb_fresh(m, v) || !q->has_view ||
-		    q->view[i] != MEMBERSHIP_ALIVE ||
+		    q->view[i] == MEMBERSHIP_DOWN ||
+		    q->view[i] == MEMBERSHIP_UNKNOWN ||
 		    now_ms - q->view_at_ms > window)
 			continue;
 		if (best == -1 || q->view_at_ms > m->p[best].view_at_ms)
@@ -571,6 +578,10 @@ mb_detect(struct membership *m, size_t i, uint64_t now_ms)
 	enum membership_state s = p->state;
 	int by = -1;
 
+	if (p->raw_down != (age >= m->conf->mesh.down_after_ms)) {
+		p->raw_down = !p->raw_down;
+		m->payload_dirty = 1; /* the others vote by it */
+	}
 	if (age >= m->conf->mesh.down_after_ms) {
 		s = MEMBERSHIP_DOWN;
 		/* once down, down until heard: evidence only holds it back */
@@ -692,8 +703,11 @@ membership_payload(struct membership *m)
 	for (i = 0; i < m->n; i++) {
 		if (i == m->self)
 			continue;
+		/* what this host observes itself (held or not): the others
+		 * judge their own evidence and votes by it */
 		json_object_set_new(view, m->p[i].name,
-		    json_string(membership_state_name(m->p[i].state)));
+		    json_string(membership_state_name(
+		        m->p[i].raw_down ? MEMBERSHIP_DOWN : m->p[i].state)));
 		if (m->p[i].self_acting)
 			json_object_set_new(acting, m->p[i].name,
 			    json_pack("{sssi}", "step", m->p[i].step, "attempt",

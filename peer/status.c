@@ -33,6 +33,7 @@
 #include <jansson.h>
 
 #include "common/log.h"
+#include "common/tcplisten.h"
 #include "common/xmalloc.h"
 #include "config/conf.h"
 #include "peer/listener.h"
@@ -386,37 +387,6 @@ status_conn_free(struct status_conn *c)
 	listener_closed(st->lis);
 }
 
-/* Our own listening socket: resolving with AI_ADDRCONFIG would refuse
- * 127.0.0.1 on a host without an IPv4 address other than loopback (an
- * IPv6-only host). */
-static evutil_socket_t
-status_listen_fd(const char *host, uint16_t port)
-{
-	struct evutil_addrinfo hints, *res = NULL;
-	char ports[8];
-	evutil_socket_t fd;
-	int on = 1;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = EVUTIL_AI_PASSIVE | EVUTIL_AI_NUMERICSERV;
-	snprintf(ports, sizeof(ports), "%u", port);
-	if (evutil_getaddrinfo(host, ports, &hints, &res) != 0 || res == NULL)
-		return -1;
-	fd = socket(res->ai_family, SOCK_STREAM, 0);
-	if (fd == -1 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1 ||
-	    bind(fd, res->ai_addr, res->ai_addrlen) == -1 ||
-	    listen(fd, 64) == -1 || evutil_make_socket_nonblocking(fd) == -1 ||
-	    evutil_make_socket_closeonexec(fd) == -1) {
-		if (fd != -1)
-			evutil_closesocket(fd);
-		fd = -1;
-	}
-	evutil_freeaddrinfo(res);
-	return fd;
-}
-
 static void
 status_add_name(struct status *st, const char *name)
 {
@@ -484,7 +454,7 @@ status_new(struct event_base *base, const struct conf *conf, size_t self,
 		    err, errlen, "status_listen %s: want host:port", listen);
 		goto fail;
 	}
-	if ((fd = status_listen_fd(host, port)) == -1 ||
+	if ((fd = tcplisten(host, port, 64)) == -1 ||
 	    (lev = evconnlistener_new(base, NULL, NULL,
 	         LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
 	             LEV_OPT_DISABLED,

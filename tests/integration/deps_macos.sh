@@ -27,7 +27,7 @@ cp "$SRC/deploy/deps.sh" "$T/deps.sh"
 chmod 644 "$T/deps.sh"
 run() { PATH="$T/fake:$T/hb/bin:/usr/bin:/bin" sh "$T/deps.sh"; }
 
-for f in cmake pkg-config libevent libsodium curl jansson inih cmocka \
+for f in cmake pkg-config libevent libsodium curl jansson inih cmocka node \
     prometheus; do
 	mkdir "$T/hb/opt/$f"
 done

@@ -349,6 +349,40 @@ test_bad_duration(void **state)
 	        {9, "mesh_backup_interval: bad duration \"1S\""}, {0, NULL}});
 }
 
+/* the Ollama failover keys: defaults, values, bad values */
+static void
+test_ollama_keys(void **state)
+{
+	struct conf *c;
+
+	(void)state;
+	c = load_ok(PEER_A);
+	assert_int_equal(c->mesh.ollama_max_body, 64 * 1024 * 1024);
+	assert_int_equal(c->mesh.ollama_first_byte_timeout_ms, 300000);
+	assert_int_equal(c->mesh.ollama_probe_interval_ms, 5000);
+	assert_int_equal(c->mesh.ollama_backoff_ms, 10000);
+	assert_int_equal(c->peers[0].ollama_priority, 0);
+	conf_free(c);
+	c = load_ok("[mesh]\nollama_max_body = 1000\n"
+	            "ollama_first_byte_timeout = 90s\n"
+	            "ollama_probe_interval = 2s\nollama_backoff = 1m\n" PEER_A
+	            "ollama = http://10.0.0.1:11434\nollama_priority = 5\n");
+	assert_int_equal(c->mesh.ollama_max_body, 1000);
+	assert_int_equal(c->mesh.ollama_first_byte_timeout_ms, 90000);
+	assert_int_equal(c->mesh.ollama_probe_interval_ms, 2000);
+	assert_int_equal(c->mesh.ollama_backoff_ms, 60000);
+	assert_int_equal(c->peers[0].ollama_priority, 5);
+	conf_free(c);
+	expect_errors("[mesh]\nollama_max_body = 0\n"
+	              "ollama_first_byte_timeout = 0s\n"
+	              "ollama_probe_interval = 5\n" PEER_A
+	              "ollama_priority = -1\n",
+	    (struct want[]){{2, "ollama_max_body: bad size \"0\""},
+	        {3, "ollama_first_byte_timeout: must be more than 0"},
+	        {4, "ollama_probe_interval: bad duration \"5\""},
+	        {8, "ollama_priority: bad number \"-1\""}, {0, NULL}});
+}
+
 static void
 test_bad_port(void **state)
 {
@@ -1165,6 +1199,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_defaults),
 	    cmocka_unit_test(test_values),
+	    cmocka_unit_test(test_ollama_keys),
 	    cmocka_unit_test(test_example),
 	    cmocka_unit_test(test_free_null),
 	    cmocka_unit_test(test_unknown_key),

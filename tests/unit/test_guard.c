@@ -11,7 +11,9 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <grp.h>
+#ifndef __APPLE__
+#include <grp.h> /* setgroups(); <unistd.h> on macOS */
+#endif
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>

@@ -6,6 +6,9 @@
  * flag dropped; with every source bad, nothing written. The worker pool
  * execs its workers with default signal dispositions even when the daemon
  * ignores SIGTERM (what libevent's kqueue backend leaves on macOS).
+ * A REVIVE job flags only what needs a restart, and a job told to stop
+ * writes nothing more (a restore already made stays); rvpool_cancel
+ * reaches a running worker.
  */
 #include <sys/stat.h>
 
@@ -30,6 +33,7 @@
 #include "common/clock.h"
 #include "common/xmalloc.h"
 #include "config/conf.h"
+#include "heal/fsops.h"
 #include "heal/incident.h"
 #include "heal/rvjob.h"
 
@@ -129,11 +133,18 @@ env_setup(struct env *e)
 	              "pubkey = AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"
 	              "[peer beta]\naddress = 127.0.0.2\n"
 	              "pubkey = BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBA=\n"
+	              "revive_flag = %s/flags/revive-beta.flag\n"
 	              "[guard app@alpha]\nfile = %s/app.json\n"
 	              "require = channels.telegram\n"
 	              "backups = {file}.bak {file}.bak.1\n"
-	              "flag = %s/flags/app.flag\non_flag = true\n",
-	        e->dir, e->dir, e->dir);
+	              "flag = %s/flags/app.flag\non_flag = true\n"
+	              "[guard app@beta]\nfile = %s/beta-app.json\n"
+	              "require = channels.telegram\nbackups = {file}.bak\n"
+	              "flag = %s/flags/beta-app.flag\non_flag = true\n"
+	              "[guard bot@beta]\nfile = %s/beta-bot.json\n"
+	              "require = channels.telegram\nbackups = {file}.bak\n"
+	              "flag = %s/flags/beta-bot.flag\non_flag = true\n",
+	        e->dir, e->dir, e->dir, e->dir, e->dir, e->dir, e->dir, e->dir);
 	e->conf = conf_load_string(text, "heal.conf", &errs);
 	for (i = 0; i < errs.n; i++)
 		fprintf(stderr, "%s\n", errs.msgs[i]);
@@ -262,6 +273,7 @@ test_job_codec_roundtrip(void **state)
 	assert_string_equal(k->target_name, "alpha");
 	assert_string_equal(k->self_name, "alpha");
 	assert_true(k->dry_run);
+	assert_false(k->peer_silent);
 	assert_string_equal(k->reason, "why");
 	assert_string_equal(k->state_dir, j->state_dir);
 	assert_int_equal(k->nguards, 1);
@@ -273,6 +285,7 @@ test_job_codec_roundtrip(void **state)
 	k->fail = SFTP_HOSTKEY;
 	snprintf(k->err, sizeof(k->err), "changed key");
 	k->peer_flag_written = 1;
+	k->stopped = 1;
 	k->guards[0].res.outcome = GUARD_RESTORED;
 	snprintf(
 	    k->guards[0].res.source, sizeof(k->guards[0].res.source), "/x.bak");
@@ -287,6 +300,7 @@ test_job_codec_roundtrip(void **state)
 	assert_int_equal(j->fail, SFTP_HOSTKEY);
 	assert_string_equal(j->err, "changed key");
 	assert_true(j->peer_flag_written);
+	assert_true(j->stopped);
 	assert_int_equal(j->guards[0].res.outcome, GUARD_RESTORED);
 	assert_string_equal(j->guards[0].res.source, "/x.bak");
 	assert_string_equal(j->guards[0].res.warning, "owner 1:1 not kept");
@@ -363,6 +377,270 @@ test_pool_worker_gets_default_signals(void **state)
 	env_teardown(&e);
 }
 
+static int
+exists(const char *dir, const char *name)
+{
+	char *p = xasprintf("%s/%s", dir, name);
+	int r = access(p, F_OK) == 0;
+
+	free(p);
+	return r;
+}
+
+static void
+clear_flags(const char *dir)
+{
+	char *cmd = xasprintf("rm -f '%s'/*", dir);
+
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+}
+
+/* beta (target 1) as seen from alpha: app broken with a good .bak, bot
+ * valid */
+static struct rvjob *
+beta_job(struct env *e)
+{
+	struct rvjob *j;
+	char *p;
+
+	p = xasprintf("%s/beta-app.json", e->dir);
+	put(p, BAD);
+	free(p);
+	p = xasprintf("%s/beta-app.json.bak", e->dir);
+	put(p, GOOD);
+	free(p);
+	p = xasprintf("%s/beta-bot.json", e->dir);
+	put(p, GOOD);
+	free(p);
+	j = rvjob_new(RVJOB_REVIVE, e->conf, 0, 1, "test");
+	assert_int_equal(j->nguards, 2);
+	return j;
+}
+
+static struct rvjob *
+beta_run(struct env *e, int peer_silent, int dry_run)
+{
+	struct rvjob *j = beta_job(e);
+
+	j->peer_silent = peer_silent;
+	j->dry_run = dry_run;
+	rvjob_heal(j, fslocal_ops());
+	return j;
+}
+
+static const json_t *
+flag_of(const json_t *flags, const char *who)
+{
+	const json_t *f;
+	size_t i;
+
+	json_array_foreach(flags, i, f) {
+		if (strcmp(json_string_value(json_object_get(f, "for")), who) ==
+		    0)
+			return f;
+	}
+	fail_msg("no flag for %s", who);
+	return NULL;
+}
+
+static int
+flag_is(const json_t *flags, const char *who, const char *key)
+{
+	return json_is_true(json_object_get(flag_of(flags, who), key));
+}
+
+static void
+assert_why(const json_t *flags, const char *who, const char *text)
+{
+	const char *why =
+	    json_string_value(json_object_get(flag_of(flags, who), "why"));
+
+	assert_non_null(why);
+	assert_non_null(strstr(why, text));
+}
+
+/* a REVIVE flags the guard it restored and the silent peerwatch, never
+ * the valid guard (before: every guard's flag was written) */
+static void
+test_revive_flags_only_what_needs_restart(void **state)
+{
+	struct env e;
+	struct rvjob *j;
+	json_t *flags;
+	char dir[PATH_MAX + 8];
+
+	(void)state;
+	env_setup(&e);
+	snprintf(dir, sizeof(dir), "%s/flags", e.dir);
+	j = beta_run(&e, 1, 0);
+	assert_int_equal(j->guards[0].res.outcome, GUARD_RESTORED);
+	assert_int_equal(j->guards[1].res.outcome, GUARD_VALID);
+	assert_true(j->guards[0].flag_written);
+	assert_false(j->guards[1].flag_written);
+	assert_true(j->peer_flag_written);
+	assert_true(exists(dir, "beta-app.flag"));
+	assert_false(exists(dir, "beta-bot.flag"));
+	assert_true(exists(dir, "revive-beta.flag"));
+	flags = rvjob_flags_json(j);
+	assert_int_equal(json_array_size(flags), 3);
+	assert_false(flag_is(flags, "bot", "write"));
+	assert_why(flags, "bot", "is valid");
+	assert_why(flags, "app", "restored from");
+	json_decref(flags);
+	rvjob_free(j);
+
+	/* a peer whose daemon is not confirmed down: its peerwatch is left
+	 * running; a broken guard is still restored and flagged */
+	clear_flags(dir);
+	j = beta_run(&e, 0, 0);
+	assert_true(j->guards[0].flag_written);
+	assert_false(j->guards[1].flag_written);
+	assert_false(j->peer_flag_written);
+	assert_false(exists(dir, "revive-beta.flag"));
+	flags = rvjob_flags_json(j);
+	assert_why(flags, "peerwatch", "not confirmed down");
+	json_decref(flags);
+	rvjob_free(j);
+
+	/* dry run: says which flags would go, writes none */
+	clear_flags(dir);
+	j = beta_run(&e, 1, 1);
+	assert_int_equal(j->guards[0].res.outcome, GUARD_WOULD_RESTORE);
+	flags = rvjob_flags_json(j);
+	assert_true(flag_is(flags, "app", "write"));
+	assert_false(flag_is(flags, "bot", "write"));
+	assert_true(json_is_true(
+	    json_object_get(flag_of(flags, "peerwatch"), "write")));
+	assert_false(flag_is(flags, "app", "written"));
+	json_decref(flags);
+	assert_false(exists(dir, "beta-app.flag"));
+	assert_false(exists(dir, "revive-beta.flag"));
+	rvjob_free(j);
+	env_teardown(&e);
+}
+
+/* the local backend, told to stop right after its first rename (the
+ * restore): what the worker sees when SIGUSR1 lands mid-job */
+static volatile sig_atomic_t test_stop;
+
+static int
+stop_after_rename(
+    void *ctx, const char *from, const char *to, char *err, size_t errlen)
+{
+	int r = fslocal_ops()->rename(ctx, from, to, err, errlen);
+
+	test_stop = 1;
+	return r;
+}
+
+static void
+test_stopped_job_keeps_restore_writes_no_flag(void **state)
+{
+	struct fsops fs = *fslocal_ops();
+	struct env e;
+	struct rvjob *j;
+	json_t *flags;
+	char *p, *data, dir[PATH_MAX + 8];
+
+	(void)state;
+	env_setup(&e);
+	snprintf(dir, sizeof(dir), "%s/flags", e.dir);
+	fs.rename = stop_after_rename;
+	test_stop = 0;
+	j = beta_job(&e);
+	j->peer_silent = 1;
+	j->stop = &test_stop;
+	rvjob_heal(j, &fs);
+	assert_true(test_stop);
+	assert_int_equal(j->guards[0].res.outcome, GUARD_RESTORED);
+	p = xasprintf("%s/beta-app.json", e.dir);
+	data = slurp(p);
+	assert_string_equal(data, GOOD); /* the restore stays */
+	free(data);
+	free(p);
+	p = xasprintf("ls '%s'/beta-app.json.broken-* >/dev/null", e.dir);
+	assert_int_equal(system(p), 0); /* and its broken copy */
+	free(p);
+	assert_true(j->stopped);
+	assert_false(j->guards[0].flag_written);
+	assert_false(j->peer_flag_written);
+	assert_false(exists(dir, "beta-app.flag"));
+	assert_false(exists(dir, "revive-beta.flag"));
+	flags = rvjob_flags_json(j);
+	assert_why(flags, "app", "stopped");
+	json_decref(flags);
+	rvjob_free(j);
+
+	/* told to stop before anything: the broken file is left as it is */
+	test_stop = 1;
+	j = beta_job(&e);
+	j->peer_silent = 1;
+	j->stop = &test_stop;
+	rvjob_heal(j, fslocal_ops());
+	assert_int_equal(j->guards[0].res.outcome, GUARD_ERROR);
+	p = xasprintf("%s/beta-app.json", e.dir);
+	data = slurp(p);
+	assert_string_equal(data, BAD);
+	free(data);
+	free(p);
+	assert_false(exists(dir, "beta-app.flag"));
+	assert_false(exists(dir, "revive-beta.flag"));
+	rvjob_free(j);
+	env_teardown(&e);
+}
+
+/* rvpool_cancel reaches a worker that is busy (a stand-in that waits for
+ * SIGUSR1 once it has read its job and said so) */
+static void
+test_pool_cancel_signals_worker(void **state)
+{
+	struct timeval tv = {0, 100000};
+	struct event *tick;
+	struct env e;
+	struct event_base *base;
+	struct rvpool *pool;
+	struct rvjob *j, *done = NULL;
+	uint64_t deadline;
+	char *worker, *ready, *text;
+
+	(void)state;
+	env_setup(&e);
+	worker = xasprintf("%s/worker.sh", e.dir);
+	ready = xasprintf("%s/ready", e.dir);
+	put(worker, text = xasprintf("#!/bin/sh\ntrap 'kill $p; exit 3' USR1\n"
+	                             "cat >/dev/null\nsleep 60 & p=$!\n"
+	                             ": >'%s'\nwait $p\n"
+	                             "echo not stopped >&2\n",
+	                ready));
+	free(text);
+	assert_int_equal(chmod(worker, 0700), 0);
+	assert_non_null(base = event_base_new());
+	tick = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
+	event_add(tick, &tv);
+	pool = rvpool_new(base, worker, pool_done_cb, &done);
+	j = rvjob_new(RVJOB_REVIVE, e.conf, 0, 1, "test");
+	assert_int_equal(rvpool_submit(pool, j), 0);
+	deadline = clock_mono_ms() + 10000;
+	while (access(ready, F_OK) != 0 && clock_mono_ms() < deadline)
+		event_base_loop(base, EVLOOP_ONCE);
+	assert_int_equal(access(ready, F_OK), 0);
+	assert_int_equal(rvpool_cancel(pool, j), 0);
+	while (done == NULL && clock_mono_ms() < deadline)
+		event_base_loop(base, EVLOOP_ONCE);
+	assert_ptr_equal(done, j);
+	assert_string_equal(
+	    j->err, "heal worker failed (exit 3, 0 bytes of output)");
+	assert_int_equal(rvpool_cancel(pool, j), -1); /* finished */
+	rvjob_free(j);
+	rvpool_free(pool);
+	event_free(tick);
+	event_base_free(base);
+	free(worker);
+	free(ready);
+	env_teardown(&e);
+}
+
 int
 main(void)
 {
@@ -373,6 +651,9 @@ main(void)
 	    cmocka_unit_test(test_local_job_valid_is_quiet),
 	    cmocka_unit_test(test_job_codec_roundtrip),
 	    cmocka_unit_test(test_pool_worker_gets_default_signals),
+	    cmocka_unit_test(test_revive_flags_only_what_needs_restart),
+	    cmocka_unit_test(test_stopped_job_keeps_restore_writes_no_flag),
+	    cmocka_unit_test(test_pool_cancel_signals_worker),
 	};
 
 	log_init(1, -1);

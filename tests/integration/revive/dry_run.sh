@@ -4,14 +4,17 @@
 # mesh will not revive it by itself (max_revives_per_hour = 0: alpha hits
 # the limit at once). `peerwatch revive gamma --dry-run` at alpha prints
 # would_restore with the source (.bak) and writes nothing on gamma (file
-# bytes and directory listings unchanged, no flag). Then `peerwatch revive
-# gamma` restores from .bak, drops the flags, and gamma comes back.
+# bytes and directory listings unchanged, no flag), and which flags it
+# would write and why: app's (restored) and gamma's own (its peerwatch is
+# silent), not bot's (valid). Then `peerwatch revive gamma` restores from
+# .bak, drops exactly those two flags, and gamma comes back.
 set -euo pipefail
 . "$(dirname "$0")/revive_lib.sh"
 rv_setup "$@"
 
 RV_MESH_EXTRA="max_revives_per_hour = 0" RV_SSH=gamma rv_mesh alpha beta gamma
 rv_guard app gamma
+rv_guard bot gamma
 f=$(rv_file app gamma)
 rv_sshd_start gamma
 rv_watch gamma
@@ -39,11 +42,27 @@ log "dry run: $(tr -d '\n\t' <<<"$out")"
     fail "source: $(jget "$out" guards.0.source), want $f.bak"
 [ -n "$(jget "$out" guards.0.invalid_reason)" ] || fail "no invalid_reason"
 [ "$(jget "$out" flag_written)" = false ] || fail "flag_written is not false"
+# flags: app's and gamma's own would be written, bot's not (valid)
+for i in 0 1 2; do
+	who=$(jget "$out" "flags.$i.for")
+	want=$(jget "$out" "flags.$i.write")
+	log "flag for $who: write $want ($(jget "$out" "flags.$i.why"))"
+	case $who in
+	app | peerwatch) [ "$want" = true ] || fail "$who: write is $want" ;;
+	bot) [ "$want" = false ] || fail "bot: write is $want" ;;
+	*) fail "flag for $who?" ;;
+	esac
+	[ "$(jget "$out" "flags.$i.written")" = false ] || fail "$who: written on a dry run"
+done
 # the dry run: text
 txt=$(pw_cli alpha revive gamma --dry-run) || fail "revive --dry-run failed: $txt"
 printf '%s\n' "$txt" >&2
 grep -q "would_restore" <<<"$txt" || fail "the text output does not say would_restore"
 grep -qF "from $f.bak" <<<"$txt" || fail "the text output does not name the source"
+grep -qE "flag app +would_write" <<<"$txt" || fail "the text output does not say app's flag would be written"
+grep -qE "flag peerwatch +would_write" <<<"$txt" || fail "the text output does not say gamma's flag would be written"
+grep -qE "flag bot +not_written" <<<"$txt" || fail "the text output does not say bot's flag would not be written"
+grep -qF "bot is valid" <<<"$txt" || fail "the text output does not say why bot is not flagged"
 
 # nothing written: same bytes, same listing (names, sizes, mtimes), no flag
 hold 1 rv_unchanged "$T/gamma/app" "$app_before" || fail "gamma's files changed"
@@ -73,4 +92,5 @@ wait_until 15 all_alive || fail "gamma not alive again everywhere"
 wait_until 10 ev_has alpha revive_ok gamma || fail "alpha: no revive_ok after the manual revive"
 [ "$(rv_flags_seen gamma revive)" -eq 1 ] && [ "$(rv_flags_seen gamma guard)" -eq 1 ] ||
     fail "watcher: $(cat "$T/gamma/flags.log")"
+grep -q " guard app.flag$" "$T/gamma/flags.log" || fail "app's flag not seen: $(cat "$T/gamma/flags.log")"
 rv_pass

@@ -1,0 +1,1365 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * proxy: ollama_listen. One struct proxy_req per client request lives from
+ * the evhttp callback to the end of the reply (or the client's going).
+ * Each attempt on a backend is one curl easy handle on the shared multi:
+ * its header callback collects the status and headers, its write callback
+ * starts the client's reply at the first body byte and passes every chunk
+ * on as it arrives. Until that first byte nothing has reached the client,
+ * so a refused connection, a 502/503 or a first-byte timeout moves on to
+ * the next candidate; after it, a failure is told to the client in the
+ * stream's own format and never papered over.
+ */
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+
+#include "common/clock.h"
+#include "common/evlog.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/tcplisten.h"
+#include "common/xmalloc.h"
+#include "config/conf.h"
+#include "heal/curlev.h"
+#include "heal/ollama/ollama_report.h"
+#include "heal/ollama/ollama_route.h"
+#include "heal/ollama/proxy.h"
+
+#define PROXY_MAX_ACTIVE 512     /* concurrent requests; more get 503 */
+#define PROXY_CONNECT_MS 3000    /* connect to a backend */
+#define PROXY_HEADERS_MAX 65536  /* request headers from a client */
+#define PROXY_CLIENT_TIMEOUT 120 /* s: a client stalled on read or write */
+#define PROXY_REPORT_STALE_MS 30000
+#define PROXY_TRIED_LEN 512
+#define PROXY_OUT_MAX (1024 * 1024) /* queued for a client: pause above */
+#define PROXY_WATCH_AFTER_MS 20     /* watch for a client's going after this */
+
+enum proxy_fail {
+	PROXY_F_CONNECT,    /* refused, reset, unreachable, DNS */
+	PROXY_F_TIMEOUT,    /* no first byte in time */
+	PROXY_F_BUSY,       /* 503 before the first byte */
+	PROXY_F_BADGW,      /* 502 before the first byte */
+	PROXY_F_MIDSTREAM,  /* died after the reply began */
+	PROXY_F_CLIENTGONE, /* the client left; transfer cancelled */
+	PROXY_F_N
+};
+
+static const char *const proxy_fail_names[PROXY_F_N] = {"connect",
+    "first_byte_timeout", "busy_503", "bad_gateway_502", "mid_stream",
+    "client_gone"};
+
+/* upper bounds (s) of the time-to-first-byte histogram, then +Inf */
+static const double proxy_buckets[] = {
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60};
+#define PROXY_NBUCKETS (sizeof(proxy_buckets) / sizeof(proxy_buckets[0]))
+
+struct proxy_backend {
+	char name[CONF_NAME_MAX + 1];
+	size_t peer;
+	char *url; /* base URL without a trailing "/" */
+	int local;
+	unsigned priority;
+	struct ollama_report rep;
+	uint64_t rep_ms;  /* when rep arrived (mono) */
+	uint64_t down_ms; /* marked down by us until then (mono); 0 = not */
+	char last_error[160];
+	int unreachable;          /* its owner says up, we cannot connect */
+	struct curlev_get *fetch; /* /api/tags when only a digest is known */
+	uint64_t requests, ok, fails[PROXY_F_N];
+	uint64_t hist[PROXY_NBUCKETS + 1], hist_count;
+	double hist_sum;
+};
+
+struct proxy {
+	struct event_base *base;
+	struct curlev *cv;
+	struct evlog *ev;
+	struct evhttp *http;
+	const struct conf *conf;
+	size_t self;
+	struct proxy_backend *be;
+	size_t nbe;
+	size_t active;
+	uint64_t requests, rejected[3]; /* 400, 404/503 no route, 413/cap */
+	uint64_t pauses;                /* a backend held for a slow client */
+	struct proxy_req *reqs;         /* every live request */
+	int reload;                     /* backends to rebuild when idle */
+};
+
+struct proxy_req {
+	struct proxy *px;
+	struct proxy_req *next, *prev;
+	struct evhttp_request *req;
+	struct evhttp_connection *evcon;
+	const char *uri; /* path and query, owned by req */
+	enum evhttp_cmd_type cmd;
+	char *body;
+	size_t bodylen;
+	char model[OLLAMA_NAME_MAX + 1]; /* normalised, for routing */
+	char asked[OLLAMA_NAME_MAX + 1]; /* as the client wrote it */
+	size_t *order;
+	size_t ncand, next_cand;
+	size_t cur; /* backend index of the attempt */
+	CURL *easy;
+	struct curl_slist *req_hdrs;
+	struct evbuffer *chunk; /* passes body pieces on */
+	long code;
+	int started;  /* the client's reply began */
+	int paused;   /* the backend waits for a slow client */
+	int stream;   /* 0 other, 1 NDJSON, 2 SSE */
+	char last[2]; /* the last two bytes passed on */
+	int all_busy; /* every failure so far was a 503 */
+	uint64_t t0_ms, attempt_ms;
+	/* embedded: three fewer allocations per request */
+	struct event fb_timer;
+	struct event watch;       /* the client's socket, for its going away */
+	struct event watch_timer; /* arms watch once the request lingers */
+	int has_watch;
+	char tried[PROXY_TRIED_LEN];
+	struct proxy_tags *tags; /* GET /api/tags: one part per backend */
+	size_t tags_left;
+};
+
+/* GET /api/tags asked of one backend, for the union */
+struct proxy_tags {
+	struct proxy_req *r;
+	size_t be;
+	struct curlev_get *get;
+	json_t *models; /* its "models" array, or NULL */
+};
+
+static void proxy_attempt(struct proxy_req *);
+
+/* --- backends ------------------------------------------------------------ */
+
+static struct proxy_backend *
+proxy_backend_of(struct proxy *px, size_t peer)
+{
+	size_t i;
+
+	for (i = 0; i < px->nbe; i++)
+		if (px->be[i].peer == peer)
+			return &px->be[i];
+	return NULL;
+}
+
+static void
+proxy_backends_free(struct proxy *px)
+{
+	size_t i;
+
+	for (i = 0; i < px->nbe; i++) {
+		curlev_get_cancel(px->cv, px->be[i].fetch);
+		free(px->be[i].url);
+		ollama_report_clear(&px->be[i].rep);
+	}
+	free(px->be);
+	px->be = NULL;
+	px->nbe = 0;
+}
+
+/* the backends of a config, keeping what we knew of peers that stay */
+static void
+proxy_backends_load(struct proxy *px, const struct conf *c, size_t self)
+{
+	struct proxy_backend *nb = xcalloc(c->npeers + 1, sizeof(*nb)), *old;
+	size_t i, n = 0, len;
+
+	for (i = 0; i < c->npeers; i++) {
+		const struct conf_peer *pe = &c->peers[i];
+		struct proxy_backend *b = &nb[n];
+		if (pe->ollama == NULL)
+			continue;
+		snprintf(b->name, sizeof(b->name), "%s", pe->name);
+		b->peer = i;
+		b->url = xstrdup(pe->ollama);
+		len = strlen(b->url);
+		while (len > 0 && b->url[len - 1] == '/')
+			b->url[--len] = '\0';
+		b->local = i == self;
+		b->priority = pe->ollama_priority;
+		old = NULL;
+		for (size_t j = 0; j < px->nbe; j++)
+			if (strcmp(px->be[j].name, b->name) == 0)
+				old = &px->be[j];
+		if (old != NULL) {
+			ollama_report_copy(&b->rep, &old->rep);
+			b->rep_ms = old->rep_ms;
+			b->down_ms = old->down_ms;
+			b->requests = old->requests;
+			b->ok = old->ok;
+			memcpy(b->fails, old->fails, sizeof(b->fails));
+			memcpy(b->hist, old->hist, sizeof(b->hist));
+			b->hist_count = old->hist_count;
+			b->hist_sum = old->hist_sum;
+		}
+		n++;
+	}
+	proxy_backends_free(px);
+	px->be = nb;
+	px->nbe = n;
+}
+
+/* the seeds' classic: an Ollama up but bound to 127.0.0.1 only. Said
+ * once per episode, in the event log, the log and /status. */
+static void
+proxy_unreachable(struct proxy *px, struct proxy_backend *b, const char *why)
+{
+	if (b->local || b->unreachable)
+		return;
+	b->unreachable = 1;
+	evlog_writef(px->ev, "ollama_unreachable", b->name, NULL,
+	    "%s reports its Ollama up but %s cannot reach it at %s (%s); is "
+	    "it bound to 127.0.0.1 only? Set OLLAMA_HOST=0.0.0.0 in its "
+	    "service definition",
+	    b->name, px->conf->peers[px->self].name, b->url, why);
+	log_warnx("ollama backend=%s unreachable at %s though its owner "
+	          "reports it up (%s); OLLAMA_HOST=0.0.0.0?",
+	    b->name, b->url, why);
+}
+
+static void
+proxy_mark_down(struct proxy *px, struct proxy_backend *b, enum proxy_fail f,
+    const char *why)
+{
+	uint64_t now = clock_mono_ms();
+	int was = b->down_ms > now;
+
+	b->fails[f]++;
+	snprintf(b->last_error, sizeof(b->last_error), "%s", why);
+	if (f == PROXY_F_BUSY)
+		return; /* a full queue is not a dead backend */
+	b->down_ms = now + px->conf->mesh.ollama_backoff_ms;
+	if (f == PROXY_F_CONNECT && b->rep.known && b->rep.up)
+		proxy_unreachable(px, b, why);
+	if (!was) {
+		evlog_writef(px->ev, "ollama_backend_down", b->name, NULL,
+		    "%s: %s", proxy_fail_names[f], why);
+		log_info("ollama backend=%s state=up->down (%s: %s)", b->name,
+		    proxy_fail_names[f], why);
+	}
+}
+
+static void
+proxy_observe(struct proxy_backend *b, uint64_t ms)
+{
+	double s = (double)ms / 1000.0;
+	size_t i;
+
+	for (i = 0; i < PROXY_NBUCKETS && s > proxy_buckets[i]; i++)
+		;
+	b->hist[i]++;
+	b->hist_count++;
+	b->hist_sum += s;
+}
+
+/* --- client replies ------------------------------------------------------ */
+
+/*
+ * An error in the shape the client expects: Ollama's {"error":"..."}, or
+ * on the OpenAI-compatible /v1/ paths what Ollama answers there,
+ * {"error":{"message","type","param","code"}} with the type from the
+ * status. New reference.
+ */
+static json_t *
+proxy_error_json(const char *uri, int code, const char *msg)
+{
+	const char *type = code == 400   ? "invalid_request_error"
+	                   : code == 404 ? "not_found_error"
+	                                 : "api_error";
+
+	if (uri != NULL && strncmp(uri, "/v1/", 4) == 0)
+		return json_pack("{s{sssssnsn}}", "error", "message", msg,
+		    "type", type, "param", "code");
+	return json_pack("{ss}", "error", msg);
+}
+
+static void proxy_reply_error(struct evhttp_request *req, int code,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void
+proxy_reply_error(struct evhttp_request *req, int code, const char *fmt, ...)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	struct evbuffer *buf = evbuffer_new();
+	char msg[1024];
+	va_list ap;
+	json_t *o;
+	char *s;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	o = proxy_error_json(evhttp_request_get_uri(req), code, msg);
+	s = json_dumps(o, JSON_COMPACT);
+	evhttp_add_header(h, "Content-Type", "application/json; charset=utf-8");
+	evbuffer_add_printf(buf, "%s", s ? s : "{\"error\":\"error\"}");
+	evhttp_send_reply(req, code, code == 404 ? "Not Found" : "Error", buf);
+	evbuffer_free(buf);
+	free(s);
+	json_decref(o);
+}
+
+/* the reply to a client is over (or the client gone): forget it all */
+static void
+proxy_req_free(struct proxy_req *r)
+{
+	struct proxy *px = r->px;
+
+	curlev_release(px->cv, r->easy);
+	if (r->evcon != NULL)
+		evhttp_connection_set_closecb(r->evcon, NULL, NULL);
+	evtimer_del(&r->fb_timer);
+	if (r->has_watch) {
+		event_del(&r->watch);
+		evtimer_del(&r->watch_timer);
+	}
+	if (r->chunk != NULL)
+		evbuffer_free(r->chunk);
+	for (size_t i = 0; r->tags != NULL && i < r->ncand; i++) {
+		curlev_get_cancel(px->cv, r->tags[i].get);
+		json_decref(r->tags[i].models);
+	}
+	free(r->tags);
+	curl_slist_free_all(r->req_hdrs);
+	if (r->prev != NULL)
+		r->prev->next = r->next;
+	else
+		px->reqs = r->next;
+	if (r->next != NULL)
+		r->next->prev = r->prev;
+	px->active--;
+	if (px->active == 0 && px->reload) {
+		px->reload = 0;
+		proxy_backends_load(px, px->conf, px->self);
+	}
+	free(r->order);
+	free(r->body);
+	free(r);
+}
+
+static int
+proxy_hop_header(const char *name)
+{
+	static const char *const hop[] = {"connection", "keep-alive",
+	    "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+	    "content-length", "expect", "host", "date", "x-peerwatch-backend",
+	    NULL};
+	size_t i;
+
+	for (i = 0; hop[i] != NULL; i++)
+		if (strcasecmp(name, hop[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* ollama_first_byte_timeout from now: for the first byte, and then for
+ * each next piece (a backend that stalls mid-stream is a dead one) */
+static void
+proxy_arm_timer(struct proxy_req *r)
+{
+	uint64_t ms = r->px->conf->mesh.ollama_first_byte_timeout_ms;
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	evtimer_add(&r->fb_timer, &tv);
+}
+
+/* the backend's status and headers go out: the point of no retry */
+static void
+proxy_start_reply(struct proxy_req *r)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(r->req),
+	    "X-Peerwatch-Backend", r->px->be[r->cur].name);
+	evhttp_send_reply_start(r->req, (int)r->code, "OK");
+	r->started = 1;
+	r->last[0] = r->last[1] = '\n';
+	proxy_observe(&r->px->be[r->cur], clock_mono_ms() - r->attempt_ms);
+}
+
+static int
+proxy_retryable(long code)
+{
+	return code == 502 || code == 503;
+}
+
+/* evhttp: what we queued for the client went out */
+static void
+proxy_on_drained(struct evhttp_connection *evcon, void *arg)
+{
+	struct proxy_req *r = arg;
+
+	(void)evcon;
+	if (r->paused) {
+		r->paused = 0;
+		curl_easy_pause(r->easy, CURLPAUSE_CONT);
+	}
+}
+
+/* CURLOPT_WRITEFUNCTION: pass each piece on as it arrives */
+static size_t
+proxy_on_body(char *data, size_t size, size_t n, void *arg)
+{
+	struct proxy_req *r = arg;
+	struct bufferevent *bev;
+	size_t len = size * n;
+
+	if (len == 0)
+		return 0;
+	if (!r->started) {
+		if (proxy_retryable(r->code))
+			return len; /* dropped: the next backend answers */
+		proxy_start_reply(r);
+	}
+	bev = evhttp_connection_get_bufferevent(r->evcon);
+	if (evbuffer_get_length(bufferevent_get_output(bev)) > PROXY_OUT_MAX) {
+		/* a slow client: hold the backend, not its whole answer */
+		r->paused = 1;
+		r->px->pauses++;
+		return CURL_WRITEFUNC_PAUSE;
+	}
+	evbuffer_add(r->chunk, data, len);
+	evhttp_send_reply_chunk_with_cb(r->req, r->chunk, proxy_on_drained, r);
+	proxy_arm_timer(r);
+	r->last[0] = len > 1 ? data[len - 2] : r->last[1];
+	r->last[1] = data[len - 1];
+	return len;
+}
+
+/* CURLOPT_HEADERFUNCTION: a status line starts a new header set (after a
+ * 100 Continue, say); the others go straight into the client's reply,
+ * which is sent only at the first body byte */
+static size_t
+proxy_on_header(char *data, size_t size, size_t n, void *arg)
+{
+	struct proxy_req *r = arg;
+	struct evkeyvalq *out = evhttp_request_get_output_headers(r->req);
+	size_t len = size * n;
+	char line[8192], *val, *sp;
+	long code;
+
+	if (len >= sizeof(line) || r->started)
+		return len;
+	memcpy(line, data, len);
+	line[len] = '\0';
+	line[strcspn(line, "\r\n")] = '\0';
+	if (strncmp(line, "HTTP/", 5) == 0) {
+		if ((sp = strchr(line, ' ')) != NULL &&
+		    (code = strtol(sp + 1, NULL, 10)) >= 100 && code <= 999)
+			r->code = code;
+		evhttp_clear_headers(out);
+		r->stream = 0;
+		return len;
+	}
+	if ((val = strchr(line, ':')) == NULL)
+		return len;
+	*val++ = '\0';
+	val += strspn(val, " \t");
+	if (proxy_hop_header(line))
+		return len;
+	evhttp_add_header(out, line, val);
+	if (strcasecmp(line, "content-type") == 0) {
+		if (strncasecmp(val, "application/x-ndjson", 20) == 0)
+			r->stream = 1;
+		else if (strncasecmp(val, "text/event-stream", 17) == 0)
+			r->stream = 2;
+	}
+	return len;
+}
+
+static void
+proxy_tried(struct proxy_req *r, const char *what)
+{
+	size_t len = strlen(r->tried);
+
+	snprintf(r->tried + len, sizeof(r->tried) - len, "%s%s (%s)",
+	    len ? ", " : "", r->px->be[r->cur].name, what);
+}
+
+/* this attempt failed before the first byte: the next candidate */
+static void
+proxy_next(struct proxy_req *r, enum proxy_fail f, const char *why)
+{
+	struct proxy_backend *b = &r->px->be[r->cur];
+
+	proxy_tried(r, why);
+	proxy_mark_down(r->px, b, f, why);
+	if (f != PROXY_F_BUSY)
+		r->all_busy = 0;
+	curlev_release(r->px->cv, r->easy);
+	r->easy = NULL;
+	/* what that backend said goes nowhere */
+	evhttp_clear_headers(evhttp_request_get_output_headers(r->req));
+	if (r->next_cand < r->ncand) {
+		evlog_writef(r->px->ev, "ollama_retry", b->name, NULL,
+		    "%s failed before the first byte (%s); trying %s", b->name,
+		    why, r->px->be[r->order[r->next_cand]].name);
+		proxy_attempt(r);
+		return;
+	}
+	if (r->all_busy)
+		proxy_reply_error(r->req, 503,
+		    "server busy, please try again: every Ollama backend is "
+		    "busy (tried: %s)",
+		    r->tried);
+	else if (r->model[0] != '\0')
+		proxy_reply_error(r->req, 503,
+		    "no Ollama backend could serve model \"%s\" (tried: %s)",
+		    r->asked, r->tried);
+	else
+		proxy_reply_error(r->req, 503,
+		    "no Ollama backend could serve this request (tried: %s)",
+		    r->tried);
+	proxy_req_free(r);
+}
+
+/* after the first byte: say so in the stream's own format, then end */
+static void
+proxy_mid_stream(struct proxy_req *r, const char *why)
+{
+	struct proxy_backend *b = &r->px->be[r->cur];
+	struct evbuffer *buf;
+	char msg[256];
+	json_t *o;
+	char *s;
+
+	snprintf(msg, sizeof(msg), "backend %s died mid-stream", b->name);
+	proxy_mark_down(r->px, b, PROXY_F_MIDSTREAM, why);
+	evlog_writef(r->px->ev, "ollama_mid_stream", b->name, NULL,
+	    "%s %s: %s (%s)", evhttp_request_get_uri(r->req),
+	    r->model[0] ? r->model : "-", msg, why);
+	log_warnx("ollama backend=%s died mid-stream on %s: %s", b->name,
+	    evhttp_request_get_uri(r->req), why);
+	if (r->stream == 0) {
+		/* a plain JSON body cut short: only a cut connection says so */
+		evhttp_connection_set_closecb(r->evcon, NULL, NULL);
+		evhttp_connection_free(r->evcon);
+		r->evcon = NULL;
+		proxy_req_free(r);
+		return;
+	}
+	o = proxy_error_json(r->stream == 2 ? "/v1/" : NULL, 500, msg);
+	s = json_dumps(o, JSON_COMPACT);
+	buf = evbuffer_new();
+	/* end the event or line the backend left unfinished */
+	if (r->stream == 2)
+		evbuffer_add_printf(buf, "%sdata: %s\n\n",
+		    r->last[1] != '\n'   ? "\n\n"
+		    : r->last[0] != '\n' ? "\n"
+		                         : "",
+		    s);
+	else
+		evbuffer_add_printf(
+		    buf, "%s%s\n", r->last[1] == '\n' ? "" : "\n", s);
+	evhttp_send_reply_chunk(r->req, buf);
+	evbuffer_free(buf);
+	free(s);
+	json_decref(o);
+	evhttp_send_reply_end(r->req);
+	proxy_req_free(r);
+}
+
+static void
+proxy_on_done(CURL *easy, CURLcode rc, void *arg)
+{
+	struct proxy_req *r = arg;
+	struct proxy_backend *b = &r->px->be[r->cur];
+	char why[160];
+
+	(void)easy;
+	if (rc != CURLE_OK)
+		snprintf(why, sizeof(why), "%s", curl_easy_strerror(rc));
+	if (r->started) {
+		if (rc != CURLE_OK) {
+			proxy_mid_stream(r, why);
+			return;
+		}
+		b->ok++;
+		b->unreachable = 0;
+		evhttp_send_reply_end(r->req);
+		proxy_req_free(r);
+		return;
+	}
+	if (rc != CURLE_OK) {
+		proxy_next(r, PROXY_F_CONNECT, why);
+		return;
+	}
+	if (proxy_retryable(r->code)) {
+		proxy_next(r, r->code == 503 ? PROXY_F_BUSY : PROXY_F_BADGW,
+		    r->code == 503 ? "503 busy" : "502 bad gateway");
+		return;
+	}
+	/* a complete answer without a body (HEAD, 204, an empty 200) */
+	proxy_start_reply(r);
+	b->ok++;
+	evhttp_send_reply_end(r->req);
+	proxy_req_free(r);
+}
+
+static void
+proxy_on_first_byte_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct proxy_req *r = arg;
+	char why[96];
+
+	(void)fd;
+	(void)what;
+	if (r->paused) {
+		proxy_arm_timer(r); /* the client is slow, not the backend */
+		return;
+	}
+	if (r->started) {
+		snprintf(why, sizeof(why), "no data for %llu ms",
+		    (unsigned long long)
+		        r->px->conf->mesh.ollama_first_byte_timeout_ms);
+		proxy_mid_stream(r, why);
+		return;
+	}
+	snprintf(why, sizeof(why), "no first byte in %llu ms",
+	    (unsigned long long)r->px->conf->mesh.ollama_first_byte_timeout_ms);
+	proxy_next(r, PROXY_F_TIMEOUT, why);
+}
+
+/*
+ * evhttp: the client's connection closed under a live request. When
+ * evhttp saw the EOF or error itself, it has already detached our
+ * unfinished request from the connection and leaves it to us: ending the
+ * reply then frees it. When we saw it (proxy_on_client_readable), the
+ * request is still attached and goes with the connection.
+ */
+static void
+proxy_on_client_close(struct evhttp_connection *evcon, void *arg)
+{
+	struct proxy_req *r = arg;
+	struct evhttp_request *req = r->req;
+
+	(void)evcon;
+	r->px->be[r->cur].fails[PROXY_F_CLIENTGONE]++;
+	log_debug("ollama client gone: %s cancelled on %s", r->uri,
+	    r->px->be[r->cur].name);
+	evhttp_connection_set_closecb(r->evcon, NULL, NULL);
+	r->evcon = NULL; /* evhttp is freeing it */
+	proxy_req_free(r);
+	if (evhttp_request_get_connection(req) == NULL)
+		evhttp_send_reply_end(req);
+}
+
+/*
+ * evhttp stops reading a connection once it has the request, so a client
+ * that leaves while the backend has not answered yet (a model load, a
+ * hang) would go unnoticed until the first write. We watch the socket
+ * ourselves: EOF or an error there means gone; bytes mean a pipelined
+ * request, and we stop watching (evhttp reads them after this reply).
+ */
+static void
+proxy_on_client_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct proxy_req *r = arg;
+	struct evhttp_connection *evcon = r->evcon;
+	char c;
+	ssize_t n;
+
+	(void)what;
+	n = recv(fd, &c, 1, MSG_PEEK);
+	if (n > 0 || (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+	                             errno == EINTR))) {
+		if (n > 0)
+			event_del(&r->watch);
+		return;
+	}
+	proxy_on_client_close(evcon, r);
+	evhttp_connection_free(evcon);
+}
+
+static void
+proxy_on_watch_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct proxy_req *r = arg;
+
+	(void)fd;
+	(void)what;
+	event_add(&r->watch, NULL);
+}
+
+static CURL *
+proxy_easy(struct proxy_req *r, struct proxy_backend *b)
+{
+	CURL *e = curlev_easy(r->px->cv);
+	char *url;
+
+	if (e == NULL)
+		return NULL;
+	url = xasprintf("%s%s", b->url, r->uri);
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	free(url);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)PROXY_CONNECT_MS);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->req_hdrs);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, proxy_on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, proxy_on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+	switch (r->cmd) {
+	case EVHTTP_REQ_GET:
+		break;
+	case EVHTTP_REQ_HEAD:
+		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+		break;
+	default:
+		curl_easy_setopt(
+		    e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->bodylen);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body ? r->body : "");
+		if (r->cmd != EVHTTP_REQ_POST) {
+			const char *m = r->cmd == EVHTTP_REQ_PUT      ? "PUT"
+			                : r->cmd == EVHTTP_REQ_DELETE ? "DELETE"
+			                : r->cmd == EVHTTP_REQ_PATCH
+			                    ? "PATCH"
+			                    : "OPTIONS";
+			curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
+		}
+	}
+	return e;
+}
+
+/* try the next candidate */
+static void
+proxy_attempt(struct proxy_req *r)
+{
+	struct proxy *px = r->px;
+	struct proxy_backend *b;
+
+	r->cur = r->order[r->next_cand++];
+	b = &px->be[r->cur];
+	b->requests++;
+	r->code = 0;
+	evhttp_clear_headers(evhttp_request_get_output_headers(r->req));
+	r->attempt_ms = clock_mono_ms();
+	if ((r->easy = proxy_easy(r, b)) == NULL ||
+	    curlev_add(px->cv, r->easy, proxy_on_done, r) == -1) {
+		curlev_release(px->cv, r->easy);
+		r->easy = NULL;
+		proxy_next(r, PROXY_F_CONNECT, "cannot start a transfer");
+		return;
+	}
+	proxy_arm_timer(r);
+}
+
+/* --- requests ------------------------------------------------------------ */
+
+static void
+proxy_copy_headers(struct proxy_req *r)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(r->req);
+	struct evkeyval *kv;
+	char *line;
+
+	for (kv = in->tqh_first; kv != NULL; kv = kv->next.tqe_next) {
+		if (proxy_hop_header(kv->key))
+			continue;
+		line = xasprintf("%s: %s", kv->key, kv->value);
+		r->req_hdrs = curl_slist_append(r->req_hdrs, line);
+		free(line);
+	}
+	/* no "Expect: 100-continue" round trip for large bodies */
+	r->req_hdrs = curl_slist_append(r->req_hdrs, "Expect:");
+}
+
+/* the JSON body's "model", checked; -1 (reply sent) on a bad body */
+static int
+proxy_parse_body(struct proxy_req *r)
+{
+	const char *path = r->uri;
+	json_error_t jerr;
+	const json_t *m;
+	json_t *o;
+
+	if (r->bodylen == 0 || strncmp(path, "/api/blobs/", 11) == 0 ||
+	    (strncmp(path, "/api/", 5) != 0 && strncmp(path, "/v1/", 4) != 0))
+		return 0;
+	o = json_loadb(r->body, r->bodylen, 0, &jerr);
+	if (o == NULL || !json_is_object(o)) {
+		r->px->rejected[0]++;
+		proxy_reply_error(r->req, 400,
+		    "invalid JSON body: %s (line %d)",
+		    o ? "not an object" : jerr.text, jerr.line);
+		json_decref(o);
+		return -1;
+	}
+	m = json_object_get(o, "model");
+	if (m == NULL)
+		m = json_object_get(o, "name"); /* older /api/show, /api/pull */
+	/* pull and create bring a model that is not there yet: any
+	 * backend will do (this host's own first), none is "without it" */
+	if (strcmp(path, "/api/pull") == 0 || strcmp(path, "/api/create") == 0)
+		m = NULL;
+	if (json_is_string(m)) {
+		snprintf(
+		    r->asked, sizeof(r->asked), "%s", json_string_value(m));
+		if (ollama_model_norm(r->asked, r->model, sizeof(r->model)) ==
+		    -1)
+			r->model[0] = '\0';
+	}
+	json_decref(o);
+	return 0;
+}
+
+/* this request's candidates, best first */
+static void
+proxy_route(struct proxy_req *r)
+{
+	struct proxy *px = r->px;
+	struct ollama_route_in *in = xcalloc(px->nbe + 1, sizeof(*in));
+	uint64_t now = clock_mono_ms();
+	size_t i;
+
+	r->order = xcalloc(px->nbe + 1, sizeof(*r->order));
+	for (i = 0; i < px->nbe; i++) {
+		struct proxy_backend *b = &px->be[i];
+		in[i].local = b->local;
+		in[i].priority = (int)b->priority;
+		in[i].reported =
+		    b->rep.known &&
+		    (b->local || now - b->rep_ms < PROXY_REPORT_STALE_MS);
+		in[i].up = b->rep.up;
+		in[i].marked =
+		    b->down_ms > now || (!b->local && b->rep.lo_only);
+		in[i].has_model = -1;
+		if (r->model[0] != '\0' && b->rep.known)
+			in[i].has_model =
+			    ollama_report_has(&b->rep, r->model, &in[i].loaded);
+	}
+	r->ncand = ollama_route_order(in, px->nbe, r->order);
+	free(in);
+}
+
+/* the names of the backends known to be up, for a 404's message */
+static void
+proxy_names_up(struct proxy *px, char *out, size_t len)
+{
+	size_t i, n = 0;
+
+	out[0] = '\0';
+	for (i = 0; i < px->nbe; i++)
+		if (px->be[i].rep.known && px->be[i].rep.up)
+			n += (size_t)snprintf(out + n, n < len ? len - n : 0,
+			    "%s%s", n ? ", " : "", px->be[i].name);
+	if (n == 0)
+		snprintf(out, len, "none");
+}
+
+/* every part is in: the models of all, each name once, best backend's
+ * entry first (route order) */
+static void
+proxy_tags_reply(struct proxy_req *r)
+{
+	json_t *all = json_array(), *seen = json_object(), *m, *o;
+	struct evbuffer *buf = evbuffer_new();
+	char who[256] = "", *s;
+	size_t i, k, n = 0;
+
+	for (i = 0; i < r->ncand; i++) {
+		if (r->tags[i].models == NULL)
+			continue;
+		n += (size_t)snprintf(who + n,
+		    n < sizeof(who) ? sizeof(who) - n : 0, "%s%s", n ? "," : "",
+		    r->px->be[r->tags[i].be].name);
+		json_array_foreach(r->tags[i].models, k, m) {
+			const char *name =
+			    json_string_value(json_object_get(m, "name"));
+			if (name == NULL || json_object_get(seen, name) != NULL)
+				continue;
+			json_object_set_new(seen, name, json_true());
+			json_array_append(all, m);
+		}
+	}
+	if (n == 0) {
+		proxy_reply_error(
+		    r->req, 503, "no Ollama backend answered /api/tags");
+	} else {
+		o = json_pack("{so}", "models", all);
+		all = NULL;
+		s = json_dumps(o, JSON_COMPACT);
+		evhttp_add_header(evhttp_request_get_output_headers(r->req),
+		    "Content-Type", "application/json; charset=utf-8");
+		evhttp_add_header(evhttp_request_get_output_headers(r->req),
+		    "X-Peerwatch-Backend", who);
+		evbuffer_add(buf, s, strlen(s));
+		evhttp_send_reply(r->req, 200, "OK", buf);
+		free(s);
+		json_decref(o);
+	}
+	json_decref(all);
+	json_decref(seen);
+	evbuffer_free(buf);
+	proxy_req_free(r);
+}
+
+static void
+proxy_on_tags_part(const json_t *body, void *arg)
+{
+	struct proxy_tags *t = arg;
+	struct proxy_req *r = t->r;
+	const json_t *m = json_object_get(body, "models");
+
+	t->get = NULL;
+	if (json_is_array(m)) {
+		t->models = json_deep_copy(m);
+		r->px->be[t->be].ok++;
+	} else
+		r->px->be[t->be].fails[PROXY_F_CONNECT]++;
+	if (--r->tags_left == 0)
+		proxy_tags_reply(r);
+}
+
+/*
+ * GET /api/tags answers with the union of the backends' models, so a
+ * client sees every model the mesh can serve (a request for one is then
+ * routed to a backend that has it).
+ */
+static void
+proxy_tags_union(struct proxy_req *r)
+{
+	struct proxy *px = r->px;
+	uint64_t tmo = px->conf->mesh.ollama_first_byte_timeout_ms;
+	size_t i;
+	char *url;
+
+	if (tmo > 10000)
+		tmo = 10000;
+	r->cur = r->order[0];
+	r->tags = xcalloc(r->ncand, sizeof(*r->tags));
+	r->tags_left = r->ncand;
+	for (i = 0; i < r->ncand; i++) {
+		r->tags[i].r = r;
+		r->tags[i].be = r->order[i];
+		px->be[r->order[i]].requests++;
+		url = xasprintf("%s/api/tags", px->be[r->order[i]].url);
+		r->tags[i].get = curlev_get_json(
+		    px->cv, url, (long)tmo, proxy_on_tags_part, &r->tags[i]);
+		free(url);
+		if (r->tags[i].get == NULL)
+			r->tags_left--;
+	}
+	if (r->tags_left == 0)
+		proxy_tags_reply(r);
+}
+
+static void
+proxy_on_request(struct evhttp_request *req, void *arg)
+{
+	struct proxy *px = arg;
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	struct bufferevent *bev;
+	struct timeval watch_after = {0, PROXY_WATCH_AFTER_MS * 1000};
+	struct proxy_req *r;
+	char names[256];
+	int one = 1;
+
+	px->requests++;
+	if (px->active >= PROXY_MAX_ACTIVE || px->nbe == 0) {
+		px->rejected[2]++;
+		proxy_reply_error(req, 503,
+		    px->nbe ? "server busy, please try again: too many "
+		              "requests through peerwatch"
+		            : "no Ollama backend configured");
+		return;
+	}
+	r = xcalloc(1, sizeof(*r));
+	r->px = px;
+	r->req = req;
+	r->evcon = evhttp_request_get_connection(req);
+	r->uri = evhttp_request_get_uri(req);
+	r->cmd = evhttp_request_get_command(req);
+	r->t0_ms = clock_mono_ms();
+	r->all_busy = 1;
+	r->chunk = evbuffer_new();
+	evtimer_assign(&r->fb_timer, px->base, proxy_on_first_byte_timeout, r);
+	r->next = px->reqs;
+	if (px->reqs != NULL)
+		px->reqs->prev = r;
+	px->reqs = r;
+	px->active++;
+	if ((r->bodylen = evbuffer_get_length(in)) > 0) {
+		r->body = xmalloc(r->bodylen);
+		evbuffer_remove(in, r->body, r->bodylen);
+	}
+	/* tokens are small writes: no Nagle delay on them */
+	if ((bev = evhttp_connection_get_bufferevent(r->evcon)) != NULL) {
+		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY,
+		    &one, sizeof(one));
+		event_assign(&r->watch, px->base, bufferevent_getfd(bev),
+		    EV_READ | EV_PERSIST, proxy_on_client_readable, r);
+		evtimer_assign(
+		    &r->watch_timer, px->base, proxy_on_watch_timer, r);
+		r->has_watch = 1;
+	}
+	if (proxy_parse_body(r) == -1) {
+		proxy_req_free(r);
+		return;
+	}
+	proxy_route(r);
+	if (r->ncand == 0) {
+		px->rejected[1]++;
+		proxy_names_up(px, names, sizeof(names));
+		proxy_reply_error(req, 404,
+		    "model \"%s\" not found on any Ollama backend (up: %s)",
+		    r->asked, names);
+		proxy_req_free(r);
+		return;
+	}
+	evhttp_connection_set_closecb(r->evcon, proxy_on_client_close, r);
+	if (r->cmd == EVHTTP_REQ_GET && strcmp(r->uri, "/api/tags") == 0) {
+		proxy_tags_union(r);
+		return;
+	}
+	proxy_copy_headers(r);
+	/* most answers come sooner: spare them the epoll changes */
+	if (r->has_watch)
+		evtimer_add(&r->watch_timer, &watch_after);
+	proxy_attempt(r);
+}
+
+/* --- reports ------------------------------------------------------------- */
+
+static void
+proxy_on_fetched(const json_t *tags, void *arg)
+{
+	struct proxy_backend *b = arg;
+	struct ollama_report rep;
+
+	b->fetch = NULL;
+	memset(&rep, 0, sizeof(rep));
+	if (tags != NULL && ollama_report_from_api(&rep, tags, NULL) == 0 &&
+	    !b->rep.lists_known) {
+		/* loaded models are not in /api/tags: none known */
+		rep.digest = b->rep.digest;
+		ollama_report_clear(&b->rep);
+		b->rep = rep;
+	} else
+		ollama_report_clear(&rep);
+}
+
+/* only a digest came: ask the backend itself for its models */
+static void
+proxy_fetch_tags(struct proxy *px, struct proxy_backend *b)
+{
+	char *url;
+
+	if (b->fetch != NULL)
+		return;
+	url = xasprintf("%s/api/tags", b->url);
+	b->fetch = curlev_get_json(px->cv, url, 5000L, proxy_on_fetched, b);
+	free(url);
+}
+
+static void
+proxy_set_report(
+    struct proxy *px, struct proxy_backend *b, const struct ollama_report *n)
+{
+	int came_up = n->up && (!b->rep.known || !b->rep.up);
+
+	b->rep_ms = clock_mono_ms();
+	if (n->up && n->lo_only)
+		proxy_unreachable(px, b, "it answers on 127.0.0.1 only");
+	if (!n->lists_known && b->rep.lists_known && n->up &&
+	    b->rep.digest == n->digest) {
+		/* same digest: the lists we fetched still hold */
+		b->rep.lo_only = n->lo_only;
+		return;
+	}
+	if (b->rep.known && b->rep.up != n->up) {
+		evlog_writef(px->ev, "ollama_report", b->name, NULL,
+		    "%s reports its Ollama %s", b->name, n->up ? "up" : "down");
+		log_info("ollama backend=%s owner reports %s", b->name,
+		    n->up ? "up" : "down");
+	}
+	if (!n->up && b->rep.known) {
+		/* keep what it had: a request for a model no backend ever
+		 * had is a 404, not a 503 because one of them is down */
+		b->rep.up = 0;
+		b->rep.lo_only = 0;
+		return;
+	}
+	ollama_report_copy(&b->rep, n);
+	if (came_up && !n->lo_only) {
+		/* its owner sees it back: our own backoff ends */
+		b->down_ms = 0;
+		b->unreachable = 0;
+	}
+	if (n->up && !n->lists_known)
+		proxy_fetch_tags(px, b);
+}
+
+void
+proxy_on_payload(struct proxy *px, size_t peer, const json_t *o)
+{
+	struct proxy_backend *b = proxy_backend_of(px, peer);
+	struct ollama_report n;
+
+	if (b == NULL || b->local || o == NULL)
+		return;
+	memset(&n, 0, sizeof(n));
+	if (ollama_report_from_payload(&n, o) == -1) {
+		log_debug("ollama: bad report from %s ignored", b->name);
+		return;
+	}
+	proxy_set_report(px, b, &n);
+	ollama_report_clear(&n);
+}
+
+void
+proxy_on_local(struct proxy *px, const struct ollama_report *rep)
+{
+	struct proxy_backend *b = proxy_backend_of(px, px->self);
+
+	if (b != NULL)
+		proxy_set_report(px, b, rep);
+}
+
+/* --- status and metrics -------------------------------------------------- */
+
+json_t *
+proxy_status_json(const struct proxy *px)
+{
+	json_t *o = json_object(), *bs = json_object(), *b, *f;
+	uint64_t now = clock_mono_ms();
+	size_t i, k;
+
+	for (i = 0; i < px->nbe; i++) {
+		const struct proxy_backend *be = &px->be[i];
+		f = json_object();
+		for (k = 0; k < PROXY_F_N; k++)
+			json_object_set_new(f, proxy_fail_names[k],
+			    json_integer((json_int_t)be->fails[k]));
+		b = json_pack("{sssbsbsosbsIsIso}", "url", be->url, "local",
+		    be->local, "reported_up", be->rep.known && be->rep.up,
+		    "reported_at_ms_ago",
+		    be->rep.known ? json_integer((json_int_t)(now - be->rep_ms))
+		                  : json_null(),
+		    "marked_down", be->down_ms > now, "requests",
+		    (json_int_t)be->requests, "ok", (json_int_t)be->ok,
+		    "failures", f);
+		json_object_set_new(b, "priority", json_integer(be->priority));
+		if (be->rep.lists_known) {
+			json_object_set_new(b, "models",
+			    ollama_list_json(be->rep.models, be->rep.nmodels));
+			json_object_set_new(b, "loaded",
+			    ollama_list_json(be->rep.loaded, be->rep.nloaded));
+		}
+		if (be->last_error[0] != '\0')
+			json_object_set_new(
+			    b, "last_error", json_string(be->last_error));
+		if (be->rep.lo_only)
+			json_object_set_new(b, "loopback_only", json_true());
+		if (be->unreachable)
+			json_object_set_new(b, "diagnostic",
+			    json_string(
+			        "its owner reports Ollama up but this "
+			        "peer cannot connect: is it bound to "
+			        "127.0.0.1 only? Set OLLAMA_HOST=0.0.0.0 "
+			        "in its service definition"));
+		json_object_set_new(bs, be->name, b);
+	}
+	json_object_set_new(
+	    o, "listen", json_string(conf_ollama_listen(px->conf, px->self)));
+	json_object_set_new(o, "active", json_integer((json_int_t)px->active));
+	json_object_set_new(
+	    o, "requests", json_integer((json_int_t)px->requests));
+	json_object_set_new(o, "backends", bs);
+	return o;
+}
+
+static void
+proxy_metrics_hist(struct metrics *m, const struct proxy_backend *b)
+{
+	uint64_t cum = 0;
+	char lab[CONF_NAME_MAX + 64];
+	size_t i;
+
+	for (i = 0; i <= PROXY_NBUCKETS; i++) {
+		cum += b->hist[i];
+		if (i < PROXY_NBUCKETS)
+			snprintf(lab, sizeof(lab), "backend=\"%s\",le=\"%g\"",
+			    b->name, proxy_buckets[i]);
+		else
+			snprintf(lab, sizeof(lab), "backend=\"%s\",le=\"+Inf\"",
+			    b->name);
+		metrics_u64(
+		    m, "peerwatch_ollama_first_byte_seconds_bucket", lab, cum);
+	}
+	metrics_printf(m,
+	    "peerwatch_ollama_first_byte_seconds_sum{backend=\"%s\"} %.6f\n",
+	    b->name, b->hist_sum);
+	snprintf(lab, sizeof(lab), "backend=\"%s\"", b->name);
+	metrics_u64(
+	    m, "peerwatch_ollama_first_byte_seconds_count", lab, b->hist_count);
+}
+
+void
+proxy_metrics(const struct proxy *px, struct metrics *m)
+{
+	static const char *const rej[] = {"bad_request", "no_backend", "busy"};
+	uint64_t now = clock_mono_ms();
+	char lab[CONF_NAME_MAX + 64];
+	size_t i, k;
+
+	metrics_family(m, "peerwatch_ollama_requests_total", "counter",
+	    "Requests to the Ollama failover endpoint.");
+	metrics_u64(m, "peerwatch_ollama_requests_total", NULL, px->requests);
+	metrics_family(m, "peerwatch_ollama_rejected_total", "counter",
+	    "Requests answered by the endpoint itself with an error, by "
+	    "reason.");
+	for (i = 0; i < 3; i++) {
+		snprintf(lab, sizeof(lab), "reason=\"%s\"", rej[i]);
+		metrics_u64(
+		    m, "peerwatch_ollama_rejected_total", lab, px->rejected[i]);
+	}
+	metrics_family(m, "peerwatch_ollama_active", "gauge",
+	    "Requests being served by the endpoint now.");
+	metrics_u64(m, "peerwatch_ollama_active", NULL, px->active);
+	metrics_family(m, "peerwatch_ollama_slow_client_pauses_total",
+	    "counter",
+	    "Times a backend transfer was paused for a client reading slowly.");
+	metrics_u64(
+	    m, "peerwatch_ollama_slow_client_pauses_total", NULL, px->pauses);
+	metrics_family(m, "peerwatch_ollama_backend_requests_total", "counter",
+	    "Attempts sent to each Ollama backend.");
+	for (i = 0; i < px->nbe; i++) {
+		snprintf(lab, sizeof(lab), "backend=\"%s\"", px->be[i].name);
+		metrics_u64(m, "peerwatch_ollama_backend_requests_total", lab,
+		    px->be[i].requests);
+	}
+	metrics_family(m, "peerwatch_ollama_backend_up", "gauge",
+	    "1 if the backend's owner reports it up and it has not failed "
+	    "here within ollama_backoff.");
+	for (i = 0; i < px->nbe; i++) {
+		snprintf(lab, sizeof(lab), "backend=\"%s\"", px->be[i].name);
+		metrics_u64(m, "peerwatch_ollama_backend_up", lab,
+		    px->be[i].rep.known && px->be[i].rep.up &&
+		        px->be[i].down_ms <= now);
+	}
+	metrics_family(m, "peerwatch_ollama_backend_failures_total", "counter",
+	    "Failures seen at each backend, by kind.");
+	for (i = 0; i < px->nbe; i++)
+		for (k = 0; k < PROXY_F_N; k++) {
+			snprintf(lab, sizeof(lab), "backend=\"%s\",kind=\"%s\"",
+			    px->be[i].name, proxy_fail_names[k]);
+			metrics_u64(m,
+			    "peerwatch_ollama_backend_failures_total", lab,
+			    px->be[i].fails[k]);
+		}
+	metrics_family(m, "peerwatch_ollama_first_byte_seconds", "histogram",
+	    "Time from sending a request to a backend to its first response "
+	    "byte.");
+	for (i = 0; i < px->nbe; i++)
+		proxy_metrics_hist(m, &px->be[i]);
+}
+
+/* --- life cycle ---------------------------------------------------------- */
+
+int
+proxy_wanted(const struct conf *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->npeers; i++)
+		if (c->peers[i].ollama != NULL)
+			return 1;
+	return 0;
+}
+
+struct proxy *
+proxy_new(struct event_base *base, struct curlev *cv, struct evlog *ev,
+    const struct conf *c, size_t self, char *err, size_t errlen)
+{
+	struct proxy *px = xcalloc(1, sizeof(*px));
+	const char *listen = conf_ollama_listen(c, self);
+	char *host = NULL;
+	uint16_t port = 0;
+	int fd = -1;
+
+	px->base = base;
+	px->cv = cv;
+	px->ev = ev;
+	px->conf = c;
+	px->self = self;
+	proxy_backends_load(px, c, self);
+	if (conf_parse_hostport(listen, &host, &port) == -1 || port == 0) {
+		snprintf(
+		    err, errlen, "ollama_listen %s: want host:port", listen);
+		goto fail;
+	}
+	px->http = evhttp_new(base);
+	evhttp_set_allowed_methods(
+	    px->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
+	                  EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+	                  EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+	evhttp_set_timeout(px->http, PROXY_CLIENT_TIMEOUT);
+	evhttp_set_max_headers_size(px->http, PROXY_HEADERS_MAX);
+	evhttp_set_max_body_size(px->http, (ev_ssize_t)c->mesh.ollama_max_body);
+	evhttp_set_gencb(px->http, proxy_on_request, px);
+	if ((fd = tcplisten(host, port, 128)) == -1 ||
+	    evhttp_accept_socket(px->http, fd) == -1) {
+		snprintf(err, errlen, "ollama_listen %s: cannot listen: %s",
+		    listen, strerror(errno));
+		if (fd != -1)
+			evutil_closesocket(fd);
+		goto fail;
+	}
+	free(host);
+	return px;
+fail:
+	free(host);
+	proxy_free(px);
+	return NULL;
+}
+
+void
+proxy_reconf(struct proxy *px, const struct conf *c, size_t self)
+{
+	/* live requests hold backends by index: the array is rebuilt when
+	 * none is live (at once, or when the last one ends) */
+	px->conf = c;
+	px->self = self;
+	if (px->active == 0)
+		proxy_backends_load(px, c, self);
+	else
+		px->reload = 1;
+	evhttp_set_max_body_size(px->http, (ev_ssize_t)c->mesh.ollama_max_body);
+}
+
+void
+proxy_free(struct proxy *px)
+{
+	if (px == NULL)
+		return;
+	while (px->reqs != NULL) {
+		proxy_req_free(px->reqs); /* evhttp_free closes them */
+	}
+	if (px->http != NULL)
+		evhttp_free(px->http);
+	proxy_backends_free(px);
+	free(px);
+}

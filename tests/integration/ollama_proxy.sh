@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
+# ollama_proxy: the failover endpoint forwards the Ollama API as Ollama
+# answers it: streams NDJSON and SSE chunk by chunk, names the backend in
+# X-Peerwatch-Backend, routes by model (loaded first, local first), and
+# answers bad requests in Ollama's {"error":...} shape.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/ollama_lib.sh"
+pw_setup "$@"
+
+OLLAMA_MESH_EXTRA="ollama_max_body = 100000" ollama_mesh alpha beta gamma
+fake_start alpha tiny
+fake_start beta tiny,big
+fake_start gamma tiny,big,huge huge
+ollama_up alpha beta
+wait_until 5 backend_sees alpha gamma loaded '["huge:latest"]' ||
+    fail "alpha does not know what gamma has loaded"
+
+# --- plain forwarding, local first -----------------------------------------
+px alpha /api/version
+[ "$CODE" = 200 ] && [ "$BACKEND" = alpha ] ||
+    fail "/api/version: $CODE via '$BACKEND'"
+[ "$(jget "$BODY" version)" = 0.12.0 ] || fail "/api/version body: $BODY"
+# /api/tags: the union of every backend's models, each once
+px alpha /api/tags
+[ "$CODE" = 200 ] && [ "$BACKEND" = alpha,beta,gamma ] ||
+    fail "/api/tags: $CODE via '$BACKEND'"
+[ "$(printf '%s' "$BODY" | grep -o '"name": *"[^"]*"' | sort | tr -d ' ' | tr '\n' ' ')" = \
+    '"name":"big:latest" "name":"huge:latest" "name":"tiny:latest" ' ] ||
+    fail "/api/tags is not the union: $BODY"
+px alpha /api/show '{"model":"tiny"}'
+[ "$CODE" = 200 ] && [ "$(jget "$BODY" capabilities.0)" = completion ] ||
+    fail "/api/show: $CODE $BODY"
+px alpha /api/generate '{"model":"tiny","prompt":"hi","stream":false}'
+[ "$CODE" = 200 ] && [ "$BACKEND" = alpha ] &&
+    [ "$(jget "$BODY" done)" = true ] || fail "generate: $CODE $BACKEND $BODY"
+px alpha /api/embed '{"model":"tiny","input":["a","bb"]}'
+[ "$(jget "$BODY" embeddings.1.2)" = 2.0 ] || fail "embed: $BODY"
+
+# --- streaming: every line, in order, ending in done:true -------------------
+px alpha /api/chat '{"model":"tiny","messages":[{"role":"user","content":"x"}]}'
+[ "$(printf '%s\n' "$BODY" | wc -l)" -eq 9 ] || fail "chat stream: $BODY"
+printf '%s\n' "$HDRS" | grep -qi '^content-type: application/x-ndjson' ||
+    fail "chat stream content type: $HDRS"
+[ "$(printf '%s\n' "$BODY" | tail -n 1 | "$PWJSON" done)" = true ] ||
+    fail "chat stream does not end in done:true"
+px alpha /v1/chat/completions '{"model":"tiny","stream":true,"messages":[]}'
+[ "$(printf '%s\n' "$BODY" | grep -c '^data: ')" -eq 10 ] &&
+    printf '%s\n' "$BODY" | tail -n 2 | grep -qx 'data: \[DONE\]' ||
+    fail "SSE stream: $BODY"
+
+# chunks arrive as the backend sends them: with 300 ms between lines the
+# first line is at the client long before the last is written
+fake_set alpha '{"delay_ms":300,"tokens":6}'
+pw_now
+t0=$NOW_MS
+first=
+while IFS= read -r line; do
+	if [ -z "$first" ]; then
+		pw_now
+		first=$((NOW_MS - t0))
+	fi
+done < <(curl -s -N "http://${ADDR[alpha]}:17948/api/generate" \
+    -d '{"model":"tiny","prompt":"x"}')
+pw_now
+total=$((NOW_MS - t0))
+log "streaming: first line after $first ms, last after $total ms"
+[ "$first" -lt 800 ] && [ "$total" -ge 1800 ] ||
+    fail "stream not incremental: first line $first ms, end $total ms"
+fake_set alpha '{"delay_ms":0,"tokens":8}'
+
+# --- routing by model -------------------------------------------------------
+px alpha /api/generate '{"model":"big","stream":false}'
+[ "$BACKEND" = beta ] || fail "big: via '$BACKEND', want beta (no load, config order)"
+px alpha /api/generate '{"model":"huge:latest","stream":false}'
+[ "$BACKEND" = gamma ] || fail "huge: via '$BACKEND', want gamma"
+# loaded beats unloaded: gamma has big loaded now
+fake_set gamma '{"loaded":["big"]}'
+wait_until 5 backend_sees alpha gamma loaded '["big:latest"]' ||
+    fail "gamma's new loaded list never arrived"
+px alpha /api/generate '{"model":"big","stream":false}'
+[ "$BACKEND" = gamma ] || fail "big loaded on gamma: via '$BACKEND'"
+
+# pull brings a model nobody has yet: this host's Ollama does it
+px alpha /api/pull '{"model":"newone","stream":false}'
+[ "$CODE" = 200 ] && [ "$BACKEND" = alpha ] &&
+    [ "$(jget "$BODY" status)" = success ] || fail "pull: $CODE via '$BACKEND' $BODY"
+
+# --- errors in Ollama's shape ---------------------------------------------
+px alpha /api/generate '{"model":"nope","stream":false}'
+[ "$CODE" = 404 ] || fail "missing model: $CODE $BODY"
+jget "$BODY" error | grep -q '"nope"' || fail "404 does not name the model: $BODY"
+# on /v1/ errors come as Ollama's OpenAI layer sends them
+px alpha /v1/chat/completions '{"model":"nope","messages":[]}'
+[ "$CODE" = 404 ] && [ "$(jget "$BODY" error.type)" = not_found_error ] &&
+    jget "$BODY" error.message | grep -q '"nope"' ||
+    fail "/v1 missing model: $CODE $BODY"
+px alpha /api/chat '{"model":'
+[ "$CODE" = 400 ] && jget "$BODY" error | grep -q 'invalid JSON' ||
+    fail "bad JSON: $CODE $BODY"
+head -c 150000 /dev/zero | tr '\0' x >"$T/big.body"
+CODE=$(curl -s -o /dev/null -w '%{http_code}' \
+    "http://${ADDR[alpha]}:17948/api/generate" --data-binary @"$T/big.body")
+[ "$CODE" = 413 ] || fail "body over ollama_max_body: $CODE, want 413"
+
+# --- what operators see ---------------------------------------------------
+[ "$(metric alpha 'peerwatch_ollama_backend_requests_total{backend="gamma"}')" -ge 2 ] ||
+    fail "gamma's requests not counted in /metrics"
+[ "$(metric alpha 'peerwatch_ollama_rejected_total{reason="bad_request"}')" = 1 ] ||
+    fail "the 400 is not counted"
+if command -v promtool >/dev/null 2>&1; then
+	M=$(curl -fsS --max-time 2 "http://${ADDR[alpha]}:17947/metrics")
+	grep -q '^# HELP peerwatch_ollama_first_byte_seconds ' <<<"$M" ||
+	    fail "no Ollama families in /metrics"
+	out=$(promtool check metrics <<<"$M" 2>&1) ||
+	    fail "promtool check metrics: $out"
+	[ -z "$out" ] || fail "promtool says: $out"
+else
+	log "promtool not found: /metrics format not checked"
+fi
+status alpha
+[ "$(jget "$ST" ollama.backends.beta.models)" = '["big:latest", "tiny:latest"]' ] ||
+    [ "$(jget "$ST" ollama.backends.beta.models)" = '["big:latest","tiny:latest"]' ] ||
+    fail "/status does not list beta's models: $(jget "$ST" ollama.backends.beta)"
+
+out=$(ASAN_OPTIONS=detect_leaks=0 pw_cli alpha status)
+printf '%s\n' "$out" | grep -q '^Ollama failover on' ||
+    fail "peerwatch status has no Ollama table: $out"
+printf '%s\n' "$out" | grep -Eq '^gamma +up .* big:latest\*' ||
+    fail "peerwatch status does not show gamma's loaded big: $out"
+
+# --- model lists too long for a datagram: a digest, then /api/tags ---------
+many=$(for i in $(seq 60); do printf '"library/a-model-with-a-long-name-%02d:7b",' "$i"; done)
+fake_set beta "{\"models\":[${many%,}]}"
+nmodels() {
+	status alpha || return 1
+	[ "$(jget "$ST" ollama.backends.beta.models | tr ',' '\n' | grep -c long-name)" = 60 ]
+}
+wait_until 5 nmodels || fail "alpha never learnt beta's 60 models"
+px alpha /api/generate '{"model":"library/a-model-with-a-long-name-42:7b","stream":false}'
+[ "$CODE" = 200 ] && [ "$BACKEND" = beta ] || fail "long list: $CODE via '$BACKEND'"
+status beta
+[ "$(jget "$ST" heartbeats.send_errors)" = 0 ] || fail "beta: heartbeat send errors"
+hold 2 settled || fail "the mesh suffered from the long lists"
+pass
