@@ -54,22 +54,59 @@ struct conf_guard {
 	char *on_flag;     /* run by systemd/launchd, never by us */
 	uint64_t max_size; /* bytes; 0 = CONF_GUARD_SIZE */
 	int any_json;      /* top_level = any: not only an object */
+	/* "service = app@h3": the [service] this file configures; a revive
+	 * is done when the target reports it up. -1: none named */
+	long service_idx;
 	int line;
 };
 
 #define CONF_GUARD_SIZE (4u * 1024 * 1024)      /* max_size default */
 #define CONF_GUARD_SIZE_MAX (64u * 1024 * 1024) /* max_size limit */
 
-enum conf_probe_kind { CONF_PROBE_HTTP, CONF_PROBE_TCP, CONF_PROBE_EXEC };
+enum conf_probe_kind {
+	CONF_PROBE_HTTP, /* 2xx/3xx = up */
+	CONF_PROBE_TCP,  /* a connection = up */
+	CONF_PROBE_EXEC, /* exit 0 = up */
+	CONF_PROBE_BEAT  /* a push beat within beat_ms = up */
+};
 
+/* [service NAME@PEER]: run only on PEER (local watch, heal/watch.h) */
 struct conf_service {
 	char name[CONF_NAME_MAX + 1];
 	char peer[CONF_NAME_MAX + 1];
 	size_t peer_idx;
 	enum conf_probe_kind probe_kind;
-	char *probe;   /* URL, host:port, or a command line */
-	char *restart; /* command line or NULL */
+	char *probe;      /* URL, host:port, or a command line; NULL for beat */
+	uint64_t beat_ms; /* "beat:90s": down when no beat for this long */
+	char *beat_file;  /* optional: its mtime is a beat too (touch FILE) */
+	uint64_t interval_ms;             /* 10s: between probes */
+	uint64_t timeout_ms;              /* 5s: one probe, <= interval */
+	unsigned failures_before_restart; /* 2: failed probes in a row */
+	unsigned successes_before_up;     /* 2: good probes in a row */
+	uint64_t start_grace_ms;          /* 30s after a restart */
+	char *restart;                    /* command line or NULL */
+	uint64_t restart_timeout_ms;      /* 60s */
+	unsigned restart_backoff;         /* 2: wait x2 per restart in a row */
+	uint64_t restart_backoff_max_ms;  /* 5m */
+	unsigned breaker_failures;        /* 3 failed restarts ... */
+	uint64_t breaker_window_ms;       /* ... within 10m open it */
+	uint64_t breaker_cooldown_ms;     /* 10m open, then one try */
 	int line;
+};
+
+/* [mesh] resource guards (each host its own figures) */
+struct conf_resources {
+	char **disk; /* mount points; none = no disk guard */
+	size_t ndisk;
+	unsigned disk_warn;     /* 85 (%) */
+	unsigned disk_critical; /* 95 (%) */
+	char *disk_cleanup;     /* command run above disk_warn, or NULL */
+	/* swap in use: bytes, or a percentage of total when *_pct is set;
+	 * 0 = not guarded */
+	uint64_t swap_warn;
+	uint64_t swap_critical;
+	int swap_warn_pct, swap_critical_pct;
+	uint64_t interval_ms; /* 30s: between readings */
 };
 
 struct conf_mesh {
@@ -100,6 +137,7 @@ struct conf_mesh {
 	char *ssh_key;      /* /etc/peerwatch/ssh_id_ed25519 */
 	char *known_hosts;  /* NULL: only ssh_hostkey pins */
 	char *revive_flag;  /* /var/lib/peerwatch/flags/revive-peerwatch.flag */
+	struct conf_resources res;
 };
 
 struct conf {
