@@ -1469,6 +1469,52 @@ test_resources_bad(void **state)
 	        {0, NULL}});
 }
 
+/* the RECIPES of peers.conf(5), joined under three peers, must load */
+static void
+test_man_recipes(void **state)
+{
+	const char *src = getenv("PW_SOURCE_DIR");
+	char path[4096], line[1024];
+	char *text = NULL;
+	size_t len = 0;
+	int in_recipes = 0, in_block = 0, nblocks = 0;
+	FILE *fp, *out;
+	struct conf *c;
+
+	(void)state;
+	if (src == NULL)
+		skip();
+	snprintf(path, sizeof(path), "%s/man/peers.conf.5", src);
+	assert_non_null(fp = fopen(path, "r"));
+	assert_non_null(out = open_memstream(&text, &len));
+	fputs("[peer macbook]\naddress = 10.0.0.1\npubkey = " PK1 "\n"
+	      "[peer mini]\naddress = 10.0.0.2\npubkey = " PK2 "\n"
+	      "[peer vps]\naddress = 10.0.0.3\npubkey = " PK3 "\n",
+	    out);
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		if (strncmp(line, ".Sh ", 4) == 0)
+			in_recipes = strcmp(line, ".Sh RECIPES\n") == 0;
+		else if (in_recipes && strncmp(line, ".Bd -literal", 12) == 0) {
+			in_block = 1;
+			nblocks++;
+		} else if (strcmp(line, ".Ed\n") == 0)
+			in_block = 0;
+		else if (in_block) {
+			assert_null(strchr(line, '\\')); /* no roff escapes */
+			fputs(line, out);
+		}
+	}
+	fclose(fp);
+	fclose(out);
+	assert_true(nblocks >= 7);
+	c = load_ok(text);
+	assert_true(c->nservices >= 7);
+	assert_true(c->mesh.res.ndisk >= 1);
+	assert_int_equal(c->guards[0].service_idx, (long)(c->nservices - 1));
+	conf_free(c);
+	free(text);
+}
+
 static void
 check_fixture(const char *path, int bad)
 {
@@ -1568,6 +1614,7 @@ main(void)
 	    cmocka_unit_test(test_guard_service_link),
 	    cmocka_unit_test(test_resources),
 	    cmocka_unit_test(test_resources_bad),
+	    cmocka_unit_test(test_man_recipes),
 	    cmocka_unit_test(test_bad_require),
 	    cmocka_unit_test(test_bad_ssh),
 	    cmocka_unit_test(test_bad_hostkey),
