@@ -51,6 +51,7 @@ struct mb_peer {
 	int quorum;          /* their reported has_quorum */
 	enum membership_state *view; /* their view of each peer */
 	struct mb_act *acts;         /* their acting, by target */
+	json_t *services;            /* their "sv": {NAME: "u"|"d"|"?"...} */
 	/* this host's own acting for this peer as target */
 	int self_acting;
 	char step[32];
@@ -143,6 +144,7 @@ mb_free_peers(struct mb_peer *p, size_t n)
 	for (i = 0; i < n; i++) {
 		free(p[i].view);
 		free(p[i].acts);
+		json_decref(p[i].services);
 	}
 	free(p);
 }
@@ -223,6 +225,7 @@ membership_reconf(
 			p->view[k] = old[map[i]].view[map[k]];
 			p->acts[k] = old[map[i]].acts[map[k]];
 		}
+		old[map[i]].services = NULL; /* moved */
 		p->acting_peer = -1; /* old index: re-chosen next tick */
 		p->held_by = -1;     /* likewise */
 	}
@@ -231,6 +234,31 @@ membership_reconf(
 	free(map);
 	mb_free_peers(old, nold);
 	m->payload_dirty = 1;
+}
+
+/* a peer's reported services, kept only in the shape watch_payload sends:
+ * names of [A-Za-z0-9_.-], states u, d or ?, "!" for an open breaker */
+static json_t *
+mb_parse_services(const json_t *sv)
+{
+	json_t *o, *v;
+	const char *k, *st;
+
+	if (!json_is_object(sv))
+		return NULL;
+	o = json_object();
+	json_object_foreach((json_t *)(uintptr_t)sv, k, v) {
+		st = json_string_value(v);
+		if (st == NULL || strlen(k) == 0 || strlen(k) > CONF_NAME_MAX ||
+		    strspn(k,
+		        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		        "0123456789_.-") != strlen(k) ||
+		    strchr("ud?", st[0]) == NULL || st[0] == '\0' ||
+		    (st[1] != '\0' && (st[1] != '!' || st[2] != '\0')))
+			continue;
+		json_object_set_new(o, k, json_string(st));
+	}
+	return o;
 }
 
 static void
@@ -244,6 +272,8 @@ mb_parse_view(struct membership *m, struct mb_peer *p, const json_t *payload,
 	p->has_view = 1;
 	p->view_at_ms = now_ms;
 	p->quorum = json_is_true(json_object_get(payload, "quorum"));
+	json_decref(p->services);
+	p->services = mb_parse_services(json_object_get(payload, "sv"));
 	for (i = 0; i < m->n; i++) {
 		const json_t *a = json_object_get(acting, m->p[i].name);
 		const char *step =
@@ -320,6 +350,11 @@ membership_on_heartbeat(struct membership *m, size_t idx, uint64_t incarnation,
 		        "previous", (json_int_t)p->incarnation),
 		    "new incarnation %llu", (unsigned long long)incarnation);
 	p->incarnation = incarnation;
+	if (new_incarnation) {
+		/* what the old incarnation said of its services is stale */
+		json_decref(p->services);
+		p->services = NULL;
+	}
 	if (p->heard && p->state == MEMBERSHIP_SUSPECT && !restarted) {
 		/* a suspicion that resolved: counted, not an event */
 		m->n_resolved++;
@@ -767,6 +802,9 @@ mb_peer_json(
 		        (json_int_t)(now_ms - m->p[p->held_by].view_at_ms)));
 	else
 		json_object_set_new(o, "heard_by", json_null());
+	/* the services it watches, as its last full status said */
+	if (p->services != NULL)
+		json_object_set_new(o, "services", json_copy(p->services));
 	return o;
 }
 
@@ -796,6 +834,15 @@ membership_status_json(const struct membership *m, uint64_t now_ms)
 	    (json_int_t)m->incarnation, "distrust_self", m->distrust, "peers",
 	    peers, "acting", acting);
 	return root;
+}
+
+const char *
+membership_service_state(
+    const struct membership *m, size_t peer, const char *service)
+{
+	if (peer >= m->n || m->p[peer].services == NULL)
+		return NULL;
+	return json_string_value(json_object_get(m->p[peer].services, service));
 }
 
 int

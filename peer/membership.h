@@ -82,4 +82,9 @@ void membership_counts(const struct membership *, uint64_t *suspects,
 
 const char *membership_state_name(enum membership_state);
 
+/* the state peer's last full status gave for its service: "u", "d", "?"
+ * (with "!" when its breaker is open), or NULL if it reported none */
+const char *membership_service_state(
+    const struct membership *, size_t peer, const char *service);
+
 #endif
