@@ -94,10 +94,13 @@ loop_would_act(size_t target, void *arg)
 }
 
 static const char *
-loop_service_state(size_t target, const char *service, void *arg)
+loop_service_state(
+    size_t target, const char *service, uint64_t since_wall, void *arg)
 {
 	struct loop *l = arg;
 
+	if (target == l->self)
+		return watch_service_state(l->watch, service, since_wall);
 	return membership_service_state(l->mb, target, service);
 }
 
