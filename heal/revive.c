@@ -546,9 +546,10 @@ rv_on_timer(evutil_socket_t fd, short what, void *arg)
 		rv_services(rv, t, services, sizeof(services));
 		t->await_services = 0;
 		evlog_writef(rv->ev, "revive_incomplete", t->name, NULL,
-		    "%s still down %llu s after the restore: %s", t->name,
-		    (unsigned long long)rv->conf->mesh.revive_verify_ms / 1000,
-		    services);
+		    "%s back, but not all it runs: %s, %llu s after the "
+		    "restore",
+		    t->name, services,
+		    (unsigned long long)rv->conf->mesh.revive_verify_ms / 1000);
 		incident_raise(rv->inc, "revive_incomplete", t->name,
 		    clock_wall_ms(), "%s restarted, but %s after %llu s",
 		    t->name, services,
