@@ -7,7 +7,6 @@
  * and the child has been reaped. rvpool_cancel sends SIGUSR1: stop before
  * the next write (rvjob.h).
  */
-#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -25,6 +24,7 @@
 
 #include "common/log.h"
 #include "common/xmalloc.h"
+#include "heal/cmdrun.h"
 #include "heal/rvjob.h"
 #include "heal/sftp.h"
 
@@ -188,34 +188,10 @@ static void
 rvpool_exec_child(const char *worker, int in, int out)
 {
 	char *const argv[] = {(char *)(uintptr_t) "peerwatch-heal", NULL};
-	struct sigaction dfl;
-	sigset_t none;
-	long fd, max = sysconf(_SC_OPEN_MAX);
-	int sig;
 
-	memset(&dfl, 0, sizeof(dfl));
-	dfl.sa_handler = SIG_DFL;
-	sigemptyset(&dfl.sa_mask);
 	if (dup2(in, STDIN_FILENO) == -1 || dup2(out, STDOUT_FILENO) == -1)
 		_exit(126);
-#ifdef SYS_close_range
-	if (syscall(SYS_close_range, STDERR_FILENO + 1, ~0U, 0) == 0)
-		max = 0;
-#endif
-	for (fd = STDERR_FILENO + 1; fd < (max > 0 ? max : 0); fd++)
-		close((int)fd);
-	/*
-	 * Dispositions before the mask, so nothing pending reaches one of
-	 * the daemon's handlers here. exec resets caught signals but keeps
-	 * ignored ones: libevent's kqueue backend (macOS) sets SIG_IGN for
-	 * the signals it watches, and a worker ignoring SIGTERM outlives
-	 * every stop.
-	 */
-	for (sig = 1; sig < NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			sigaction(sig, &dfl, NULL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	cmdrun_child_reset(STDERR_FILENO + 1);
 	execv(worker, argv);
 	_exit(127);
 }

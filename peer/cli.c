@@ -14,6 +14,10 @@
 #include "config/conf.h"
 #include "peer/cli.h"
 #include "peer/ctl.h"
+#include "heal/watch.h"
+#include "heal/cmdrun.h"
+
+#include <event2/event.h>
 
 const char *
 cli_config_path(const char *opt)
@@ -146,6 +150,27 @@ cli_print_ollama(json_t *o)
 	}
 }
 
+/* the local watch's services, under the peers */
+static void
+cli_print_services(json_t *a)
+{
+	const char *name;
+	json_t *sv;
+
+	if (json_object_size(a) == 0)
+		return;
+	printf("\n%-20s %-8s %-10s %-9s %s\n", "Service", "State", "Breaker",
+	    "Restarts", "Last probe");
+	json_object_foreach(a, name, sv) {
+		printf("%-20s %-8s %-10s %-9lld %s\n", name,
+		    json_string_value(json_object_get(sv, "state")),
+		    json_string_value(json_object_get(sv, "breaker")),
+		    (long long)json_integer_value(
+		        json_object_get(sv, "restarts")),
+		    json_string_value(json_object_get(sv, "detail")));
+	}
+}
+
 static void
 cli_print_table(json_t *o)
 {
@@ -199,6 +224,7 @@ cli_print_table(json_t *o)
 			        json_object_get(v, "ms_ago")));
 	}
 	cli_print_ollama(o);
+	cli_print_services(json_object_get(o, "services"));
 }
 
 int
@@ -349,6 +375,146 @@ cli_revive(int argc, char **argv)
 	         ? 0
 	         : 1;
 	json_decref(reply);
+	conf_free(c);
+	return rc;
+}
+
+static void
+cli_print_ok(json_t *r)
+{
+	(void)r;
+}
+
+/* peerwatch beat NAME / peerwatch reset NAME */
+static int
+cli_service_cmd(int argc, char **argv, const char *cmd, const char *help)
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"name", required_argument, NULL, 'n'},
+	    {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0}};
+	const char *cpath = NULL, *name = NULL;
+	json_t *reply;
+	struct conf *c;
+	int ch, json = 0, self, rc;
+
+	while ((ch = getopt_long(argc, argv, "c:n:jh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			cpath = optarg;
+			break;
+		case 'n':
+			name = optarg;
+			break;
+		case 'j':
+			json = 1;
+			break;
+		case 'h':
+			printf("%s", help);
+			return 0;
+		default:
+			return 2;
+		}
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "usage: peerwatch %s SERVICE\n", cmd);
+		return 2;
+	}
+	if ((c = cli_load(cpath, name, &self)) == NULL)
+		return 1;
+	reply = cli_ask(c, self,
+	    json_pack("{ssss}", "cmd", cmd, "service", argv[optind]), 5000, json,
+	    cli_print_ok);
+	rc = reply ? 0 : 1;
+	json_decref(reply);
+	conf_free(c);
+	return rc;
+}
+
+int
+cli_beat(int argc, char **argv)
+{
+	return cli_service_cmd(argc, argv, "beat",
+	    "usage: peerwatch beat SERVICE [-c FILE] [--name NAME] [--json]\n\n"
+	    "Report a push beat for SERVICE (a [service] whose probe is "
+	    "beat:DURATION)\nto the running daemon: the service counts as up "
+	    "while beats come within\nDURATION. Talks to state_dir/"
+	    "control.sock, so it needs the daemon's user;\na worker running "
+	    "as another user touches the service's beat_file instead.\n"
+	    "Exit 0 when the daemon took the beat.\n");
+}
+
+int
+cli_reset(int argc, char **argv)
+{
+	return cli_service_cmd(argc, argv, "reset",
+	    "usage: peerwatch reset SERVICE [-c FILE] [--name NAME] [--json]\n"
+	    "\nRe-arm SERVICE's circuit breaker and restart backoff at once "
+	    "(instead of\nwaiting for breaker_cooldown), close its "
+	    "circuit_open incident, and probe\nit now: if it is still down "
+	    "the next restart follows.\n");
+}
+
+static void
+cli_on_once_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	event_base_loopbreak(arg);
+}
+
+int
+cli_run_once(const char *cpath, const char *name, int json)
+{
+	struct event_base *base;
+	struct event *deadline;
+	struct watch *w;
+	struct conf *c;
+	struct timeval tv = {0, 200 * 1000};
+	uint64_t max_ms = 0;
+	json_t *st;
+	size_t i, n = 0;
+	int self, rc;
+
+	if ((c = cli_load(cpath, name, &self)) == NULL)
+		return 1;
+	for (i = 0; i < c->nservices; i++)
+		if (c->services[i].peer_idx == (size_t)self) {
+			n++;
+			if (c->services[i].timeout_ms > max_ms)
+				max_ms = c->services[i].timeout_ms;
+		}
+	base = event_base_new();
+	w = watch_new_once(base, NULL, NULL, c, (size_t)self, NULL, NULL, 1);
+	watch_probe_all(w);
+	/* every probe ends by its own timeout; a little more for the reaping */
+	max_ms += 2000;
+	tv.tv_sec = (time_t)(max_ms / 1000);
+	tv.tv_usec = (suseconds_t)(max_ms % 1000) * 1000;
+	deadline = evtimer_new(base, cli_on_once_deadline, base);
+	evtimer_add(deadline, &tv);
+	while (!watch_settled(w) &&
+	       event_base_loop(base, EVLOOP_ONCE) == 0 &&
+	       !event_base_got_break(base))
+		;
+	st = watch_status_json(w);
+	rc = watch_down_count(w) > 0 || !watch_settled(w) ? 1 : 0;
+	if (json) {
+		json_dumpf(json_pack("{sssOsb}", "host", c->peers[self].name,
+		               "services", st, "ok", rc == 0),
+		    stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		putchar('\n');
+	} else if (n == 0)
+		printf("no [service ...@%s] sections in %s\n",
+		    c->peers[self].name, c->path);
+	else
+		cli_print_services(st);
+	json_decref(st);
+	event_free(deadline);
+	watch_free(w);
+	cmdrun_shutdown();
+	event_base_free(base);
 	conf_free(c);
 	return rc;
 }

@@ -19,5 +19,9 @@ struct conf *cli_load(const char *cpath_opt, const char *name_opt, int *self);
 int cli_status(int argc, char **argv);
 int cli_revive(int argc, char **argv);
 int cli_deploy_units(int argc, char **argv);
+int cli_beat(int argc, char **argv);
+/* run --once: every local check once, a table or JSON; 1 if any is down */
+int cli_run_once(const char *cpath, const char *name, int json);
+int cli_reset(int argc, char **argv);
 
 #endif

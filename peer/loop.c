@@ -22,6 +22,8 @@
 #include "heal/incident.h"
 #include "heal/ollama/failover.h"
 #include "heal/revive.h"
+#include "heal/cmdrun.h"
+#include "heal/watch.h"
 #include "peer/ctl.h"
 #include "peer/loop.h"
 #include "peer/membership.h"
@@ -44,6 +46,7 @@ struct loop {
 	struct incidents *inc;
 	struct revive *rv;
 	struct failover *fo; /* NULL: no peer has an ollama URL */
+	struct watch *watch;
 	struct event *tick_ev, *sigterm_ev, *sigint_ev, *sighup_ev;
 	uint64_t started_ms;
 	uint64_t reloads, reload_failures;
@@ -109,13 +112,25 @@ loop_on_ollama_change(void *arg)
 	hb_kick(l->hb);
 }
 
+static void
+loop_on_watch_change(void *arg)
+{
+	struct loop *l = arg;
+
+	hb_kick(l->hb);
+}
+
+/* the services get at most this much of the datagram; Ollama the rest */
+#define LOOP_SV_BUDGET 400
+
 static const char *
 loop_status_payload(void *arg)
 {
 	struct loop *l = arg;
 
-	return failover_payload(
-	    l->fo, membership_payload(l->mb), l->conf->peers[l->self].name);
+	return failover_payload(l->fo,
+	    watch_payload(l->watch, membership_payload(l->mb), LOOP_SV_BUDGET),
+	    l->conf->peers[l->self].name);
 }
 
 static json_t *
@@ -144,6 +159,7 @@ loop_status_json(void *arg)
 	json_object_set_new(o, "config", json_string(l->conf->path));
 	if (l->fo != NULL)
 		json_object_set_new(o, "ollama", failover_status_json(l->fo));
+	json_object_set_new(o, "services", watch_status_json(l->watch));
 	return o;
 }
 
@@ -225,6 +241,7 @@ loop_metrics(void *arg)
 	    (clock_mono_ms() - l->started_ms) / 1000);
 	if (l->fo != NULL)
 		failover_metrics(l->fo, m);
+	watch_metrics(l->watch, m);
 	return metrics_finish(m);
 }
 
@@ -253,12 +270,31 @@ loop_ctl_revive(struct loop *l, const json_t *req, struct ctl_req *r)
 	return NULL;
 }
 
+/* beat NAME, reset NAME */
+static json_t *
+loop_ctl_service(struct loop *l, const json_t *req, int reset)
+{
+	const char *sv = json_string_value(json_object_get(req, "service"));
+	char err[256];
+	int rc;
+
+	if (sv == NULL)
+		return json_pack("{ss}", "error", "no service named");
+	rc = reset ? watch_reset(l->watch, sv, err, sizeof(err))
+	           : watch_beat(l->watch, sv, err, sizeof(err));
+	if (rc == -1)
+		return json_pack("{ss}", "error", err);
+	return json_pack("{sbss}", "ok", 1, "service", sv);
+}
+
 static json_t *
 loop_on_ctl(const json_t *req, struct ctl_req *r, void *arg)
 {
 	struct loop *l = arg;
 	const char *cmd = json_string_value(json_object_get(req, "cmd"));
 
+	if (strcmp(cmd, "beat") == 0 || strcmp(cmd, "reset") == 0)
+		return loop_ctl_service(l, req, strcmp(cmd, "reset") == 0);
 	if (strcmp(cmd, "revive") == 0)
 		return loop_ctl_revive(l, req, r);
 	if (strcmp(cmd, "status") == 0)
@@ -337,6 +373,7 @@ loop_reload(struct loop *l)
 	revive_reconf(l->rv, c, self);
 	status_reconf(l->status, c, self);
 	failover_reconf(l->fo, c, self);
+	watch_reconf(l->watch, c, self);
 	conf_free(l->conf);
 	l->conf = c;
 	l->self = self;
@@ -390,6 +427,8 @@ loop_start_modules(struct loop *l, char *err, size_t errlen)
 	    loop_on_ollama_change, l, err, errlen);
 	if (l->fo == NULL && err[0] != '\0')
 		return -1;
+	l->watch = watch_new(l->base, l->ev, l->inc, l->conf, l->self,
+	    loop_on_watch_change, l);
 	return 0;
 }
 
@@ -479,6 +518,8 @@ loop_free(struct loop *l)
 		event_free(l->sigint_ev);
 	if (l->sighup_ev)
 		event_free(l->sighup_ev);
+	watch_free(l->watch);
+	cmdrun_shutdown(); /* probes and restarts still running */
 	failover_free(l->fo);
 	ctl_free(l->ctl);
 	status_free(l->status);

@@ -47,6 +47,8 @@ static const struct main_cmd main_cmds[] = {
     {"status", cli_status, "show this host's view of the mesh"},
     {"members", cli_status, "alias of status"},
     {"revive", cli_revive, "revive a peer now (or --dry-run)"},
+    {"beat", cli_beat, "a push beat for a service"},
+    {"reset", cli_reset, "re-arm a service's circuit breaker"},
     {"deploy-units", cli_deploy_units,
         "print systemd/launchd units for the flags"},
     {"check-config", main_check_config, "validate peers.conf"},
@@ -82,12 +84,13 @@ main_run(int argc, char **argv)
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"log", required_argument, NULL, 'l'},
+	    {"once", no_argument, NULL, 'o'}, {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	struct loop_opts lo = {NULL, NULL, NULL};
 	struct loop *l;
 	const char *cpath = NULL, *name = NULL, *logfile = NULL;
 	char err[8192], exe[4096];
-	int ch, verbose = 0;
+	int ch, verbose = 0, once = 0, json = 0;
 
 	while ((ch = getopt_long(argc, argv, "c:n:vql:h", opts, NULL)) != -1) {
 		switch (ch) {
@@ -106,12 +109,25 @@ main_run(int argc, char **argv)
 		case 'l':
 			logfile = optarg;
 			break;
+		case 'o':
+			once = 1;
+			break;
+		case 'j':
+			json = 1;
+			break;
 		case 'h':
 			printf(
 			    "usage: peerwatch run [-c FILE] [--name NAME] "
-			    "[-v|-q] [--log FILE]\n\nRun the daemon in the "
+			    "[-v|-q] [--log FILE]\n       peerwatch run --once "
+			    "[--json] [-c FILE] [--name NAME]\n\nRun the daemon "
+			    "in the "
 			    "foreground (systemd and launchd run it so). Logs "
-			    "go to stderr.\n  -c, --config FILE  peers.conf\n"
+			    "go to stderr.\n  --once             run every "
+			    "local service check once, print the\n"
+			    "                     results (--json: as JSON) and "
+			    "exit 1 if any is down;\n                     no "
+			    "restarts, no ports, nothing written\n"
+			    "  -c, --config FILE  peers.conf\n"
 			    "  -n, --name NAME    this host's [peer] section "
 			    "(default: the one matching the key; "
 			    "$PEERWATCH_NAME)\n  -v, --verbose      debug "
@@ -127,6 +143,8 @@ main_run(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (once)
+		return cli_run_once(cpath, name, json);
 	log_init(1, verbose);
 	if (logfile && log_open(logfile) == -1) {
 		fprintf(

@@ -27,6 +27,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/mkdirs.h"
+#include "common/statefile.h"
 #include "common/xmalloc.h"
 #include "config/conf.h"
 #include "transport/hb.h"
@@ -84,32 +85,6 @@ static void hb_dns_cancel(struct hb_peer *);
 static void hb_on_save_timer(evutil_socket_t, short, void *);
 static void hb_on_soon_timer(evutil_socket_t, short, void *);
 
-static int
-hb_write_file(const char *dir, const char *name, const char *data, char *err,
-    size_t errlen)
-{
-	char tmp[4096], path[4096];
-	size_t len = strlen(data);
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd == -1)
-		goto fail;
-	if (write(fd, data, len) != (ssize_t)len || fsync(fd) == -1) {
-		close(fd);
-		goto fail;
-	}
-	close(fd);
-	if (rename(tmp, path) == -1)
-		goto fail;
-	return 0;
-fail:
-	snprintf(err, errlen, "%s: %s", path, strerror(errno));
-	return -1;
-}
-
 int
 hb_next_incarnation(const char *state_dir, uint64_t now_s, uint64_t *inc,
     char *err, size_t errlen)
@@ -128,7 +103,7 @@ hb_next_incarnation(const char *state_dir, uint64_t now_s, uint64_t *inc,
 	}
 	*inc = saved + 1 > now_s ? saved + 1 : now_s;
 	snprintf(buf, sizeof(buf), "%llu\n", (unsigned long long)*inc);
-	return hb_write_file(state_dir, "incarnation", buf, err, errlen);
+	return statefile_write(state_dir, "incarnation", buf, err, errlen);
 }
 
 /* replay.json: {"beta": {"inc": 1795386990, "seq": 4711}, ...}. The seq
@@ -175,7 +150,7 @@ hb_save_replay(struct hb *hb)
 	if (s == NULL)
 		return;
 	hb->c.replay_saves++;
-	if (hb_write_file(hb->state_dir, "replay.json", s, err, sizeof(err)) ==
+	if (statefile_write(hb->state_dir, "replay.json", s, err, sizeof(err)) ==
 	    -1)
 		log_warnx("replay window not saved: %s", err);
 	else

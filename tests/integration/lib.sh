@@ -256,6 +256,8 @@ pw_cleanup() {
 	trap - EXIT INT TERM HUP
 	set +e
 	[ "$rc" -eq 0 ] || [ "$rc" -eq 77 ] || pw_dump_logs
+	# a scenario's own processes (services it started), by PID
+	! declare -F pw_test_cleanup >/dev/null || pw_test_cleanup
 	# daemons (and wrappers) we started, by PID; a SIGSTOPped one must
 	# wake to die of SIGTERM
 	for p in "${ALL_PIDS[@]}"; do
