@@ -73,6 +73,25 @@ enum key {
 	K_TOP_LEVEL,
 	K_PROBE,
 	K_RESTART,
+	K_SERVICE,
+	K_BEAT_FILE,
+	K_TIMEOUT,
+	K_FAILURES_BEFORE_RESTART,
+	K_SUCCESSES_BEFORE_UP,
+	K_START_GRACE,
+	K_RESTART_TIMEOUT,
+	K_RESTART_BACKOFF,
+	K_RESTART_BACKOFF_MAX,
+	K_BREAKER_FAILURES,
+	K_BREAKER_WINDOW,
+	K_BREAKER_COOLDOWN,
+	K_DISK,
+	K_DISK_WARN,
+	K_DISK_CRITICAL,
+	K_DISK_CLEANUP,
+	K_SWAP_WARN,
+	K_SWAP_CRITICAL,
+	K_RESOURCE_INTERVAL,
 	K__COUNT
 };
 
@@ -95,13 +114,26 @@ enum vtype {
 	V_REQUIRE,
 	V_BACKUPS,
 	V_TOP_LEVEL, /* int: 0 "object", 1 "any" */
-	V_PROBE
+	V_PROBE,
+	V_WATCH_DURATION, /* uint64_t ms, > 0, <= CONF_WATCH_MAX_MS */
+	V_COUNT,          /* unsigned, 1-100 */
+	V_BACKOFF,        /* unsigned, "2" or "x2", 1-10 */
+	V_SERVICE_REF,    /* "NAME@PEER", resolved at the end */
+	V_DISK,           /* list of absolute paths */
+	V_PERCENT,        /* unsigned, "85%" or "85", 1-100 */
+	V_SWAP            /* a size with a unit, or a percentage */
 };
+
+/* the longest service or resource duration: a monthly job's beat fits */
+#define CONF_WATCH_MAX_MS (720 * 60 * 60 * 1000ULL)
+/* the shortest service interval and beat */
+#define CONF_WATCH_MIN_MS 100
 
 #define MESH(f) S_MESH, offsetof(struct conf_mesh, f)
 #define PEER(f) S_PEER, offsetof(struct conf_peer, f)
 #define GUARD(f) S_GUARD, offsetof(struct conf_guard, f)
 #define SERVICE(f) S_SERVICE, offsetof(struct conf_service, f)
+#define RES(f) S_MESH, offsetof(struct conf_mesh, res.f)
 
 static const struct keyword {
 	const char *name;
@@ -141,6 +173,14 @@ static const struct keyword {
     {"ssh_key", K_SSH_KEY, V_PATH, MESH(ssh_key)},
     {"known_hosts", K_KNOWN_HOSTS, V_PATH, MESH(known_hosts)},
     {"revive_flag", K_REVIVE_FLAG, V_ABSPATH, MESH(revive_flag)},
+    {"disk", K_DISK, V_DISK, RES(disk)},
+    {"disk_warn", K_DISK_WARN, V_PERCENT, RES(disk_warn)},
+    {"disk_critical", K_DISK_CRITICAL, V_PERCENT, RES(disk_critical)},
+    {"disk_cleanup", K_DISK_CLEANUP, V_STRING, RES(disk_cleanup)},
+    {"swap_warn", K_SWAP_WARN, V_SWAP, RES(swap_warn)},
+    {"swap_critical", K_SWAP_CRITICAL, V_SWAP, RES(swap_critical)},
+    {"resource_interval", K_RESOURCE_INTERVAL, V_WATCH_DURATION,
+        RES(interval_ms)},
 
     {"address", K_ADDRESS, V_ADDRESS, PEER(address)},
     {"pubkey", K_PUBKEY, V_PUBKEY, PEER(pubkey)},
@@ -161,9 +201,29 @@ static const struct keyword {
     {"on_flag", K_ON_FLAG, V_STRING, GUARD(on_flag)},
     {"max_size", K_MAX_SIZE, V_BYTES, GUARD(max_size)},
     {"top_level", K_TOP_LEVEL, V_TOP_LEVEL, GUARD(any_json)},
+    {"service", K_SERVICE, V_SERVICE_REF, GUARD(service_idx)},
 
     {"probe", K_PROBE, V_PROBE, SERVICE(probe)},
     {"restart", K_RESTART, V_STRING, SERVICE(restart)},
+    {"beat_file", K_BEAT_FILE, V_ABSPATH, SERVICE(beat_file)},
+    {"interval", K_INTERVAL, V_WATCH_DURATION, SERVICE(interval_ms)},
+    {"timeout", K_TIMEOUT, V_WATCH_DURATION, SERVICE(timeout_ms)},
+    {"failures_before_restart", K_FAILURES_BEFORE_RESTART, V_COUNT,
+        SERVICE(failures_before_restart)},
+    {"successes_before_up", K_SUCCESSES_BEFORE_UP, V_COUNT,
+        SERVICE(successes_before_up)},
+    {"start_grace", K_START_GRACE, V_WATCH_DURATION, SERVICE(start_grace_ms)},
+    {"restart_timeout", K_RESTART_TIMEOUT, V_WATCH_DURATION,
+        SERVICE(restart_timeout_ms)},
+    {"restart_backoff", K_RESTART_BACKOFF, V_BACKOFF, SERVICE(restart_backoff)},
+    {"restart_backoff_max", K_RESTART_BACKOFF_MAX, V_WATCH_DURATION,
+        SERVICE(restart_backoff_max_ms)},
+    {"breaker_failures", K_BREAKER_FAILURES, V_COUNT,
+        SERVICE(breaker_failures)},
+    {"breaker_window", K_BREAKER_WINDOW, V_WATCH_DURATION,
+        SERVICE(breaker_window_ms)},
+    {"breaker_cooldown", K_BREAKER_COOLDOWN, V_WATCH_DURATION,
+        SERVICE(breaker_cooldown_ms)},
 };
 
 static const char *const sect_names[] = {
@@ -179,6 +239,7 @@ struct sect {
 	size_t idx; /* into conf->peers, guards or services */
 	int line;
 	int klines[K__COUNT]; /* 0: key not set */
+	char *ref;            /* a guard's "service = NAME@PEER", as written */
 };
 
 struct perr {
@@ -259,6 +320,9 @@ conf_new(const char *path)
 	m->ssh_key = xstrdup("/etc/peerwatch/ssh_id_ed25519");
 	m->revive_flag =
 	    xstrdup("/var/lib/peerwatch/flags/revive-peerwatch.flag");
+	m->res.disk_warn = 85;
+	m->res.disk_critical = 95;
+	m->res.interval_ms = 30 * 1000;
 	return c;
 }
 
@@ -306,6 +370,8 @@ conf_free(struct conf *c)
 	free(m->ssh_key);
 	free(m->known_hosts);
 	free(m->revive_flag);
+	free_list(m->res.disk, m->res.ndisk);
+	free(m->res.disk_cleanup);
 	for (i = 0; i < c->npeers; i++)
 		free_peer(&c->peers[i]);
 	for (i = 0; i < c->nguards; i++) {
@@ -318,6 +384,7 @@ conf_free(struct conf *c)
 	for (i = 0; i < c->nservices; i++) {
 		free(c->services[i].probe);
 		free(c->services[i].restart);
+		free(c->services[i].beat_file);
 	}
 	free(c->peers);
 	free(c->guards);
@@ -448,7 +515,8 @@ classify(struct parse *p)
 	for (nlen = (size_t)(sep - s); isspace((unsigned char)s[nlen - 1]);)
 		nlen--;
 	p->cont_ok = (nlen == 7 && strncmp(s, "require", 7) == 0) ||
-	             (nlen == 7 && strncmp(s, "backups", 7) == 0);
+	             (nlen == 7 && strncmp(s, "backups", 7) == 0) ||
+	             (nlen == 4 && strncmp(s, "disk", 4) == 0);
 	return s;
 }
 
@@ -610,33 +678,45 @@ begin_peer(struct parse *p, const char *arg)
 	add_sect(p, S_PEER, c->npeers++);
 }
 
-/* "NAME@PEER" into two checked names; -1 (error reported) if bad */
+/* "NAME@PEER" into two checked names: 0, -1 without one '@', -2 if a
+ * name is bad */
 static int
-split_at(
-    struct parse *p, const char *type, const char *arg, char *name, char *peer)
+parse_at(const char *arg, char *name, char *peer)
 {
 	const char *at = strchr(arg, '@');
 	size_t n;
 
-	if (at == NULL || strchr(at + 1, '@') != NULL) {
-		perr(p, p->lineno, "[%s %s]: expected [%s NAME@PEER]", type,
-		    arg, type);
+	if (at == NULL || strchr(at + 1, '@') != NULL)
 		return -1;
-	}
 	n = (size_t)(at - arg);
 	if (n < 1 || n > CONF_NAME_MAX ||
 	    strspn(arg, "abcdefghijklmnopqrstu"
 	                "vwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != n ||
-	    !valid_name(at + 1)) {
+	    !valid_name(at + 1))
+		return -2;
+	memcpy(name, arg, n);
+	name[n] = '\0';
+	snprintf(peer, CONF_NAME_MAX + 1, "%s", at + 1);
+	return 0;
+}
+
+/* a section header's "NAME@PEER"; -1 (error reported) if bad */
+static int
+split_at(
+    struct parse *p, const char *type, const char *arg, char *name, char *peer)
+{
+	switch (parse_at(arg, name, peer)) {
+	case -1:
+		perr(p, p->lineno, "[%s %s]: expected [%s NAME@PEER]", type,
+		    arg, type);
+		return -1;
+	case -2:
 		perr(p, p->lineno,
 		    "bad %s name \"%s\": NAME and PEER are 1-%d "
 		    "of A-Z a-z 0-9 _ . -",
 		    type, arg, CONF_NAME_MAX);
 		return -1;
 	}
-	memcpy(name, arg, n);
-	name[n] = '\0';
-	snprintf(peer, CONF_NAME_MAX + 1, "%s", at + 1);
 	return 0;
 }
 
@@ -649,6 +729,7 @@ begin_guard(struct parse *p, const char *arg)
 
 	memset(&g, 0, sizeof(g));
 	g.max_size = CONF_GUARD_SIZE;
+	g.service_idx = -1;
 	if (split_at(p, "guard", arg, g.name, g.peer) == -1)
 		return;
 	for (i = 0; i < c->nguards; i++) {
@@ -668,6 +749,24 @@ begin_guard(struct parse *p, const char *arg)
 	add_sect(p, S_GUARD, c->nguards++);
 }
 
+/* interval and timeout are settled in check_service(): they depend on
+ * the probe */
+static void
+service_defaults(struct conf_service *sv)
+{
+	sv->interval_ms = 10 * 1000;
+	sv->timeout_ms = 5 * 1000;
+	sv->failures_before_restart = 2;
+	sv->successes_before_up = 2;
+	sv->start_grace_ms = 30 * 1000;
+	sv->restart_timeout_ms = 60 * 1000;
+	sv->restart_backoff = 2;
+	sv->restart_backoff_max_ms = 5 * 60 * 1000;
+	sv->breaker_failures = 3;
+	sv->breaker_window_ms = 10 * 60 * 1000;
+	sv->breaker_cooldown_ms = 10 * 60 * 1000;
+}
+
 static void
 begin_service(struct parse *p, const char *arg)
 {
@@ -676,6 +775,7 @@ begin_service(struct parse *p, const char *arg)
 	size_t i;
 
 	memset(&sv, 0, sizeof(sv));
+	service_defaults(&sv);
 	if (split_at(p, "service", arg, sv.name, sv.peer) == -1)
 		return;
 	for (i = 0; i < c->nservices; i++) {
@@ -961,6 +1061,11 @@ add_items(struct parse *p, const char *v)
 			    "require: \"%s\" is not a dotted "
 			    "JSON path (like channels.telegram)",
 			    item);
+		else if (p->list_key == K_DISK && item[0] != '/')
+			perr(p, p->lineno,
+			    "disk: \"%s\" is not an absolute path (a "
+			    "mount point, like / or /data)",
+			    item);
 		else if (p->list_key == K_BACKUPS && item[0] != '/' &&
 		         strcmp(item, "mesh") != 0 &&
 		         strncmp(item, "{file}", 6) != 0)
@@ -975,10 +1080,42 @@ add_items(struct parse *p, const char *v)
 	}
 }
 
+/* "beat:90s": no probe runs, the service reports in */
+static void
+set_beat(struct parse *p, struct conf_service *sv, const char *v)
+{
+	uint64_t ms;
+
+	while (isspace((unsigned char)*v))
+		v++;
+	if (*v == '\0')
+		perr(p, p->lineno,
+		    "probe: beat: needs a duration, e.g. beat:90s");
+	else if (conf_parse_duration(v, &ms) == -1)
+		perr(p, p->lineno, "probe: bad beat \"%s\": %s", v,
+		    duration_why(v));
+	else if (ms < CONF_WATCH_MIN_MS || ms > CONF_WATCH_MAX_MS)
+		perr(p, p->lineno, "probe: a beat is 100ms to 720h, not %s", v);
+	else {
+		sv->probe_kind = CONF_PROBE_BEAT;
+		sv->beat_ms = ms;
+	}
+}
+
 static void
 set_probe(struct parse *p, struct conf_service *sv, const char *v)
 {
-	if (strncmp(v, "http://", 7) == 0 || strncmp(v, "https://", 8) == 0) {
+	if (strncmp(v, "beat:", 5) == 0)
+		set_beat(p, sv, v + 5);
+	else if (strncmp(v, "tcp://", 6) == 0) {
+		if (is_listen(v + 6)) {
+			sv->probe_kind = CONF_PROBE_TCP;
+			sv->probe = xstrdup(v + 6);
+		} else
+			perr(p, p->lineno,
+			    "probe: \"%s\" is not tcp://host:port", v);
+	} else if (strncmp(v, "http://", 7) == 0 ||
+	           strncmp(v, "https://", 8) == 0) {
 		sv->probe_kind = CONF_PROBE_HTTP;
 		sv->probe = xstrdup(v);
 	} else if (strncmp(v, "exec:", 5) == 0 || strpbrk(v, " \t")) {
@@ -999,6 +1136,156 @@ set_probe(struct parse *p, struct conf_service *sv, const char *v)
 		    "probe: \"%s\" is not a URL, host:port or "
 		    "command (write exec:%s to run it)",
 		    v, v);
+}
+
+static void
+set_watch_duration(
+    struct parse *p, const struct keyword *kw, const char *v, uint64_t *dst)
+{
+	uint64_t ms = 0;
+
+	set_duration(p, kw->name, v, &ms);
+	if (ms > CONF_WATCH_MAX_MS)
+		perr(p, p->lineno, "%s: at most 720h (30 days)", kw->name);
+	else if (kw->key == K_INTERVAL && ms != 0 && ms < CONF_WATCH_MIN_MS)
+		perr(p, p->lineno, "interval: at least 100ms");
+	else if (ms != 0)
+		*dst = ms;
+}
+
+/* counts (1-100) and restart_backoff (1-10, "x2" or "2") */
+static void
+set_small(
+    struct parse *p, const struct keyword *kw, const char *v, unsigned *dst)
+{
+	uint64_t n, max = kw->type == V_BACKOFF ? 10 : 100;
+	const char *s = v;
+
+	if (kw->type == V_BACKOFF && *s == 'x')
+		s++;
+	if (parse_uint(s, max, &n) == -1 || n == 0)
+		perr(p, p->lineno, "%s: bad %s \"%s\" (expected 1-%llu%s)",
+		    kw->name, kw->type == V_BACKOFF ? "factor" : "number", v,
+		    (unsigned long long)max,
+		    kw->type == V_BACKOFF ? ", as 2 or x2" : "");
+	else
+		*dst = (unsigned)n;
+}
+
+/* "85%" or "85": 1-100; -1 if not */
+static int
+parse_percent(const char *v, uint64_t *n)
+{
+	char buf[8];
+	size_t len = strlen(v);
+
+	if (len > 0 && v[len - 1] == '%')
+		len--;
+	if (len == 0 || len >= sizeof(buf))
+		return -1;
+	memcpy(buf, v, len);
+	buf[len] = '\0';
+	return parse_uint(buf, 100, n) == -1 || *n == 0 ? -1 : 0;
+}
+
+static void
+set_percent(
+    struct parse *p, const struct keyword *kw, const char *v, unsigned *dst)
+{
+	uint64_t n;
+
+	if (parse_percent(v, &n) == -1)
+		perr(p, p->lineno,
+		    "%s: bad percentage \"%s\" (expected 1-100, "
+		    "e.g. 85%%)",
+		    kw->name, v);
+	else
+		*dst = (unsigned)n;
+}
+
+/* the multiplier of a size's unit letter; 0 if none */
+static uint64_t
+size_unit(char c)
+{
+	switch (c) {
+	case 'K':
+	case 'k':
+		return 1024;
+	case 'M':
+	case 'm':
+		return 1024 * 1024;
+	case 'G':
+	case 'g':
+		return 1024 * 1024 * 1024;
+	case 'T':
+	case 't':
+		return 1024ULL * 1024 * 1024 * 1024;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * swap_warn / swap_critical: "512M", "4G" (binary units) into bytes, or
+ * "50%" of the swap space into *_pct = 1 and the percent. Bare bytes are
+ * refused: "512" is more likely a forgotten M than 512 bytes.
+ */
+static void
+set_swap(struct parse *p, const struct keyword *kw, const char *v,
+    struct conf_mesh *m)
+{
+	int warn = kw->key == K_SWAP_WARN;
+	uint64_t *dst = warn ? &m->res.swap_warn : &m->res.swap_critical;
+	int *pct = warn ? &m->res.swap_warn_pct : &m->res.swap_critical_pct;
+	size_t len = strlen(v);
+	uint64_t n, unit = size_unit(v[len - 1]);
+	char *num;
+
+	if (v[len - 1] == '%') {
+		if (parse_percent(v, &n) == -1)
+			perr(p, p->lineno,
+			    "%s: bad percentage \"%s\" (expected 1-100%%)",
+			    kw->name, v);
+		else {
+			*dst = n;
+			*pct = 1;
+		}
+		return;
+	}
+	num = xstrndup(v, len - 1);
+	if (unit == 0 || parse_uint(num, UINT64_MAX / unit, &n) == -1)
+		perr(p, p->lineno,
+		    "%s: bad size \"%s\" (expected a number and K, M, G or "
+		    "T, e.g. 512M, or a percentage of swap, e.g. 50%%)",
+		    kw->name, v);
+	else if (n == 0)
+		perr(p, p->lineno,
+		    "%s: must be more than 0 (leave it out to not guard "
+		    "swap)",
+		    kw->name);
+	else {
+		*dst = n * unit;
+		*pct = 0;
+	}
+	free(num);
+}
+
+/* a guard's "service = NAME@PEER": checked here, found at the end */
+static void
+set_service_ref(struct parse *p, const char *v)
+{
+	char name[CONF_NAME_MAX + 1], peer[CONF_NAME_MAX + 1];
+	struct sect *st = cur_sect(p);
+
+	if (parse_at(v, name, peer) != 0)
+		perr(p, p->lineno,
+		    "service: \"%s\" is not NAME@PEER (the [service "
+		    "NAME@PEER] this file configures)",
+		    v);
+	else {
+		free(st->ref);
+		st->ref = xstrdup(v);
+	}
 }
 
 /* the struct the current section fills */
@@ -1070,13 +1357,34 @@ set_value(struct parse *p, const struct keyword *kw, const char *v)
 		break;
 	case V_REQUIRE:
 	case V_BACKUPS:
+	case V_DISK:
 		p->list = dst;
-		p->nlist = kw->type == V_REQUIRE ? &g->nrequire : &g->nbackups;
+		if (kw->type == V_DISK)
+			p->nlist = &((struct conf_mesh *)base)->res.ndisk;
+		else
+			p->nlist =
+			    kw->type == V_REQUIRE ? &g->nrequire : &g->nbackups;
 		p->list_key = kw->key;
 		add_items(p, v);
 		break;
 	case V_PROBE:
 		set_probe(p, base, v);
+		break;
+	case V_WATCH_DURATION:
+		set_watch_duration(p, kw, v, dst);
+		break;
+	case V_COUNT:
+	case V_BACKOFF:
+		set_small(p, kw, v, dst);
+		break;
+	case V_PERCENT:
+		set_percent(p, kw, v, dst);
+		break;
+	case V_SWAP:
+		set_swap(p, kw, v, base);
+		break;
+	case V_SERVICE_REF:
+		set_service_ref(p, v);
 		break;
 	}
 }
@@ -1150,7 +1458,8 @@ conf_on_kv(void *arg, const char *section, const char *name, const char *value)
 		return 1;
 	}
 	st->klines[kw->key] = p->lineno;
-	if (*value == '\0' && kw->type != V_REQUIRE && kw->type != V_BACKUPS)
+	if (*value == '\0' && kw->type != V_REQUIRE && kw->type != V_BACKUPS &&
+	    kw->type != V_DISK)
 		perr(p, p->lineno, "%s: empty value", name);
 	else
 		set_value(p, kw, value);
@@ -1253,6 +1562,49 @@ check_ref(struct parse *p, const struct sect *st, const char *type,
 	return 0;
 }
 
+/* the index of [service name@peer], -1 if there is none */
+static long
+service_index(const struct conf *c, const char *name, const char *peer)
+{
+	size_t i;
+
+	for (i = 0; i < c->nservices; i++)
+		if (strcmp(c->services[i].name, name) == 0 &&
+		    strcmp(c->services[i].peer, peer) == 0)
+			return (long)i;
+	return -1;
+}
+
+/* "service = NAME@PEER": a [service] anywhere in the file, on the
+ * guard's own peer (its heartbeats report the service's state) */
+static void
+check_guard_service(
+    struct parse *p, const struct sect *st, struct conf_guard *g)
+{
+	char name[CONF_NAME_MAX + 1], peer[CONF_NAME_MAX + 1];
+	int line = st->klines[K_SERVICE];
+	long i;
+
+	if (st->ref == NULL || parse_at(st->ref, name, peer) != 0)
+		return;
+	i = service_index(p->conf, name, peer);
+	if (strcmp(peer, g->peer) != 0 && i != -1)
+		perr(p, line,
+		    "service: [service %s] (line %d) runs on %s, not on %s "
+		    "like [guard %s@%s] (line %d)",
+		    st->ref, p->conf->services[i].line, peer, g->peer, g->name,
+		    g->peer, st->line);
+	else if (strcmp(peer, g->peer) != 0)
+		perr(p, line,
+		    "service: %s is not on %s like [guard %s@%s] (line %d): "
+		    "name a [service NAME@%s]",
+		    st->ref, g->peer, g->name, g->peer, st->line, g->peer);
+	else if (i == -1)
+		perr(p, line, "service: no [service %s] in this file", st->ref);
+	else
+		g->service_idx = i;
+}
+
 static void
 check_guard(struct parse *p, const struct sect *st)
 {
@@ -1266,7 +1618,68 @@ check_guard(struct parse *p, const struct sect *st)
 		perr(p, st->klines[K_ON_FLAG],
 		    "on_flag: set, but there is "
 		    "no flag for it to watch");
+	check_guard_service(p, st, g);
 	expand_backups(g);
+}
+
+/* "line N" or "the default" for a key of section st */
+static const char *
+written_at(const struct sect *st, enum key k, char *buf, size_t len)
+{
+	if (st->klines[k] == 0)
+		snprintf(buf, len, "the default");
+	else
+		snprintf(buf, len, "line %d", st->klines[k]);
+	return buf;
+}
+
+/*
+ * A beat is checked every interval (by default a third of the beat, 100ms
+ * to 10s) and has no timeout; beat_file needs a beat. A probe's timeout
+ * defaults to 5s or the interval if that is shorter, and a written one
+ * must fit in the interval.
+ */
+static void
+service_timing(struct parse *p, const struct sect *st, struct conf_service *sv)
+{
+	int lt = st->klines[K_TIMEOUT], li = st->klines[K_INTERVAL];
+	char where[32];
+
+	if (sv->probe_kind != CONF_PROBE_BEAT) {
+		if (st->klines[K_BEAT_FILE] != 0)
+			perr(p, st->klines[K_BEAT_FILE],
+			    "beat_file: only with probe = beat:DURATION "
+			    "(line %d)",
+			    st->klines[K_PROBE]);
+		if (lt != 0 && sv->timeout_ms > sv->interval_ms)
+			perr(p, lt,
+			    "timeout (%llums) must be at most interval "
+			    "(%llums, %s)",
+			    (unsigned long long)sv->timeout_ms,
+			    (unsigned long long)sv->interval_ms,
+			    written_at(st, K_INTERVAL, where, sizeof(where)));
+	} else {
+		if (lt != 0)
+			perr(p, lt,
+			    "timeout: a beat:%llums probe has none; interval "
+			    "is how often its beat is checked",
+			    (unsigned long long)sv->beat_ms);
+		if (li == 0) {
+			sv->interval_ms = sv->beat_ms / 3;
+			if (sv->interval_ms > 10 * 1000)
+				sv->interval_ms = 10 * 1000;
+			if (sv->interval_ms < CONF_WATCH_MIN_MS)
+				sv->interval_ms = CONF_WATCH_MIN_MS;
+		} else if (sv->interval_ms > sv->beat_ms)
+			perr(p, li,
+			    "interval (%llums) must be at most the beat "
+			    "(%llums, line %d)",
+			    (unsigned long long)sv->interval_ms,
+			    (unsigned long long)sv->beat_ms,
+			    st->klines[K_PROBE]);
+	}
+	if (lt == 0 && sv->timeout_ms > sv->interval_ms)
+		sv->timeout_ms = sv->interval_ms;
 }
 
 static void
@@ -1278,6 +1691,8 @@ check_service(struct parse *p, const struct sect *st)
 	if (st->klines[K_PROBE] == 0)
 		perr(p, st->line, "[service %s@%s]: missing probe", sv->name,
 		    sv->peer);
+	else if (sv->probe != NULL || sv->beat_ms != 0)
+		service_timing(p, st, sv);
 }
 
 #define CONF_TIMING_MAX_MS (60 * 60 * 1000ULL)
@@ -1354,6 +1769,60 @@ derive_timing(struct parse *p)
 		    (unsigned long long)m->down_after_ms);
 }
 
+/* "85%" or "536870912 bytes" */
+static const char *
+fmt_level(uint64_t v, int pct, char *buf, size_t len)
+{
+	snprintf(
+	    buf, len, pct ? "%llu%%" : "%llu bytes", (unsigned long long)v);
+	return buf;
+}
+
+/* a warn level must stay below its critical one; the line to blame is
+ * critical's if written, else warn's */
+static void
+check_levels(struct parse *p, const char *what, enum key kw, enum key kc,
+    uint64_t warn, uint64_t crit, int pct)
+{
+	int lw = mesh_written(p, kw), lc = mesh_written(p, kc);
+	char vw[32], vc[32], where[32];
+
+	if (warn < crit)
+		return;
+	fmt_level(warn, pct, vw, sizeof(vw));
+	fmt_level(crit, pct, vc, sizeof(vc));
+	if (lc != 0)
+		perr(p, lc,
+		    "%s_critical (%s) must be more than %s_warn (%s, %s)", what,
+		    vc, what, vw,
+		    written_at(
+		        &p->sects[p->mesh_sect], kw, where, sizeof(where)));
+	else
+		perr(p, lw,
+		    "%s_warn (%s) must be less than %s_critical (%s, "
+		    "the default)",
+		    what, vw, what, vc);
+}
+
+static void
+check_resources(struct parse *p)
+{
+	const struct conf_resources *r = &p->conf->mesh.res;
+
+	if (p->mesh_sect == -1)
+		return; /* all defaults */
+	check_levels(p, "disk", K_DISK_WARN, K_DISK_CRITICAL, r->disk_warn,
+	    r->disk_critical, 1);
+	if (r->swap_warn != 0 && r->swap_critical != 0 &&
+	    r->swap_warn_pct == r->swap_critical_pct)
+		check_levels(p, "swap", K_SWAP_WARN, K_SWAP_CRITICAL,
+		    r->swap_warn, r->swap_critical, r->swap_warn_pct);
+	if (r->disk_cleanup != NULL && r->ndisk == 0)
+		perr(p, mesh_written(p, K_DISK_CLEANUP),
+		    "disk_cleanup: set, but there is no disk for it to "
+		    "clean");
+}
+
 static void
 check_mesh(struct parse *p)
 {
@@ -1370,6 +1839,7 @@ check_mesh(struct parse *p)
 		    "%zu other peer(s); use auto or 1-%zu",
 		    m->quorum, n - 1, n - 1);
 	derive_timing(p);
+	check_resources(p);
 	if ((m->telegram_chat == NULL) != (m->telegram_token_file == NULL))
 		perr(p, mesh_line(p, K_TELEGRAM_CHAT, K_TELEGRAM_TOKEN_FILE),
 		    "telegram_chat "
@@ -1436,6 +1906,7 @@ static struct conf *
 load(struct parse *p, struct conf_errors *errs)
 {
 	struct conf *c;
+	size_t i;
 	int rc;
 
 	p->conf = conf_new(p->name);
@@ -1454,6 +1925,8 @@ load(struct parse *p, struct conf_errors *errs)
 		c = NULL;
 	}
 	flush_errors(p, errs);
+	for (i = 0; i < p->nsects; i++)
+		free(p->sects[i].ref);
 	free(p->sects);
 	free(p->raw);
 	return c;

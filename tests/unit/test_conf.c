@@ -1123,6 +1123,398 @@ test_pubkey_b64(void **state)
 
 /* ---- tests/fixtures: each "# expect: LINE: text" is one error ------- */
 
+/* ---- local watch: [service] timing, guard links, resources ---------- */
+
+#define PEER_B "[peer b]\naddress = 10.0.0.2\npubkey = " PK2 "\n"
+
+static void
+test_service_defaults(void **state)
+{
+	struct conf *c;
+	const struct conf_service *sv;
+
+	(void)state;
+	c = load_ok(PEER_A "[service s@a]\nprobe = http://127.0.0.1:8/h\n"
+	                   "[service t@a]\nprobe = tcp://127.0.0.1:22\n"
+	                   "interval = 2s\n");
+	sv = &c->services[0];
+	assert_int_equal(sv->probe_kind, CONF_PROBE_HTTP);
+	assert_int_equal(sv->beat_ms, 0);
+	assert_null(sv->beat_file);
+	assert_int_equal(sv->interval_ms, 10000);
+	assert_int_equal(sv->timeout_ms, 5000);
+	assert_int_equal(sv->failures_before_restart, 2);
+	assert_int_equal(sv->successes_before_up, 2);
+	assert_int_equal(sv->start_grace_ms, 30000);
+	assert_null(sv->restart);
+	assert_int_equal(sv->restart_timeout_ms, 60000);
+	assert_int_equal(sv->restart_backoff, 2);
+	assert_int_equal(sv->restart_backoff_max_ms, 300000);
+	assert_int_equal(sv->breaker_failures, 3);
+	assert_int_equal(sv->breaker_window_ms, 600000);
+	assert_int_equal(sv->breaker_cooldown_ms, 600000);
+	/* tcp:// is dropped; a timeout follows a shorter interval */
+	sv = &c->services[1];
+	assert_int_equal(sv->probe_kind, CONF_PROBE_TCP);
+	assert_string_equal(sv->probe, "127.0.0.1:22");
+	assert_int_equal(sv->interval_ms, 2000);
+	assert_int_equal(sv->timeout_ms, 2000);
+	conf_free(c);
+}
+
+static void
+test_service_values(void **state)
+{
+	struct conf *c;
+	const struct conf_service *sv;
+
+	(void)state;
+	c = load_ok(PEER_A "[service s@a]\n"
+	                   "probe = exec:/bin/check --deep\n"
+	                   "interval = 30s\n"
+	                   "timeout = 30s\n"
+	                   "failures_before_restart = 100\n"
+	                   "successes_before_up = 1\n"
+	                   "start_grace = 2m\n"
+	                   "restart = sh -c 'pm2 restart api || exit 1'\n"
+	                   "restart_timeout = 90s\n"
+	                   "restart_backoff = x3\n"
+	                   "restart_backoff_max = 1h\n"
+	                   "breaker_failures = 5\n"
+	                   "breaker_window = 30m\n"
+	                   "breaker_cooldown = 720h\n"
+	                   "[service t@a]\nprobe = 127.0.0.1:80\n"
+	                   "restart_backoff = 1\n");
+	sv = &c->services[0];
+	assert_int_equal(sv->probe_kind, CONF_PROBE_EXEC);
+	assert_string_equal(sv->probe, "/bin/check --deep");
+	assert_int_equal(sv->interval_ms, 30000);
+	assert_int_equal(sv->timeout_ms, 30000);
+	assert_int_equal(sv->failures_before_restart, 100);
+	assert_int_equal(sv->successes_before_up, 1);
+	assert_int_equal(sv->start_grace_ms, 120000);
+	assert_string_equal(sv->restart, "sh -c 'pm2 restart api || exit 1'");
+	assert_int_equal(sv->restart_timeout_ms, 90000);
+	assert_int_equal(sv->restart_backoff, 3);
+	assert_int_equal(sv->restart_backoff_max_ms, 3600000);
+	assert_int_equal(sv->breaker_failures, 5);
+	assert_int_equal(sv->breaker_window_ms, 1800000);
+	assert_int_equal(sv->breaker_cooldown_ms, 720ULL * 3600000);
+	assert_int_equal(c->services[1].restart_backoff, 1);
+	conf_free(c);
+}
+
+static void
+test_service_beat(void **state)
+{
+	struct conf *c;
+	const struct conf_service *sv;
+
+	(void)state;
+	c = load_ok(PEER_A "[service w@a]\nprobe = beat:90s\n"
+	                   "beat_file = /var/run/w.beat\n"
+	                   "[service x@a]\nprobe = beat: 1s\n"
+	                   "[service y@a]\nprobe = beat:100ms\n"
+	                   "[service z@a]\nprobe = beat:24h\ninterval = 1m\n"
+	                   "restart = launchctl kickstart -k gui/501/z\n");
+	sv = &c->services[0];
+	assert_int_equal(sv->probe_kind, CONF_PROBE_BEAT);
+	assert_null(sv->probe);
+	assert_int_equal(sv->beat_ms, 90000);
+	assert_string_equal(sv->beat_file, "/var/run/w.beat");
+	assert_int_equal(sv->interval_ms, 10000); /* a third, at most 10s */
+	assert_int_equal(sv->timeout_ms, 5000);
+	assert_int_equal(sv->failures_before_restart, 2);
+	sv = &c->services[1];
+	assert_int_equal(sv->beat_ms, 1000);
+	assert_null(sv->beat_file);
+	assert_int_equal(sv->interval_ms, 333);
+	assert_int_equal(sv->timeout_ms, 333);
+	sv = &c->services[2];
+	assert_int_equal(sv->beat_ms, 100);
+	assert_int_equal(sv->interval_ms, 100); /* at least 100ms */
+	sv = &c->services[3];
+	assert_int_equal(sv->beat_ms, 24 * 3600000);
+	assert_int_equal(sv->interval_ms, 60000);
+	conf_free(c);
+	expect_errors(PEER_A "[service w@a]\nprobe = beat:90\n"
+	                     "[service x@a]\nprobe = beat:50ms\n"
+	                     "[service y@a]\nprobe = beat:721h\n"
+	                     "[service z@a]\nprobe = beat:\n"
+	                     "[service u@a]\nprobe = beat:10s\n"
+	                     "timeout = 1s\ninterval = 11s\n"
+	                     "beat_file = var/w.beat\n"
+	                     "[service v@a]\nprobe = http://x/\n"
+	                     "beat_file = /var/v.beat\n",
+	    (struct want[]){{5, "probe: bad beat \"90\": missing unit"},
+	        {7, "probe: a beat is 100ms to 720h, not 50ms"},
+	        {9, "probe: a beat is 100ms to 720h, not 721h"},
+	        {11, "probe: beat: needs a duration"},
+	        {14, "timeout: a beat:10000ms probe has none"},
+	        {15, "interval (11000ms) must be at most the beat (10000ms, "
+	             "line 13)"},
+	        {16, "beat_file: \"var/w.beat\" is not an absolute path"},
+	        {19, "beat_file: only with probe = beat:DURATION (line 18)"},
+	        {0, NULL}});
+}
+
+static void
+test_service_bad_values(void **state)
+{
+	(void)state;
+	expect_errors(PEER_A "[service s@a]\n" /* 4 */
+	                     "probe = tcp://nowhere\n"
+	                     "interval = 10\n"
+	                     "timeout = 0s\n"
+	                     "failures_before_restart = 0\n"
+	                     "successes_before_up = 101\n" /* 9 */
+	                     "start_grace = -1s\n"
+	                     "restart = \n"
+	                     "restart_timeout = 1 m\n"
+	                     "restart_backoff = 11\n"
+	                     "restart_backoff_max = 721h\n" /* 14 */
+	                     "breaker_failures = many\n"
+	                     "breaker_window = 99999999999999999999h\n"
+	                     "breaker_cooldown = 1d\n"
+	                     "[service t@a]\n"
+	                     "probe = 127.0.0.1:80\n" /* 19 */
+	                     "interval = 50ms\n"
+	                     "restart_backoff = x0\n"
+	                     "failures_before_restart = 2x\n",
+	    (struct want[]){
+	        {5, "probe: \"tcp://nowhere\" is not tcp://host:port"},
+	        {6, "interval: bad duration \"10\": missing unit"},
+	        {7, "timeout: must be more than 0"},
+	        {8, "failures_before_restart: bad number \"0\" (expected "
+	            "1-100)"},
+	        {9, "successes_before_up: bad number \"101\" (expected 1-100)"},
+	        {10, "start_grace: bad duration \"-1s\""},
+	        {11, "restart: empty value"},
+	        {12, "restart_timeout: bad duration \"1 m\""},
+	        {13, "restart_backoff: bad factor \"11\" (expected 1-10, as 2 "
+	             "or x2)"},
+	        {14, "restart_backoff_max: at most 720h"},
+	        {15, "breaker_failures: bad number \"many\""},
+	        {16, "breaker_window: bad duration"},
+	        {17, "breaker_cooldown: bad duration \"1d\""},
+	        {20, "interval: at least 100ms"},
+	        {21, "restart_backoff: bad factor \"x0\""},
+	        {22, "failures_before_restart: bad number \"2x\""}, {0, NULL}});
+	/* a written timeout must fit the interval, written or not */
+	expect_errors(PEER_A "[service s@a]\nprobe = http://x/\n"
+	                     "interval = 2s\ntimeout = 3s\n"
+	                     "[service t@a]\nprobe = http://x/\n"
+	                     "timeout = 11s\n",
+	    (struct want[]){{7, "timeout (3000ms) must be at most interval "
+	                        "(2000ms, line 6)"},
+	        {10, "timeout (11000ms) must be at most interval (10000ms, "
+	             "the default)"},
+	        {0, NULL}});
+	/* service keys belong in [service] */
+	expect_errors("[mesh]\ntimeout = 1s\n" PEER_A
+	              "[guard g@a]\nfile = /f\nrestart_backoff = 2\n",
+	    (struct want[]){{2, "unknown key \"timeout\" in [mesh] (it belongs "
+	                        "in [service])"},
+	        {8, "unknown key \"restart_backoff\" in [guard g@a] (it "
+	            "belongs in [service])"},
+	        {0, NULL}});
+}
+
+static void
+test_guard_service_link(void **state)
+{
+	struct conf *c;
+
+	(void)state;
+	c = load_ok(PEER_A PEER_B "[service api@b]\nprobe = http://x/\n"
+	                          "[service app@a]\nprobe = http://x/\n"
+	                          "[guard g@a]\nfile = /f\nservice = app@a\n"
+	                          "[guard h@a]\nfile = /h\n");
+	assert_int_equal(c->guards[0].service_idx, 1);
+	assert_int_equal(c->guards[1].service_idx, -1);
+	conf_free(c);
+	/* the [service] may come after the guard */
+	c = load_ok(PEER_A "[guard g@a]\nfile = /f\nservice = app@a\n"
+	                   "[service other@a]\nprobe = http://x/\n"
+	                   "[service app@a]\nprobe = http://x/\n");
+	assert_int_equal(c->guards[0].service_idx, 1);
+	conf_free(c);
+	expect_errors(PEER_A PEER_B "[service app@b]\nprobe = http://x/\n"
+	                            "[guard g@a]\nfile = /f\n" /* 9 */
+	                            "service = app@b\n"
+	                            "[guard h@a]\nfile = /h\n"
+	                            "service = gone@b\n" /* 14 */
+	                            "[guard i@a]\nfile = /i\n"
+	                            "service = gone@a\n"
+	                            "[guard j@a]\nfile = /j\n"
+	                            "service = app\n" /* 20 */
+	                            "[guard k@a]\nfile = /k\n"
+	                            "service = a@b@c\n",
+	    (struct want[]){{11, "service: [service app@b] (line 7) runs on b, "
+	                         "not on a like [guard g@a] (line 9)"},
+	        {14, "service: gone@b is not on a like [guard h@a] (line 12): "
+	             "name a [service NAME@a]"},
+	        {17, "service: no [service gone@a] in this file"},
+	        {20, "service: \"app\" is not NAME@PEER"},
+	        {23, "service: \"a@b@c\" is not NAME@PEER"}, {0, NULL}});
+}
+
+static void
+test_resources(void **state)
+{
+	struct conf *c;
+	const struct conf_resources *r;
+
+	(void)state;
+	c = load_ok(PEER_A);
+	r = &c->mesh.res;
+	assert_int_equal(r->ndisk, 0);
+	assert_null(r->disk);
+	assert_int_equal(r->disk_warn, 85);
+	assert_int_equal(r->disk_critical, 95);
+	assert_null(r->disk_cleanup);
+	assert_int_equal(r->swap_warn, 0);
+	assert_int_equal(r->swap_critical, 0);
+	assert_int_equal(r->swap_warn_pct, 0);
+	assert_int_equal(r->swap_critical_pct, 0);
+	assert_int_equal(r->interval_ms, 30000);
+	conf_free(c);
+	c = load_ok("[mesh]\ndisk = / /data\n    /Volumes/Backup\n"
+	            "disk_warn = 70%\ndisk_critical = 100\n"
+	            "disk_cleanup = sh -c 'docker system prune -f'\n"
+	            "swap_warn = 512M\nswap_critical = 4G\n"
+	            "resource_interval = 1m\n" PEER_A);
+	r = &c->mesh.res;
+	assert_int_equal(r->ndisk, 3);
+	assert_string_equal(r->disk[0], "/");
+	assert_string_equal(r->disk[1], "/data");
+	assert_string_equal(r->disk[2], "/Volumes/Backup");
+	assert_int_equal(r->disk_warn, 70);
+	assert_int_equal(r->disk_critical, 100);
+	assert_string_equal(r->disk_cleanup, "sh -c 'docker system prune -f'");
+	assert_int_equal(r->swap_warn, 512ULL * 1024 * 1024);
+	assert_int_equal(r->swap_critical, 4ULL * 1024 * 1024 * 1024);
+	assert_int_equal(r->swap_warn_pct, 0);
+	assert_int_equal(r->swap_critical_pct, 0);
+	assert_int_equal(r->interval_ms, 60000);
+	conf_free(c);
+	/* a percentage and a size do not compare */
+	c = load_ok("[mesh]\nswap_warn = 50%\nswap_critical = 1024K\n" PEER_A);
+	r = &c->mesh.res;
+	assert_int_equal(r->swap_warn, 50);
+	assert_int_equal(r->swap_warn_pct, 1);
+	assert_int_equal(r->swap_critical, 1024 * 1024);
+	assert_int_equal(r->swap_critical_pct, 0);
+	conf_free(c);
+	c = load_ok("[mesh]\nswap_critical = 90%\n" PEER_A);
+	assert_int_equal(c->mesh.res.swap_warn, 0);
+	assert_int_equal(c->mesh.res.swap_critical, 90);
+	assert_int_equal(c->mesh.res.swap_critical_pct, 1);
+	conf_free(c);
+}
+
+static void
+test_resources_bad(void **state)
+{
+	(void)state;
+	expect_errors("[mesh]\n"
+	              "disk = / data\n"
+	              "disk_warn = 0\n"
+	              "disk_critical = 101%\n"
+	              "swap_warn = 512\n" /* 5 */
+	              "swap_critical = 0G\n"
+	              "resource_interval = 30\n"
+	              "disk_cleanup = \n" PEER_A,
+	    (struct want[]){{2, "disk: \"data\" is not an absolute path"},
+	        {3, "disk_warn: bad percentage \"0\" (expected 1-100"},
+	        {4, "disk_critical: bad percentage \"101%\""},
+	        {5, "swap_warn: bad size \"512\" (expected a number and K, M, "
+	            "G or T"},
+	        {6, "swap_critical: must be more than 0"},
+	        {7, "resource_interval: bad duration \"30\""},
+	        {8, "disk_cleanup: empty value"}, {0, NULL}});
+	expect_errors("[mesh]\nswap_warn = 5X\nswap_critical = 101%\n"
+	              "disk_warn = 85%%\n" PEER_A,
+	    (struct want[]){{2, "swap_warn: bad size \"5X\""},
+	        {3, "swap_critical: bad percentage \"101%\""},
+	        {4, "disk_warn: bad percentage \"85%%\""}, {0, NULL}});
+	/* warn below critical, blaming the written one */
+	expect_errors("[mesh]\ndisk_warn = 96%\n" PEER_A,
+	    (struct want[]){{2, "disk_warn (96%) must be less than "
+	                        "disk_critical (95%, the default)"},
+	        {0, NULL}});
+	expect_errors("[mesh]\ndisk_warn = 90\ndisk_critical = 90%\n" PEER_A,
+	    (struct want[]){{3, "disk_critical (90%) must be more than "
+	                        "disk_warn (90%, line 2)"},
+	        {0, NULL}});
+	expect_errors("[mesh]\ndisk_critical = 80\n" PEER_A,
+	    (struct want[]){{2, "disk_critical (80%) must be more than "
+	                        "disk_warn (85%, the default)"},
+	        {0, NULL}});
+	expect_errors("[mesh]\nswap_warn = 4G\nswap_critical = 4096M\n" PEER_A,
+	    (struct want[]){{3, "swap_critical (4294967296 bytes) must be more "
+	                        "than swap_warn (4294967296 bytes, line 2)"},
+	        {0, NULL}});
+	expect_errors("[mesh]\nswap_warn = 60%\nswap_critical = 50%\n" PEER_A,
+	    (struct want[]){{3, "swap_critical (50%) must be more than "
+	                        "swap_warn (60%, line 2)"},
+	        {0, NULL}});
+	expect_errors("[mesh]\ndisk_cleanup = /bin/clean\n" PEER_A,
+	    (struct want[]){
+	        {2, "disk_cleanup: set, but there is no disk"}, {0, NULL}});
+	/* [mesh] only */
+	expect_errors(PEER_A "disk = /\n",
+	    (struct want[]){{4, "unknown key \"disk\" in [peer a] (it belongs "
+	                        "in [mesh])"},
+	        {0, NULL}});
+}
+
+/* the RECIPES of peers.conf(5), joined under three peers, must load */
+static void
+test_man_recipes(void **state)
+{
+	const char *src = getenv("PW_SOURCE_DIR");
+	char path[4096], line[1024];
+	char *text = NULL;
+	size_t len = 0;
+	int in_recipes = 0, in_block = 0, nblocks = 0;
+	FILE *fp, *out;
+	struct conf *c;
+
+	(void)state;
+	if (src == NULL)
+		skip();
+	snprintf(path, sizeof(path), "%s/man/peers.conf.5", src);
+	assert_non_null(fp = fopen(path, "r"));
+	assert_non_null(out = open_memstream(&text, &len));
+	fputs("[peer macbook]\naddress = 10.0.0.1\npubkey = " PK1 "\n"
+	      "[peer mini]\naddress = 10.0.0.2\npubkey = " PK2 "\n"
+	      "[peer vps]\naddress = 10.0.0.3\npubkey = " PK3 "\n",
+	    out);
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		if (strncmp(line, ".Sh ", 4) == 0)
+			in_recipes = strcmp(line, ".Sh RECIPES\n") == 0;
+		else if (in_recipes && strncmp(line, ".Bd -literal", 12) == 0) {
+			in_block = 1;
+			nblocks++;
+		} else if (strcmp(line, ".Ed\n") == 0)
+			in_block = 0;
+		else if (in_block) {
+			assert_null(strchr(line, '\\')); /* no roff escapes */
+			fputs(line, out);
+		}
+	}
+	fclose(fp);
+	fclose(out);
+	assert_true(nblocks >= 7);
+	c = load_ok(text);
+	assert_true(c->nservices >= 7);
+	assert_true(c->mesh.res.ndisk >= 1);
+	assert_int_equal(c->guards[0].service_idx, (long)(c->nservices - 1));
+	conf_free(c);
+	free(text);
+}
+
 static void
 check_fixture(const char *path, int bad)
 {
@@ -1215,6 +1607,14 @@ main(void)
 	    cmocka_unit_test(test_unknown_peer_ref),
 	    cmocka_unit_test(test_guard_service_required),
 	    cmocka_unit_test(test_guard_size_top_level),
+	    cmocka_unit_test(test_service_defaults),
+	    cmocka_unit_test(test_service_values),
+	    cmocka_unit_test(test_service_beat),
+	    cmocka_unit_test(test_service_bad_values),
+	    cmocka_unit_test(test_guard_service_link),
+	    cmocka_unit_test(test_resources),
+	    cmocka_unit_test(test_resources_bad),
+	    cmocka_unit_test(test_man_recipes),
 	    cmocka_unit_test(test_bad_require),
 	    cmocka_unit_test(test_bad_ssh),
 	    cmocka_unit_test(test_bad_hostkey),
