@@ -34,6 +34,7 @@
 
 #define RG_CLEANUP_TIMEOUT_MS (5 * 60 * 1000)
 #define RG_HTTP_TIMEOUT_MS 30000L
+#define RG_MIN_INTERVAL_MS 100
 #define RG_MODEL_MAX 256 /* bytes of a model name we act on */
 
 /* said once per swap crossing, not every interval */
@@ -788,6 +789,9 @@ rg_apply(struct resguard *g, const struct conf *c, size_t self)
 		rg_unload_cancel(g);
 	free(g->ollama);
 	g->ollama = url ? xstrndup(url, len) : NULL;
+	/* a reading can mean a statvfs per disk: not more often than this */
+	if (g->c.interval_ms < RG_MIN_INTERVAL_MS)
+		g->c.interval_ms = RG_MIN_INTERVAL_MS;
 	event_del(g->tick);
 	if (rg_active(g)) {
 		tv.tv_sec = (time_t)(g->c.interval_ms / 1000);
