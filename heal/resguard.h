@@ -82,7 +82,8 @@ int resguard_parse_figures(const char *text, size_t len, const char *name,
  */
 enum resguard_level resguard_level(enum resguard_level was, uint64_t value,
     uint64_t warn, uint64_t crit, uint64_t margin);
-/* used percent of a disk as df shows it (rounded up); 0 when total is 0 */
+/* (total - avail) / total in percent, rounded up as df rounds; 0 when
+ * total is 0 */
 unsigned resguard_disk_pct(uint64_t total, uint64_t avail);
 /* a swap level in bytes: the percent of total when pct, else bytes */
 uint64_t resguard_swap_bytes(uint64_t level, int pct, uint64_t total);
