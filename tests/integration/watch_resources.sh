@@ -6,7 +6,8 @@
 # hovering at the line -> no new crossing; above disk_critical -> an
 # incident in /status; back down -> disk_ok and the incident closed; a
 # second crossing -> the cleanup once more. A bad line in the file ->
-# one warning naming file:line, the rest still used. Swap above swap_warn
+# one warning naming file:line, the rest still used. SIGHUP dropping a
+# disk closes its incident; bringing it back starts it afresh. Swap above swap_warn
 # with three models loaded in a fake Ollama -> unloaded heaviest first
 # (keep_alive 0), the last one kept; with one model loaded -> nothing
 # unloaded. Swap above swap_critical -> incident, closed back below warn.
@@ -142,17 +143,38 @@ root 94 # critical until 93
 root 90 # warn again, the incident stays open until below warn
 [ "$(res disk./.level)" = warn ] && open_incident disk_critical '/@alpha' ||
     fail "at 90 %: level $(res disk./.level), incident closed too early"
+# SIGHUP with / no longer watched: its incident closes, /data keeps its
+# reading; / back in the config starts afresh from its next reading
+root 97
+sed 's|^disk = / /data$|disk = /data|' "$T/peers.conf" >"$T/peers.conf.new"
+cp "$T/peers.conf" "$T/peers.conf.orig"
+mv "$T/peers.conf.new" "$T/peers.conf"
+kill -HUP "${PID[alpha]}"
+wait_until 5 no_incident disk_critical || fail "dropped disk kept its incident"
+[ "$(res disk./)" = none ] && [ "$(res disk./data.used_pct)" = 10 ] ||
+    fail "after dropping /: $(jget "$ST" resources)"
+grep -q 'no longer watched' "$(events_file alpha)" ||
+    fail "incident_closed does not say why"
+mv "$T/peers.conf.orig" "$T/peers.conf"
+kill -HUP "${PID[alpha]}"
+wait_until 5 test "$(ev_count alpha config_reloaded)" = 2 || fail "second reload"
+wait_until 5 open_incident disk_critical '/@alpha' ||
+    fail "/ back in the config at 97 %: no incident"
+wait_until 5 test "$(cleanups)" = 2 || fail "/ back: $(cleanups) cleanups"
+[ "$(ev_count alpha disk_warn)" = 2 ] ||
+    fail "/ back: $(ev_count alpha disk_warn) disk_warn"
+root 90
 root 50
 wait_until 5 no_incident disk_critical || fail "incident not closed at 50 %"
 [ "$(res disk./.level)" = ok ] || fail "level at 50 %: $(res disk./.level)"
 ev_has alpha disk_ok || fail "no disk_ok event"
 ev_has alpha incident_closed || fail "no incident_closed event"
-[ "$(ev_count alpha disk_warn)" = 1 ] && [ "$(cleanups)" = 1 ] ||
+[ "$(ev_count alpha disk_warn)" = 2 ] && [ "$(cleanups)" = 2 ] ||
     fail "critical and back: $(ev_count alpha disk_warn) disk_warn, $(cleanups) cleanups"
-# a second crossing: the cleanup once more
+# a new crossing: the cleanup once more
 root 88
-wait_until 5 test "$(cleanups)" = 2 || fail "second crossing: $(cleanups) cleanups"
-[ "$(ev_count alpha disk_warn)" = 2 ] || fail "second crossing: $(ev_count alpha disk_warn) disk_warn"
+wait_until 5 test "$(cleanups)" = 3 || fail "new crossing: $(cleanups) cleanups"
+[ "$(ev_count alpha disk_warn)" = 3 ] || fail "new crossing: $(ev_count alpha disk_warn) disk_warn"
 root 50
 [ "$(res disk./data.used_pct)" = 10 ] || fail "/data: $(res disk./data)"
 ev_has beta disk_warn && fail "beta's calm figures gave a disk_warn"
@@ -219,4 +241,5 @@ if command -v promtool >/dev/null 2>&1; then
 else
 	log "promtool not found: /metrics format not checked"
 fi
+stop_all_clean
 pass
