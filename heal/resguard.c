@@ -374,7 +374,8 @@ out:
 	free(buf);
 	/* once per distinct complaint, not every interval */
 	if (err[0] != '\0' && strcmp(err, g->test_err) != 0)
-		log_warnx("%s: %s (line not used)", RESGUARD_TEST_ENV, err);
+		log_warnx("%s: %s (%s)", RESGUARD_TEST_ENV, err,
+		    rc == 0 ? "line not used" : "no readings");
 	snprintf(g->test_err, sizeof(g->test_err), "%s", err);
 	return rc;
 }

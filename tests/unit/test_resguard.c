@@ -5,18 +5,26 @@
  * and the rest still used), the level function's thresholds and
  * hysteresis (a value hovering at a line does not flap), df's rounding of
  * used percent (and no overflow near 2^64), percent swap levels, and the
- * choice of the heaviest model in an /api/ps answer.
+ * choice of the heaviest model in an /api/ps answer. Then a live guard on
+ * a loop reading a test-hook file: /status and the heartbeat payload
+ * within every budget, and a figures file planted as a symlink not read.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
+#include <event2/event.h>
 #include <jansson.h>
 
+#include "common/evlog.h"
+#include "config/conf.h"
+#include "heal/incident.h"
 #include "heal/resguard.h"
 
 static int
@@ -290,6 +298,166 @@ test_heaviest(void **state)
 	json_decref(ps);
 }
 
+struct live {
+	char dir[64], fig[128];
+	struct event_base *base;
+	struct evlog *ev;
+	struct incidents *inc;
+	struct conf *conf;
+	struct resguard *g;
+};
+
+static void
+live_write(struct live *l, const char *text)
+{
+	FILE *f = fopen(l->fig, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* a one-peer mesh guarding / and a long path, figures from l->fig */
+static void
+live_start(struct live *l)
+{
+	struct conf_errors errs = {NULL, 0};
+	char err[256];
+
+	snprintf(l->dir, sizeof(l->dir), "/tmp/test_resguard.XXXXXX");
+	assert_non_null(mkdtemp(l->dir));
+	snprintf(l->fig, sizeof(l->fig), "%s/fig", l->dir);
+	setenv(RESGUARD_TEST_ENV, l->fig, 1);
+	l->conf =
+	    conf_load_string("[mesh]\nresource_interval = 100ms\n"
+	                     "disk = /a/path/long/enough/to/matter/here "
+	                     "/\nswap_warn = 50%\n"
+	                     "[peer a]\naddress = 127.0.0.1\npubkey = "
+	                     "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n",
+	        "test.conf", &errs);
+	assert_non_null(l->conf);
+	l->base = event_base_new();
+	l->ev = evlog_open(l->dir, 0, 1, err, sizeof(err));
+	assert_non_null(l->ev);
+	l->inc = incidents_new(l->ev, NULL, NULL);
+	l->g = resguard_new(l->base, l->ev, l->inc, l->conf, 0);
+}
+
+/* run the loop for ms (a reading every 100 ms) */
+static void
+live_run(struct live *l, long ms)
+{
+	struct timeval tv = {0, ms * 1000};
+
+	event_base_loopexit(l->base, &tv);
+	event_base_dispatch(l->base);
+}
+
+static void
+live_stop(struct live *l)
+{
+	char path[256];
+
+	resguard_free(l->g);
+	incidents_free(l->inc);
+	evlog_free(l->ev);
+	conf_free(l->conf);
+	event_base_free(l->base);
+	unsetenv(RESGUARD_TEST_ENV);
+	unlink(l->fig);
+	snprintf(path, sizeof(path), "%s/events.jsonl", l->dir);
+	unlink(path);
+	rmdir(l->dir);
+}
+
+static void
+test_live_payload(void **state)
+{
+	static const char base[] = "{\"view\":{\"a\":1}}";
+	struct live l;
+	const char *p;
+	json_t *st, *o;
+	size_t budget;
+
+	(void)state;
+	live_start(&l);
+	live_write(&l, "swap_total 1000\nswap_used 300\n"
+	               "disk / 1000 130\n"
+	               "disk /a/path/long/enough/to/matter/here 1000 900\n");
+	live_run(&l, 250);
+	st = resguard_status_json(l.g);
+	assert_int_equal(
+	    json_integer_value(json_object_get(
+	        json_object_get(json_object_get(st, "disk"), "/"), "used_pct")),
+	    87);
+	assert_string_equal(
+	    json_string_value(json_object_get(
+	        json_object_get(json_object_get(st, "disk"), "/"), "level")),
+	    "warn");
+	assert_int_equal(json_integer_value(json_object_get(
+	                     json_object_get(st, "swap"), "used")),
+	    300);
+	json_decref(st);
+	/* everything fits */
+	p = resguard_payload(l.g, base, 200);
+	o = json_loads(p, 0, NULL);
+	assert_non_null(o);
+	assert_int_equal(
+	    json_integer_value(json_object_get(
+	        json_object_get(json_object_get(o, "res"), "d"), "/")),
+	    87);
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_object_get(o, "res"), "s")),
+	    30);
+	assert_int_equal(json_integer_value(
+	                     json_object_get(json_object_get(o, "view"), "a")),
+	    1);
+	json_decref(o);
+	/* a small budget: the long path is left out, the short one kept */
+	p = resguard_payload(l.g, base, 40);
+	assert_non_null(strstr(p, "\"/\":87"));
+	assert_null(strstr(p, "/a/path"));
+	/* never over budget, at any budget; base when nothing fits */
+	for (budget = 0; budget < 300; budget++) {
+		p = resguard_payload(l.g, base, budget);
+		assert_true(strlen(p) <= strlen(base) + budget);
+	}
+	assert_string_equal(resguard_payload(l.g, base, 10), base);
+	assert_string_equal(resguard_payload(l.g, "not json", 200), "not json");
+	live_stop(&l);
+}
+
+static void
+test_live_symlink(void **state)
+{
+	struct live l;
+	char real[160];
+	json_t *st;
+
+	(void)state;
+	live_start(&l);
+	snprintf(real, sizeof(real), "%s/real", l.dir);
+	assert_int_equal(symlink(real, l.fig), 0);
+	{
+		FILE *f = fopen(real, "w");
+
+		assert_non_null(f);
+		fputs("disk / 1000 10\n", f);
+		fclose(f);
+	}
+	live_run(&l, 250);
+	st = resguard_status_json(l.g);
+	/* the planted link was not followed: no reading */
+	assert_string_equal(
+	    json_string_value(json_object_get(
+	        json_object_get(json_object_get(st, "disk"), "/"), "level")),
+	    "unknown");
+	assert_true(json_is_null(json_object_get(st, "swap")));
+	json_decref(st);
+	unlink(real);
+	live_stop(&l);
+}
+
 int
 main(void)
 {
@@ -301,6 +469,8 @@ main(void)
 	    cmocka_unit_test(test_level),
 	    cmocka_unit_test(test_pct),
 	    cmocka_unit_test(test_heaviest),
+	    cmocka_unit_test(test_live_payload),
+	    cmocka_unit_test(test_live_symlink),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
