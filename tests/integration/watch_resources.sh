@@ -229,6 +229,9 @@ root 50
 [ -z "$(fake_unloads)" ] || fail "the only loaded model was unloaded: $(fake_unloads)"
 
 # --- what operators see ---------------------------------------------------
+out=$(pw_cli alpha status)
+grep -Eq '^/ +50% +ok$' <<<"$out" && grep -Eq '^swap +50% +warn \(2 unloads\)$' <<<"$out" ||
+    fail "peerwatch status has no resources table: $out"
 M=$(curl -fsS --max-time 2 "http://$A:17947/metrics")
 grep -q '^peerwatch_disk_used_percent{path="/"} 50$' <<<"$M" ||
     fail "no disk gauge in /metrics"
