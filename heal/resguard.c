@@ -798,6 +798,8 @@ rg_apply(struct resguard *g, const struct conf *c, size_t self)
 		tv.tv_sec = (time_t)(g->c.interval_ms / 1000);
 		tv.tv_usec = (suseconds_t)(g->c.interval_ms % 1000) * 1000;
 		event_add(g->tick, &tv);
+		/* a reading on the loop's next turn, not an interval late */
+		event_active(g->tick, EV_TIMEOUT, 0);
 	}
 }
 

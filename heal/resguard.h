@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * resguard: the resource guards of the local watch. Every
- * resource_interval it reads this host's swap and the usage of each
+ * resource_interval (and at once at start and after a reload) it reads
+ * this host's swap and the usage of each
  * configured mount point, and acts on crossings of the levels, with
  * hysteresis (a level is left only RESGUARD_MARGIN_PCT points below it):
  *   disk above disk_warn: one `disk_warn` event per crossing, and

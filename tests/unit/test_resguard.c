@@ -319,22 +319,22 @@ live_write(struct live *l, const char *text)
 
 /* a one-peer mesh guarding / and a long path, figures from l->fig */
 static void
-live_start(struct live *l)
+live_start(struct live *l, const char *interval)
 {
 	struct conf_errors errs = {NULL, 0};
-	char err[256];
+	char err[256], text[512];
 
 	snprintf(l->dir, sizeof(l->dir), "/tmp/test_resguard.XXXXXX");
 	assert_non_null(mkdtemp(l->dir));
 	snprintf(l->fig, sizeof(l->fig), "%s/fig", l->dir);
 	setenv(RESGUARD_TEST_ENV, l->fig, 1);
-	l->conf =
-	    conf_load_string("[mesh]\nresource_interval = 100ms\n"
-	                     "disk = /a/path/long/enough/to/matter/here "
-	                     "/\nswap_warn = 50%\n"
-	                     "[peer a]\naddress = 127.0.0.1\npubkey = "
-	                     "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n",
-	        "test.conf", &errs);
+	snprintf(text, sizeof(text),
+	    "[mesh]\nresource_interval = %s\n"
+	    "disk = /a/path/long/enough/to/matter/here /\n"
+	    "swap_warn = 50%%\n[peer a]\naddress = 127.0.0.1\npubkey = "
+	    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n",
+	    interval);
+	l->conf = conf_load_string(text, "test.conf", &errs);
 	assert_non_null(l->conf);
 	l->base = event_base_new();
 	l->ev = evlog_open(l->dir, 0, 1, err, sizeof(err));
@@ -380,7 +380,7 @@ test_live_payload(void **state)
 	size_t budget;
 
 	(void)state;
-	live_start(&l);
+	live_start(&l, "100ms");
 	live_write(&l, "swap_total 1000\nswap_used 300\n"
 	               "disk / 1000 130\n"
 	               "disk /a/path/long/enough/to/matter/here 1000 900\n");
@@ -435,7 +435,7 @@ test_live_symlink(void **state)
 	json_t *st;
 
 	(void)state;
-	live_start(&l);
+	live_start(&l, "100ms");
 	snprintf(real, sizeof(real), "%s/real", l.dir);
 	assert_int_equal(symlink(real, l.fig), 0);
 	{
@@ -458,6 +458,26 @@ test_live_symlink(void **state)
 	live_stop(&l);
 }
 
+/* the first reading comes at once, not an interval later */
+static void
+test_live_first(void **state)
+{
+	struct live l;
+	json_t *st;
+
+	(void)state;
+	live_start(&l, "1h");
+	live_write(&l, "disk / 1000 500\n");
+	live_run(&l, 50);
+	st = resguard_status_json(l.g);
+	assert_int_equal(
+	    json_integer_value(json_object_get(
+	        json_object_get(json_object_get(st, "disk"), "/"), "used_pct")),
+	    50);
+	json_decref(st);
+	live_stop(&l);
+}
+
 int
 main(void)
 {
@@ -471,6 +491,7 @@ main(void)
 	    cmocka_unit_test(test_heaviest),
 	    cmocka_unit_test(test_live_payload),
 	    cmocka_unit_test(test_live_symlink),
+	    cmocka_unit_test(test_live_first),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
