@@ -2,12 +2,11 @@
 /*
  * resguard: the resource guards of the local watch. Every
  * resource_interval (and at once at start and after a reload) it reads
- * this host's swap and the usage of each
- * configured mount point, and acts on crossings of the levels, with
- * hysteresis (a level is left only RESGUARD_MARGIN_PCT points below it):
- *   disk above disk_warn: one `disk_warn` event per crossing, and
- *     disk_cleanup run once per crossing (cmdrun, 5 min timeout; its
- *     result in a `disk_cleanup` event); above disk_critical: incident
+ * this host's swap and the usage of each configured mount point, and
+ * acts on crossings of the levels, with hysteresis (a level is left only
+ * RESGUARD_MARGIN_PCT points below it): disk above disk_warn: one `disk_warn`
+ * event per crossing, and disk_cleanup run once per crossing (cmdrun, 5 min
+ * timeout; its result in a `disk_cleanup` event); above disk_critical: incident
  *     `disk_critical` PATH@HOST, closed when the disk is back below warn.
  *   swap above swap_warn: a `swap_warn` event per crossing, and at most
  *     one unload per interval of the heaviest model the local Ollama has

@@ -370,6 +370,19 @@ live_stop(struct live *l)
 	rmdir(l->dir);
 }
 
+/* resguard_status_json's disk./.key (the object stays alive until the
+ * next call) */
+static json_t *
+root_field(const struct resguard *g, const char *key)
+{
+	static json_t *st;
+
+	json_decref(st);
+	st = resguard_status_json(g);
+	return json_object_get(
+	    json_object_get(json_object_get(st, "disk"), "/"), key);
+}
+
 static void
 test_live_payload(void **state)
 {
@@ -386,14 +399,9 @@ test_live_payload(void **state)
 	               "disk /a/path/long/enough/to/matter/here 1000 900\n");
 	live_run(&l, 250);
 	st = resguard_status_json(l.g);
-	assert_int_equal(
-	    json_integer_value(json_object_get(
-	        json_object_get(json_object_get(st, "disk"), "/"), "used_pct")),
-	    87);
+	assert_int_equal(json_integer_value(root_field(l.g, "used_pct")), 87);
 	assert_string_equal(
-	    json_string_value(json_object_get(
-	        json_object_get(json_object_get(st, "disk"), "/"), "level")),
-	    "warn");
+	    json_string_value(root_field(l.g, "level")), "warn");
 	assert_int_equal(json_integer_value(json_object_get(
 	                     json_object_get(st, "swap"), "used")),
 	    300);
@@ -449,9 +457,7 @@ test_live_symlink(void **state)
 	st = resguard_status_json(l.g);
 	/* the planted link was not followed: no reading */
 	assert_string_equal(
-	    json_string_value(json_object_get(
-	        json_object_get(json_object_get(st, "disk"), "/"), "level")),
-	    "unknown");
+	    json_string_value(root_field(l.g, "level")), "unknown");
 	assert_true(json_is_null(json_object_get(st, "swap")));
 	json_decref(st);
 	unlink(real);
@@ -463,18 +469,12 @@ static void
 test_live_first(void **state)
 {
 	struct live l;
-	json_t *st;
 
 	(void)state;
 	live_start(&l, "1h");
 	live_write(&l, "disk / 1000 500\n");
 	live_run(&l, 50);
-	st = resguard_status_json(l.g);
-	assert_int_equal(
-	    json_integer_value(json_object_get(
-	        json_object_get(json_object_get(st, "disk"), "/"), "used_pct")),
-	    50);
-	json_decref(st);
+	assert_int_equal(json_integer_value(root_field(l.g, "used_pct")), 50);
 	live_stop(&l);
 }
 
