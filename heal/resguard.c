@@ -59,7 +59,7 @@ struct resguard {
 	struct event *tick;
 	char *host;
 	char *ollama;            /* without a trailing '/', or NULL */
-	struct conf_resources c; /* c.disk and c.disk_cleanup not owned */
+	struct conf_resources c; /* c.disk, c.disk_cleanup: NULL */
 	char *cleanup;
 	struct rdisk *disks;
 	size_t ndisk;
@@ -747,15 +747,12 @@ rg_close_swap(struct resguard *g, const char *why)
 	g->swap_level = RESGUARD_OK;
 }
 
-/* take c's levels, disks (keeping the state of those kept), URL, timer */
+/* the disks of r, keeping the state of those already watched */
 static void
-rg_apply(struct resguard *g, const struct conf *c, size_t self)
+rg_apply_disks(struct resguard *g, const struct conf_resources *r)
 {
-	const struct conf_resources *r = &c->mesh.res;
-	const char *url = c->peers[self].ollama;
 	struct rdisk *nd = xcalloc(r->ndisk ? r->ndisk : 1, sizeof(*nd));
-	struct timeval tv;
-	size_t i, j, len;
+	size_t i, j;
 
 	for (i = 0; i < r->ndisk; i++) {
 		for (j = 0; j < g->ndisk; j++)
@@ -777,12 +774,15 @@ rg_apply(struct resguard *g, const struct conf *c, size_t self)
 	free(g->disks);
 	g->disks = nd;
 	g->ndisk = r->ndisk;
-	g->c = *r;
-	free(g->cleanup);
-	g->cleanup = r->disk_cleanup ? xstrdup(r->disk_cleanup) : NULL;
-	if (r->swap_warn == 0 && r->swap_critical == 0)
-		rg_close_swap(g, "swap no longer guarded");
-	len = url ? strlen(url) : 0;
+}
+
+/* this host's Ollama URL (NULL: none); an unload in flight to another
+ * URL is dropped */
+static void
+rg_apply_ollama(struct resguard *g, const char *url)
+{
+	size_t len = url ? strlen(url) : 0;
+
 	while (len > 0 && url[len - 1] == '/')
 		len--;
 	if (g->ollama == NULL || url == NULL ||
@@ -790,6 +790,24 @@ rg_apply(struct resguard *g, const struct conf *c, size_t self)
 		rg_unload_cancel(g);
 	free(g->ollama);
 	g->ollama = url ? xstrndup(url, len) : NULL;
+}
+
+/* take c's levels, disks, cleanup, Ollama URL and interval */
+static void
+rg_apply(struct resguard *g, const struct conf *c, size_t self)
+{
+	const struct conf_resources *r = &c->mesh.res;
+	struct timeval tv;
+
+	rg_apply_disks(g, r);
+	g->c = *r;
+	g->c.disk = NULL; /* the config's, and g->disks has them */
+	g->c.disk_cleanup = NULL;
+	free(g->cleanup);
+	g->cleanup = r->disk_cleanup ? xstrdup(r->disk_cleanup) : NULL;
+	if (r->swap_warn == 0 && r->swap_critical == 0)
+		rg_close_swap(g, "swap no longer guarded");
+	rg_apply_ollama(g, c->peers[self].ollama);
 	/* a reading can mean a statvfs per disk: not more often than this */
 	if (g->c.interval_ms < RG_MIN_INTERVAL_MS)
 		g->c.interval_ms = RG_MIN_INTERVAL_MS;
