@@ -71,6 +71,13 @@ cleanups() {
 		echo 0
 	fi
 }
+# polled: wait_until evaluates its arguments once, so no $(...) in them
+cleanups_are() {
+	[ "$(cleanups)" = "$1" ]
+}
+ev_is() { # TYPE COUNT: alpha has written COUNT events of TYPE
+	[ "$(ev_count alpha "$1")" = "$2" ]
+}
 # has_incident KIND [SUBJECT]: one is open in alpha's /status
 has_incident() {
 	local i
@@ -157,10 +164,10 @@ grep -q 'no longer watched' "$(events_file alpha)" ||
     fail "incident_closed does not say why"
 mv "$T/peers.conf.orig" "$T/peers.conf"
 kill -HUP "${PID[alpha]}"
-wait_until 5 test "$(ev_count alpha config_reloaded)" = 2 || fail "second reload"
+wait_until 5 ev_is config_reloaded 2 || fail "second reload"
 wait_until 5 open_incident disk_critical '/@alpha' ||
     fail "/ back in the config at 97 %: no incident"
-wait_until 5 test "$(cleanups)" = 2 || fail "/ back: $(cleanups) cleanups"
+wait_until 5 cleanups_are 2 || fail "/ back: $(cleanups) cleanups"
 [ "$(ev_count alpha disk_warn)" = 2 ] ||
     fail "/ back: $(ev_count alpha disk_warn) disk_warn"
 root 90
@@ -173,7 +180,7 @@ ev_has alpha incident_closed || fail "no incident_closed event"
     fail "critical and back: $(ev_count alpha disk_warn) disk_warn, $(cleanups) cleanups"
 # a new crossing: the cleanup once more
 root 88
-wait_until 5 test "$(cleanups)" = 3 || fail "new crossing: $(cleanups) cleanups"
+wait_until 5 cleanups_are 3 || fail "new crossing: $(cleanups) cleanups"
 [ "$(ev_count alpha disk_warn)" = 3 ] || fail "new crossing: $(ev_count alpha disk_warn) disk_warn"
 root 50
 [ "$(res disk./data.used_pct)" = 10 ] || fail "/data: $(res disk./data)"
@@ -237,7 +244,7 @@ ev_has alpha swap_ok || fail "no swap_ok event"
 fake_set alpha '{"loaded":["big"],"unloads":[]}'
 SWAP=$((2 * G))
 root 50
-wait_until 5 test "$(ev_count alpha swap_warn)" = 2 || fail "no second swap_warn"
+wait_until 5 ev_is swap_warn 2 || fail "no second swap_warn"
 kept_big() {
 	unload_results | grep -q '^kept big:latest$'
 }
