@@ -339,7 +339,7 @@ rg_read_test(struct resguard *g)
 	struct stat st;
 	ssize_t n;
 	size_t len = 0;
-	int fd, rc = -1;
+	int fd, rc = -1, bad;
 
 	err[0] = '\0';
 	memset(g->fig, 0, sizeof(*g->fig));
@@ -365,8 +365,13 @@ rg_read_test(struct resguard *g)
 		    g->test_file, RESGUARD_TEST_MAX);
 		goto out;
 	}
-	resguard_parse_figures(
+	bad = resguard_parse_figures(
 	    buf, len, g->test_file, g->fig, err, sizeof(err));
+	if (bad > 1) {
+		size_t l = strlen(err);
+
+		snprintf(err + l, sizeof(err) - l, "; %d bad lines", bad);
+	}
 	rc = 0;
 out:
 	if (fd != -1)
@@ -375,7 +380,7 @@ out:
 	/* once per distinct complaint, not every interval */
 	if (err[0] != '\0' && strcmp(err, g->test_err) != 0)
 		log_warnx("%s: %s (%s)", RESGUARD_TEST_ENV, err,
-		    rc == 0 ? "line not used" : "no readings");
+		    rc == 0 ? "bad lines not used" : "no readings");
 	snprintf(g->test_err, sizeof(g->test_err), "%s", err);
 	return rc;
 }
