@@ -15,8 +15,8 @@
 #include "common/xmalloc.h"
 
 int
-statefile_write(const char *dir, const char *name, const char *data,
-    char *err, size_t errlen)
+statefile_write(const char *dir, const char *name, const char *data, char *err,
+    size_t errlen)
 {
 	char tmp[4096], path[4096];
 	size_t len = strlen(data);
@@ -28,8 +28,8 @@ statefile_write(const char *dir, const char *name, const char *data,
 	/* a leftover (or planted) temporary is removed, never followed */
 	if (unlink(tmp) == -1 && errno != ENOENT)
 		goto fail;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	    0600);
+	fd = open(
+	    tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd == -1)
 		goto fail;
 	while (len > 0) {

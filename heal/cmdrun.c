@@ -121,7 +121,10 @@ cmdrun_resolve(const char *cmd)
 	size_t n;
 
 	if (strchr(cmd, '/') != NULL)
-		return xstrdup(cmd);
+		return stat(cmd, &st) == 0 && S_ISREG(st.st_mode) &&
+		               access(cmd, X_OK) == 0
+		           ? xstrdup(cmd)
+		           : NULL;
 	if (path == NULL || *path == '\0')
 		path = "/usr/bin:/bin:/usr/sbin:/sbin";
 	for (p = path; *p != '\0'; p = *e ? e + 1 : e) {
@@ -264,14 +267,14 @@ cmdrun_on_read(evutil_socket_t fd, short what, void *arg)
 static void
 cmdrun_tail(const struct cmdrun *c, char *out)
 {
-	size_t i, start = (c->ring_pos + CMDRUN_TAIL - c->ring_len) %
-	                  CMDRUN_TAIL;
+	size_t i,
+	    start = (c->ring_pos + CMDRUN_TAIL - c->ring_len) % CMDRUN_TAIL;
 	unsigned char ch;
 
 	for (i = 0; i < c->ring_len; i++) {
 		ch = (unsigned char)c->ring[(start + i) % CMDRUN_TAIL];
-		out[i] = (ch == '\n' || (ch >= 0x20 && ch < 0x7f)) ? (char)ch
-		                                                    : '?';
+		out[i] =
+		    (ch == '\n' || (ch >= 0x20 && ch < 0x7f)) ? (char)ch : '?';
 	}
 	while (i > 0 && out[i - 1] == '\n')
 		i--;
@@ -335,7 +338,8 @@ cmdrun_start(struct event_base *base, const char *line, uint64_t timeout_ms,
 	if (cmdrun_split(line, &argv, err, errlen) == -1)
 		return NULL;
 	if ((file = cmdrun_resolve(argv[0])) == NULL) {
-		snprintf(err, errlen, "%s: command not found", argv[0]);
+		snprintf(err, errlen, "%s: command not found%s", argv[0],
+		    strchr(argv[0], '/') ? " (or not executable)" : " in PATH");
 		free(argv);
 		return NULL;
 	}
@@ -370,7 +374,8 @@ cmdrun_start(struct event_base *base, const char *line, uint64_t timeout_ms,
 	c->errfd = ep[0];
 	evutil_make_socket_nonblocking(c->out);
 	evutil_make_socket_nonblocking(c->errfd);
-	c->rev = event_new(base, c->out, EV_READ | EV_PERSIST, cmdrun_on_read, c);
+	c->rev =
+	    event_new(base, c->out, EV_READ | EV_PERSIST, cmdrun_on_read, c);
 	event_add(c->rev, NULL);
 	c->kill_ev = evtimer_new(base, cmdrun_on_timeout, c);
 	evtimer_add(c->kill_ev, &tv);

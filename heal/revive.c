@@ -69,7 +69,9 @@ struct rv_target {
 	int pulling;
 	uint64_t last_pull_ms; /* mono; 0 = never */
 	char last_outcome[640];
-	char restored[512]; /* "openclaw from /x.bak; ..." */
+	char restored[512];    /* "openclaw from /x.bak; ..." */
+	int await_services;    /* restarted; its guards' services not yet up */
+	uint64_t restarted_ms; /* mono: the new incarnation arrived */
 };
 
 struct revive {
@@ -81,6 +83,7 @@ struct revive {
 	struct rvpool *pool;
 	revive_step_cb step_cb;
 	revive_would_act_cb would_act_cb;
+	revive_service_cb service_cb;
 	void *arg;
 	struct rv_target **t; /* stable structs: timers point at them */
 	size_t n;
@@ -391,21 +394,56 @@ revive_act_stop(struct revive *rv, size_t idx, int alive)
 		incident_close_peer(rv->inc, t->name, "peer is alive again");
 }
 
-void
-revive_peer_restarted(struct revive *rv, size_t idx)
+/*
+ * The services the target's guards name ("service = app@h3"), each with
+ * what the target last reported: into buf as "app@h3 up, web@h3 down";
+ * returns how many are not up (0 when all are, or none is named).
+ */
+static int
+rv_services(struct revive *rv, struct rv_target *t, char *buf, size_t len)
 {
-	struct rv_target *t;
-	uint64_t secs;
+	const struct conf *c = rv->conf;
+	const struct conf_service *sv;
+	const char *st;
+	size_t i, n = 0;
+	int down = 0;
 
-	if (idx >= rv->n)
-		return;
-	t = rv->t[idx];
-	if (t->phase != RV_VERIFYING)
-		return;
+	buf[0] = '\0';
+	for (i = 0; i < c->nguards; i++) {
+		if (c->guards[i].peer_idx != t->idx ||
+		    c->guards[i].service_idx < 0)
+			continue;
+		sv = &c->services[c->guards[i].service_idx];
+		st = rv->service_cb ? rv->service_cb(t->idx, sv->name, rv->arg)
+		                    : NULL;
+		if (st == NULL || st[0] != 'u')
+			down++;
+		if (n < len)
+			n += (size_t)snprintf(buf + n, len - n, "%s%s@%s %s",
+			    n ? ", " : "", sv->name, t->name,
+			    st == NULL     ? "not reported"
+			    : st[0] == 'u' ? "up"
+			    : st[0] == 'd' ? "down"
+			                   : "starting");
+	}
+	return down;
+}
+
+/* the revive is done: the target restarted and what its guards configure
+ * is up again */
+static void
+rv_revive_ok(struct revive *rv, struct rv_target *t, const char *services)
+{
+	uint64_t secs;
+	char detail[1024];
+
 	evtimer_del(t->timer);
+	t->await_services = 0;
 	secs = (clock_mono_ms() - t->verify_start_ms + 500) / 1000;
-	evlog_write_new(rv->ev, "revive_ok", t->name,
+	snprintf(detail, sizeof(detail), "%s%s%s",
 	    t->restored[0] ? t->restored : "peerwatch restarted",
+	    services[0] ? "; " : "", services);
+	evlog_write_new(rv->ev, "revive_ok", t->name, detail,
 	    json_pack("{sIsi}", "seconds", (json_int_t)secs, "attempt",
 	        (int)t->attempt));
 	snprintf(t->last_outcome, sizeof(t->last_outcome), "revived in %llu s",
@@ -413,7 +451,60 @@ revive_peer_restarted(struct revive *rv, size_t idx)
 	incident_close_peer(rv->inc, t->name, "revived");
 	t->phase = RV_IDLE;
 	if (t->acting && rv->step_cb)
-		rv->step_cb(idx, "done", t->attempt, rv->arg);
+		rv->step_cb(t->idx, "done", t->attempt, rv->arg);
+}
+
+void
+revive_peer_restarted(struct revive *rv, size_t idx)
+{
+	struct rv_target *t;
+	char services[512];
+
+	if (idx >= rv->n)
+		return;
+	t = rv->t[idx];
+	if (t->phase != RV_VERIFYING)
+		return;
+	t->restarted_ms = clock_mono_ms();
+	if (rv_services(rv, t, services, sizeof(services)) > 0) {
+		/* its peerwatch is back; the revive is done when the
+		 * services are (revive_on_status), or incomplete when
+		 * revive_verify runs out first */
+		t->await_services = 1;
+		log_info(
+		    "peer=%s restarted; waiting for %s", t->name, services);
+		return;
+	}
+	rv_revive_ok(rv, t, services);
+}
+
+void
+revive_on_status(struct revive *rv, size_t idx)
+{
+	struct rv_target *t;
+	char services[512];
+
+	if (idx >= rv->n)
+		return;
+	t = rv->t[idx];
+	if (t->phase == RV_VERIFYING && t->await_services) {
+		if (rv_services(rv, t, services, sizeof(services)) == 0)
+			rv_revive_ok(rv, t, services);
+		return;
+	}
+	/* an incomplete revive's services came up later after all */
+	if (incident_is_open(rv->inc, "revive_incomplete", t->name) &&
+	    rv_services(rv, t, services, sizeof(services)) == 0) {
+		evlog_write(
+		    rv->ev, "revive_completed", t->name, services, NULL);
+		incident_close(rv->inc, "revive_incomplete", t->name, services);
+	}
+}
+
+void
+revive_set_service_cb(struct revive *rv, revive_service_cb cb)
+{
+	rv->service_cb = cb;
 }
 
 static void
@@ -444,6 +535,26 @@ rv_on_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (t->phase == RV_VERIFYING && t->await_services) {
+		char services[512];
+
+		rv_services(rv, t, services, sizeof(services));
+		t->await_services = 0;
+		evlog_writef(rv->ev, "revive_incomplete", t->name, NULL,
+		    "%s still down %llu s after the restore: %s", t->name,
+		    (unsigned long long)rv->conf->mesh.revive_verify_ms / 1000,
+		    services);
+		incident_raise(rv->inc, "revive_incomplete", t->name,
+		    clock_wall_ms(), "%s restarted, but %s after %llu s",
+		    t->name, services,
+		    (unsigned long long)rv->conf->mesh.revive_verify_ms / 1000);
+		snprintf(t->last_outcome, sizeof(t->last_outcome),
+		    "incomplete: %s", services);
+		t->phase = RV_IDLE;
+		if (t->acting && rv->step_cb)
+			rv->step_cb(t->idx, "done", t->attempt, rv->arg);
+		return;
+	}
 	if (t->phase == RV_VERIFYING && !t->acting) {
 		/* it answers again, but its service manager did not restart
 		 * it on the flag: say so; nothing to escalate, it is up */

@@ -37,6 +37,10 @@ typedef void (*revive_step_cb)(
     size_t target, const char *step, unsigned attempt, void *arg);
 /* would this host act for target if it went silent now? */
 typedef int (*revive_would_act_cb)(size_t target, void *arg);
+/* what target last reported for its service: "u", "d", "?" (maybe with
+ * "!"), or NULL if it reported nothing about it */
+typedef const char *(*revive_service_cb)(
+    size_t target, const char *service, void *arg);
 /* a manual revive finished: result is borrowed for the call */
 typedef void (*revive_done_cb)(const json_t *result, void *arg);
 
@@ -65,5 +69,16 @@ int revive_manual(struct revive *, size_t target, int dry_run,
 
 /* per target: phase, attempts, revives this hour, last outcome */
 json_t *revive_status_json(const struct revive *);
+
+/*
+ * A revive is done when the target restarted (revive_peer_restarted) and
+ * every service its guards name (`service = NAME@TARGET`) reports up in
+ * its heartbeats: then `revive_ok` names them. When revive_verify runs
+ * out first: `revive_incomplete` and an incident of that kind (escalated),
+ * closed by a later `revive_completed` when they do come up.
+ */
+void revive_set_service_cb(struct revive *, revive_service_cb);
+/* a full status from peer idx arrived (its services may have changed) */
+void revive_on_status(struct revive *, size_t idx);
 
 #endif

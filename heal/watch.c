@@ -40,15 +40,15 @@ struct wsvc {
 	enum wsvc_state state;
 	unsigned fails, succs; /* probes in a row */
 	struct event *probe_ev;
-	CURL *easy;          /* HTTP or TCP probe in flight */
-	struct cmdrun *cmd;  /* exec probe in flight */
-	struct cmdrun *rcmd; /* restart in flight */
+	CURL *easy;                     /* HTTP or TCP probe in flight */
+	struct cmdrun *cmd;             /* exec probe in flight */
+	struct cmdrun *rcmd;            /* restart in flight */
 	char detail[CMDRUN_TAIL + 128]; /* the last probe's outcome */
-	uint64_t since_wall;           /* state entered */
+	uint64_t since_wall;            /* state entered */
 	uint64_t last_probe_wall;
-	uint64_t started_mono;     /* watching since */
-	uint64_t last_beat_wall;   /* peerwatch beat NAME; 0 none */
-	unsigned restarts_in_row;  /* for the backoff */
+	uint64_t started_mono;    /* watching since */
+	uint64_t last_beat_wall;  /* peerwatch beat NAME; 0 none */
+	unsigned restarts_in_row; /* for the backoff */
 	uint64_t last_restart_mono, last_restart_wall;
 	char last_restart[CMDRUN_TAIL + 64];
 	uint64_t grace_until_mono;
@@ -73,7 +73,10 @@ struct watch {
 	watch_change_cb change_cb;
 	void *arg;
 	char *payload;
-	int once; /* run --once: one probe decides; no restarts, no saves */
+	int once;   /* run --once: one probe decides; no restarts, no saves */
+	int loaded; /* the first config is in: later services are news */
+	watch_hold_cb hold_cb; /* maintenance of NAME@SELF */
+	void *hold_arg;
 };
 
 static void wsvc_on_probe_timer(evutil_socket_t, short, void *);
@@ -115,17 +118,20 @@ rule_same_probe(const struct conf_service *a, const struct conf_service *b)
 
 /* --- events -------------------------------------------------------------- */
 
-static void
-wsvc_event(struct wsvc *s, const char *type, json_t *fields, const char *fmt,
-    ...) __attribute__((format(printf, 4, 5)));
+static void wsvc_event(struct wsvc *s, const char *type, json_t *fields,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 static void
-wsvc_event(struct wsvc *s, const char *type, json_t *fields, const char *fmt,
-    ...)
+wsvc_event(
+    struct wsvc *s, const char *type, json_t *fields, const char *fmt, ...)
 {
 	char detail[1024];
 	va_list ap;
 
+	if (s->w->once) { /* run --once prints a table, nothing else */
+		json_decref(fields);
+		return;
+	}
 	if (fields == NULL)
 		fields = json_object();
 	json_object_set_new(fields, "service", json_string(s->c.name));
@@ -172,8 +178,8 @@ watch_save_breakers(struct watch *w)
 	json_decref(o);
 	if (txt == NULL)
 		return;
-	if (statefile_write(w->state_dir, WATCH_BREAKERS, txt, err,
-	        sizeof(err)) == -1)
+	if (statefile_write(
+	        w->state_dir, WATCH_BREAKERS, txt, err, sizeof(err)) == -1)
 		log_warnx("breaker states not saved: %s", err);
 	free(txt);
 }
@@ -235,7 +241,8 @@ watch_read_breakers(struct watch *w)
 	return o;
 }
 
-/* --- the breaker ----------------------------------------------------------- */
+/* --- the breaker -----------------------------------------------------------
+ */
 
 static void
 wsvc_subject(const struct wsvc *s, char *buf, size_t len)
@@ -303,20 +310,20 @@ wsvc_restart_failed(struct wsvc *s, const char *why)
 	s->fail_wall[s->nfail++] = now;
 	if (s->breaker == BR_HALF_OPEN)
 		wsvc_breaker_open(s, "the half-open try failed");
-	else if (s->breaker == BR_CLOSED &&
-	         s->nfail >= s->c.breaker_failures) {
+	else if (s->breaker == BR_CLOSED && s->nfail >= s->c.breaker_failures) {
 		char why2[128];
 
-		snprintf(why2, sizeof(why2), "%zu failed restarts in %" PRIu64
-		                             " s",
-		    s->nfail, s->c.breaker_window_ms / 1000);
+		snprintf(why2, sizeof(why2),
+		    "%zu failed restarts in %" PRIu64 " s", s->nfail,
+		    s->c.breaker_window_ms / 1000);
 		wsvc_breaker_open(s, why2);
 	} else
 		watch_save_breakers(s->w);
 	(void)why;
 }
 
-/* --- restarts ----------------------------------------------------------------- */
+/* --- restarts
+ * ----------------------------------------------------------------- */
 
 /* the wait before the next restart: interval x backoff^(n-1), capped */
 static uint64_t
@@ -330,7 +337,8 @@ wsvc_backoff_ms(const struct wsvc *s)
 	for (i = 1; i < s->restarts_in_row && d < s->c.restart_backoff_max_ms;
 	     i++)
 		d *= s->c.restart_backoff ? s->c.restart_backoff : 1;
-	return d < s->c.restart_backoff_max_ms ? d : s->c.restart_backoff_max_ms;
+	return d < s->c.restart_backoff_max_ms ? d
+	                                       : s->c.restart_backoff_max_ms;
 }
 
 static void
@@ -346,7 +354,8 @@ wsvc_on_restart_done(const struct cmdrun_result *r, void *arg)
 		wsvc_event(s, "service_restarted",
 		    json_pack("{sIss}", "ms", (json_int_t)r->elapsed_ms,
 		        "output", r->tail),
-		    "restart command: %s in %" PRIu64 " ms", how, r->elapsed_ms);
+		    "restart command: %s in %" PRIu64 " ms", how,
+		    r->elapsed_ms);
 		/* the verdict comes from the probes, after the grace */
 		s->grace_until_mono = clock_mono_ms() + s->c.start_grace_ms;
 		s->verdict_pending = 1;
@@ -362,6 +371,17 @@ wsvc_on_restart_done(const struct cmdrun_result *r, void *arg)
 	watch_changed(s->w);
 }
 
+static int
+wsvc_in_maintenance(const struct wsvc *s)
+{
+	char key[2 * CONF_NAME_MAX + 2];
+
+	if (s->w->hold_cb == NULL)
+		return 0;
+	wsvc_subject(s, key, sizeof(key));
+	return s->w->hold_cb(key, s->w->hold_arg) != 0;
+}
+
 static void
 wsvc_maybe_restart(struct wsvc *s)
 {
@@ -369,7 +389,7 @@ wsvc_maybe_restart(struct wsvc *s)
 	char err[256];
 
 	if (s->c.restart == NULL || s->rcmd != NULL || s->state != SV_DOWN ||
-	    s->verdict_pending || s->w->once)
+	    s->verdict_pending || s->w->once || wsvc_in_maintenance(s))
 		return;
 	if (s->breaker == BR_OPEN) {
 		if (wall < s->opened_wall + s->c.breaker_cooldown_ms)
@@ -391,8 +411,8 @@ wsvc_maybe_restart(struct wsvc *s)
 	        "backoff_ms", (json_int_t)wait),
 	    "restart %u in a row%s", s->restarts_in_row,
 	    s->breaker == BR_HALF_OPEN ? " (half-open try)" : "");
-	s->rcmd = cmdrun_start(s->w->base, s->c.restart, s->c.restart_timeout_ms,
-	    wsvc_on_restart_done, s, err, sizeof(err));
+	s->rcmd = cmdrun_start(s->w->base, s->c.restart,
+	    s->c.restart_timeout_ms, wsvc_on_restart_done, s, err, sizeof(err));
 	if (s->rcmd == NULL) {
 		snprintf(s->last_restart, sizeof(s->last_restart), "%s", err);
 		wsvc_event(s, "restart_failed", NULL, "%s", err);
@@ -400,7 +420,8 @@ wsvc_maybe_restart(struct wsvc *s)
 	}
 }
 
-/* --- deciding ---------------------------------------------------------------- */
+/* --- deciding ----------------------------------------------------------------
+ */
 
 static void
 wsvc_set_state(struct wsvc *s, enum wsvc_state st)
@@ -471,7 +492,8 @@ wsvc_result(struct wsvc *s, int ok)
 	}
 }
 
-/* --- probes ------------------------------------------------------------------ */
+/* --- probes ------------------------------------------------------------------
+ */
 
 static size_t
 wsvc_discard(char *p, size_t size, size_t n, void *arg)
@@ -501,8 +523,8 @@ wsvc_on_curl_done(CURL *easy, CURLcode rc, void *arg)
 			snprintf(s->detail, sizeof(s->detail), "%s",
 			    curl_easy_strerror(rc));
 		else
-			snprintf(s->detail, sizeof(s->detail), "HTTP %ld",
-			    code);
+			snprintf(
+			    s->detail, sizeof(s->detail), "HTTP %ld", code);
 	}
 	wsvc_result(s, ok);
 }
@@ -562,8 +584,8 @@ wsvc_last_beat(struct wsvc *s)
 
 	if (s->c.beat_file == NULL)
 		return last;
-	fd = open(s->c.beat_file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
-	                              O_NONBLOCK);
+	fd = open(
+	    s->c.beat_file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd == -1)
 		return last;
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
@@ -589,7 +611,8 @@ wsvc_probe_beat(struct wsvc *s)
 
 	if (last == 0 && s->w->once) {
 		snprintf(s->detail, sizeof(s->detail), "%s",
-		    s->c.beat_file ? "no beat file" : "not checked: beats go to the daemon");
+		    s->c.beat_file ? "no beat file"
+		                   : "not checked: beats go to the daemon");
 		wsvc_result(s, s->c.beat_file == NULL);
 		return;
 	}
@@ -625,8 +648,8 @@ wsvc_probe(struct wsvc *s)
 	case CONF_PROBE_HTTP:
 	case CONF_PROBE_TCP:
 		if (wsvc_start_curl(s) == -1) {
-			snprintf(s->detail, sizeof(s->detail),
-			    "probe not started");
+			snprintf(
+			    s->detail, sizeof(s->detail), "probe not started");
 			wsvc_result(s, 0);
 		}
 		break;
@@ -667,7 +690,8 @@ wsvc_on_probe_timer(evutil_socket_t fd, short what, void *arg)
 	wsvc_probe(s);
 }
 
-/* --- services come and go ---------------------------------------------------- */
+/* --- services come and go ----------------------------------------------------
+ */
 
 static unsigned
 wsvc_hash(const char *p)
@@ -724,9 +748,8 @@ watch_new(struct event_base *base, struct evlog *ev, struct incidents *inc,
 }
 
 struct watch *
-watch_new_once(struct event_base *base, struct evlog *ev,
-    struct incidents *inc, const struct conf *c, size_t self,
-    watch_change_cb cb, void *arg, int once)
+watch_new_once(struct event_base *base, struct evlog *ev, struct incidents *inc,
+    const struct conf *c, size_t self, watch_change_cb cb, void *arg, int once)
 {
 	struct watch *w = xcalloc(1, sizeof(*w));
 
@@ -780,10 +803,10 @@ watch_reconf(struct watch *w, const struct conf *c, size_t self)
 			rule_copy(&s->c, &c->services[i]);
 		} else {
 			s = wsvc_new(w, &c->services[i], saved);
-			if (w->svcs != NULL || fresh != NULL || removed)
+			if (w->loaded)
 				wsvc_event(s, "service_watch_start", NULL,
-				    "watching (%s)", s->c.probe ? s->c.probe
-				                                : "push beats");
+				    "watching (%s)",
+				    s->c.probe ? s->c.probe : "push beats");
 			added++;
 		}
 		s->next = NULL;
@@ -793,12 +816,13 @@ watch_reconf(struct watch *w, const struct conf *c, size_t self)
 	/* what is left was removed from the config */
 	while ((s = w->svcs) != NULL) {
 		w->svcs = s->next;
-		wsvc_event(s, "service_watch_stop", NULL,
-		    "no longer in the config");
+		wsvc_event(
+		    s, "service_watch_stop", NULL, "no longer in the config");
 		wsvc_free(s);
 		removed++;
 	}
 	w->svcs = fresh;
+	w->loaded = 1;
 	json_decref(saved);
 	if (added || removed)
 		watch_changed(w);
@@ -844,7 +868,8 @@ watch_beat(struct watch *w, const char *name, char *err, size_t errlen)
 	struct wsvc *s = watch_find(w, name);
 
 	if (s == NULL) {
-		snprintf(err, errlen, "no service %s on %s", name, w->self_name);
+		snprintf(
+		    err, errlen, "no service %s on %s", name, w->self_name);
 		return -1;
 	}
 	if (s->c.probe_kind != CONF_PROBE_BEAT) {
@@ -865,7 +890,8 @@ watch_reset(struct watch *w, const char *name, char *err, size_t errlen)
 	struct wsvc *s = watch_find(w, name);
 
 	if (s == NULL) {
-		snprintf(err, errlen, "no service %s on %s", name, w->self_name);
+		snprintf(
+		    err, errlen, "no service %s on %s", name, w->self_name);
 		return -1;
 	}
 	s->restarts_in_row = 0;
@@ -876,6 +902,13 @@ watch_reset(struct watch *w, const char *name, char *err, size_t errlen)
 	wsvc_breaker_close(s, "reset by hand");
 	wsvc_probe(s);
 	return 0;
+}
+
+void
+watch_set_hold_cb(struct watch *w, watch_hold_cb cb, void *arg)
+{
+	w->hold_cb = cb;
+	w->hold_arg = arg;
 }
 
 void
@@ -917,7 +950,7 @@ watch_status_json(const struct watch *w)
 	uint64_t now = clock_mono_ms();
 
 	for (s = w->svcs; s; s = s->next) {
-		o = json_pack("{sssssssssIsIsisisIsIsI}", "name", s->c.name,
+		o = json_pack("{sssssssssssIsIsisisIsIsI}", "name", s->c.name,
 		    "state", state_names[s->state], "breaker",
 		    breaker_names[s->breaker], "probe",
 		    s->c.probe ? s->c.probe : "beat", "detail", s->detail,
@@ -928,8 +961,10 @@ watch_status_json(const struct watch *w)
 		    (json_int_t)s->restart_failures, "failed_restarts_window",
 		    (json_int_t)s->nfail);
 		json_object_set_new(o, "restarting", json_boolean(s->rcmd));
-		json_object_set_new(o, "in_grace",
-		    json_boolean(now < s->grace_until_mono));
+		json_object_set_new(
+		    o, "maintenance", json_boolean(wsvc_in_maintenance(s)));
+		json_object_set_new(
+		    o, "in_grace", json_boolean(now < s->grace_until_mono));
 		if (s->last_restart_wall != 0) {
 			json_object_set_new(o, "last_restart",
 			    json_integer((json_int_t)s->last_restart_wall));
@@ -938,8 +973,9 @@ watch_status_json(const struct watch *w)
 		}
 		if (s->breaker == BR_OPEN)
 			json_object_set_new(o, "half_open_at",
-			    json_integer((json_int_t)(s->opened_wall +
-			                              s->c.breaker_cooldown_ms)));
+			    json_integer(
+			        (json_int_t)(s->opened_wall +
+			                     s->c.breaker_cooldown_ms)));
 		if (s->c.probe_kind == CONF_PROBE_BEAT && s->last_beat_wall)
 			json_object_set_new(o, "last_beat",
 			    json_integer((json_int_t)s->last_beat_wall));
@@ -978,20 +1014,20 @@ watch_metrics(const struct watch *w, struct metrics *m)
 		    s->c.name);
 		metrics_u64(m, "peerwatch_service_probes_total", lab,
 		    s->probes - s->probe_failures);
-		snprintf(lab, sizeof(lab),
-		    "service=\"%s\",result=\"failed\"", s->c.name);
+		snprintf(lab, sizeof(lab), "service=\"%s\",result=\"failed\"",
+		    s->c.name);
 		metrics_u64(m, "peerwatch_service_probes_total", lab,
 		    s->probe_failures);
 	}
 	metrics_family(m, "peerwatch_service_restarts_total", "counter",
 	    "Restarts started, and those that failed.");
 	for (s = w->svcs; s; s = s->next) {
-		snprintf(lab, sizeof(lab),
-		    "service=\"%s\",result=\"started\"", s->c.name);
-		metrics_u64(m, "peerwatch_service_restarts_total", lab,
-		    s->restarts);
-		snprintf(lab, sizeof(lab),
-		    "service=\"%s\",result=\"failed\"", s->c.name);
+		snprintf(lab, sizeof(lab), "service=\"%s\",result=\"started\"",
+		    s->c.name);
+		metrics_u64(
+		    m, "peerwatch_service_restarts_total", lab, s->restarts);
+		snprintf(lab, sizeof(lab), "service=\"%s\",result=\"failed\"",
+		    s->c.name);
 		metrics_u64(m, "peerwatch_service_restarts_total", lab,
 		    s->restart_failures);
 	}

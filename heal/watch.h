@@ -31,9 +31,8 @@ struct watch;
 /* something the mesh should hear about changed (for hb_kick) */
 typedef void (*watch_change_cb)(void *arg);
 
-struct watch *watch_new(struct event_base *, struct evlog *,
-    struct incidents *, const struct conf *, size_t self, watch_change_cb,
-    void *arg);
+struct watch *watch_new(struct event_base *, struct evlog *, struct incidents *,
+    const struct conf *, size_t self, watch_change_cb, void *arg);
 /* once: for `run --once`: no timers, one probe decides up or down, no
  * restarts, nothing saved (watch_probe_all starts the probes) */
 struct watch *watch_new_once(struct event_base *, struct evlog *,
@@ -52,6 +51,10 @@ void watch_reconf(struct watch *, const struct conf *, size_t self);
 int watch_beat(struct watch *, const char *name, char *err, size_t errlen);
 /* re-arm name's breaker and backoff at once: 0, or -1 with err */
 int watch_reset(struct watch *, const char *name, char *err, size_t errlen);
+
+/* nonzero while key (NAME@SELF) is in maintenance: watched, not restarted */
+typedef int (*watch_hold_cb)(const char *key, void *arg);
+void watch_set_hold_cb(struct watch *, watch_hold_cb, void *arg);
 
 /* probe every service once now, whatever its schedule */
 void watch_probe_all(struct watch *);

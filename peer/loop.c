@@ -95,6 +95,14 @@ loop_would_act(size_t target, void *arg)
 	       membership_state_of(l->mb, target) == MEMBERSHIP_ALIVE;
 }
 
+static const char *
+loop_service_state(size_t target, const char *service, void *arg)
+{
+	struct loop *l = arg;
+
+	return membership_service_state(l->mb, target, service);
+}
+
 static void
 loop_on_heartbeat(const struct hb_msg *msg, void *arg)
 {
@@ -104,6 +112,8 @@ loop_on_heartbeat(const struct hb_msg *msg, void *arg)
 	    msg->sent_at_ms, msg->new_incarnation, msg->payload,
 	    clock_mono_ms(), clock_wall_ms());
 	failover_on_payload(l->fo, msg->peer, msg->payload);
+	if (msg->payload != NULL)
+		revive_on_status(l->rv, msg->peer);
 }
 
 static void
@@ -277,6 +287,37 @@ loop_ctl_revive(struct loop *l, const json_t *req, struct ctl_req *r)
 	return NULL;
 }
 
+static int
+loop_service_hold(const char *key, void *arg)
+{
+	struct loop *l = arg;
+
+	return membership_maintenance_until(l->mb, key) != 0;
+}
+
+/* maintenance {key, duration_ms}; sleep {sleeping} */
+static json_t *
+loop_ctl_hold(struct loop *l, const json_t *req, int sleep)
+{
+	const char *key = json_string_value(json_object_get(req, "key"));
+	json_int_t ms = json_integer_value(json_object_get(req, "duration_ms"));
+	char err[256];
+
+	if (sleep) {
+		membership_sleep_notice(
+		    l->mb, json_is_true(json_object_get(req, "sleeping")));
+		return json_pack("{sb}", "ok", 1);
+	}
+	if (key == NULL)
+		key = l->conf->peers[l->self].name;
+	if (ms < 0 || membership_maintenance(
+	                  l->mb, key, (uint64_t)ms, err, sizeof(err)) == -1)
+		return json_pack(
+		    "{ss}", "error", ms < 0 ? "bad duration" : err);
+	return json_pack("{sbsssI}", "ok", 1, "key", key, "until",
+	    (json_int_t)membership_maintenance_until(l->mb, key));
+}
+
 /* beat NAME, reset NAME */
 static json_t *
 loop_ctl_service(struct loop *l, const json_t *req, int reset)
@@ -300,6 +341,8 @@ loop_on_ctl(const json_t *req, struct ctl_req *r, void *arg)
 	struct loop *l = arg;
 	const char *cmd = json_string_value(json_object_get(req, "cmd"));
 
+	if (strcmp(cmd, "maintenance") == 0 || strcmp(cmd, "sleep") == 0)
+		return loop_ctl_hold(l, req, strcmp(cmd, "sleep") == 0);
 	if (strcmp(cmd, "beat") == 0 || strcmp(cmd, "reset") == 0)
 		return loop_ctl_service(l, req, strcmp(cmd, "reset") == 0);
 	if (strcmp(cmd, "revive") == 0)
@@ -422,6 +465,7 @@ loop_start_modules(struct loop *l, char *err, size_t errlen)
 	l->inc = incidents_new(l->ev, NULL, NULL);
 	l->rv = revive_new(l->base, l->conf, l->self, l->worker, l->ev, l->inc,
 	    loop_on_revive_step, loop_would_act, l);
+	revive_set_service_cb(l->rv, loop_service_state);
 	l->mb = membership_new(l->conf, l->self, hb_incarnation(l->hb), l->ev,
 	    loop_on_member_event, l, now);
 	l->status = status_new(l->base, l->conf, l->self, loop_status_json,
@@ -435,8 +479,9 @@ loop_start_modules(struct loop *l, char *err, size_t errlen)
 	    loop_on_ollama_change, l, err, errlen);
 	if (l->fo == NULL && err[0] != '\0')
 		return -1;
-	l->watch = watch_new(l->base, l->ev, l->inc, l->conf, l->self,
-	    loop_on_watch_change, l);
+	l->watch = watch_new(
+	    l->base, l->ev, l->inc, l->conf, l->self, loop_on_watch_change, l);
+	watch_set_hold_cb(l->watch, loop_service_hold, l);
 	l->rg = resguard_new(l->base, l->ev, l->inc, l->conf, l->self);
 	return 0;
 }

@@ -49,6 +49,8 @@ static const struct main_cmd main_cmds[] = {
     {"revive", cli_revive, "revive a peer now (or --dry-run)"},
     {"beat", cli_beat, "a push beat for a service"},
     {"reset", cli_reset, "re-arm a service's circuit breaker"},
+    {"maintenance", cli_maintenance, "hold a peer or service: no revive"},
+    {"sleep-notice", cli_sleep_notice, "tell the mesh this host sleeps"},
     {"deploy-units", cli_deploy_units,
         "print systemd/launchd units for the flags"},
     {"check-config", main_check_config, "validate peers.conf"},
@@ -119,12 +121,14 @@ main_run(int argc, char **argv)
 			printf(
 			    "usage: peerwatch run [-c FILE] [--name NAME] "
 			    "[-v|-q] [--log FILE]\n       peerwatch run --once "
-			    "[--json] [-c FILE] [--name NAME]\n\nRun the daemon "
+			    "[--json] [-c FILE] [--name NAME]\n\nRun the "
+			    "daemon "
 			    "in the "
 			    "foreground (systemd and launchd run it so). Logs "
 			    "go to stderr.\n  --once             run every "
 			    "local service check once, print the\n"
-			    "                     results (--json: as JSON) and "
+			    "                     results (--json: as JSON) "
+			    "and "
 			    "exit 1 if any is down;\n                     no "
 			    "restarts, no ports, nothing written\n"
 			    "  -c, --config FILE  peers.conf\n"

@@ -150,8 +150,8 @@ hb_save_replay(struct hb *hb)
 	if (s == NULL)
 		return;
 	hb->c.replay_saves++;
-	if (statefile_write(hb->state_dir, "replay.json", s, err, sizeof(err)) ==
-	    -1)
+	if (statefile_write(
+	        hb->state_dir, "replay.json", s, err, sizeof(err)) == -1)
 		log_warnx("replay window not saved: %s", err);
 	else
 		hb->replay_dirty = 0;

@@ -10,23 +10,16 @@
 . "$(dirname "$0")/lib.sh"
 pw_setup "$@"
 mesh_loopback alpha beta
+. "$(dirname "$0")/watch_lib.sh"
 A=${ADDR[alpha]}
 COUNT=$T/restarts
 
-# sv NAME FIELD: alpha's /status services.NAME.FIELD
-sv() {
-	status alpha || return 1
-	jget "$ST" -d none "services.$1.$2"
-}
-sv_is() {
-	[ "$(sv "$1" "$2")" = "$3" ]
-}
 restarts() {
 	ev_count alpha service_restart
 }
 incident_open() {
 	status alpha || return 1
-	jget "$ST" -l incidents | grep -q "circuit_open.*dead@alpha"
+	jget "$ST" incidents | grep -q "\"kind\":\"circuit_open\",\"subject\":\"dead@alpha\""
 }
 
 # nothing listens on the port; the restart command fails and counts itself

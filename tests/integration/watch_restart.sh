@@ -9,35 +9,17 @@
 # stays promtool-clean. (loopback)
 . "$(dirname "$0")/lib.sh"
 pw_setup "$@"
-PWSVC=$(cd "$(dirname "$0")/../tools" && pwd)/pwsvc.py
-command -v python3 >/dev/null 2>&1 || skip "needs python3"
 mesh_loopback alpha beta
+. "$(dirname "$0")/watch_lib.sh"
 A=${ADDR[alpha]}
-SVC=$T/svc
-mkdir -p "$SVC"
 ADDR_PORT=$A:18080
 
-pw_test_cleanup() {
-	local p
-	[ -f "$SVC/starts" ] || return 0
-	while read -r p; do
-		kill -KILL "$p" 2>/dev/null
-	done <"$SVC/starts"
-}
 
 svc_pid() {
 	cat "$SVC/pid" 2>/dev/null
 }
 svc_starts() {
 	wc -l <"$SVC/starts" 2>/dev/null | tr -d ' '
-}
-# sv NAME FIELD: alpha's /status services.NAME.FIELD
-sv() {
-	status alpha || return 1
-	jget "$ST" -d none "services.$1.$2"
-}
-sv_is() {
-	[ "$(sv "$1" "$2")" = "$3" ]
 }
 
 cat >>"$T/peers.conf" <<EOF
