@@ -3,9 +3,11 @@
 # status_page: the page at / of a live three-peer loopback mesh, rendered
 # by headless Chromium (its DOM after the script ran): every peer listed
 # alive; after a kill -9 the dead peer shows down on a fresh load within a
-# deadline. Screenshots at desktop (1280x900) and phone (390x844) widths go
-# to ARTIFACTS (the build tree's test-artifacts/, kept after the run).
-# Also GET /events over curl: JSON, newest last, n's default, cap and
+# deadline. Screenshots at desktop (1280x900) and phone (390x844) widths
+# and the last DOM go to ARTIFACTS (the build tree's test-artifacts/, kept
+# after the run).
+# With a local service whose breaker opens, a peer's service and fake
+# Ollamas, those sections show them. Also GET /events over curl: JSON, newest last, n's default, cap and
 # errors, HEAD, and the page's files with their Content-Security-Policy.
 # Usage: status_page.sh PEERWATCH PWJSON PWFORGE ARTIFACTS
 . "$(dirname "$0")/lib.sh"
@@ -34,6 +36,7 @@ chromium_run() {
 # dom: the page's DOM after its first refresh, into DOM
 dom() {
 	DOM=$(chromium_run --virtual-time-budget=4000 --dump-dom "$URL/") || return 1
+	printf '%s\n' "$DOM" >"$ART/dom.html" # the last one, for a failure
 	grep -q 'data-ready="yes"' <<<"$DOM"
 }
 
@@ -86,10 +89,45 @@ nev() {
 	[ "$(jget "$BODY" -d none "$NEV.type")" = none ] || fail "BODY has more than $NEV elements"
 }
 
-mesh_loopback alpha beta gamma
+# a fake Ollama on alpha and beta; alpha watches a service that never
+# starts (its breaker opens), beta one that is up (the port of its fake)
+. "$(dirname "$0")/ollama_lib.sh"
+ollama_mesh alpha beta gamma
 URL=http://${ADDR[alpha]}:17947
+cat >>"$T/peers.conf" <<EOF
+[service dead@alpha]
+probe = tcp://${ADDR[alpha]}:18089
+interval = 200ms
+timeout = 150ms
+failures_before_restart = 1
+start_grace = 200ms
+restart = sh -c 'echo "cannot start: config broken" >&2; exit 3'
+restart_timeout = 2s
+breaker_failures = 2
+breaker_window = 1m
+breaker_cooldown = 10m
+
+[service api@beta]
+probe = tcp://${ADDR[beta]}:$OPORT
+interval = 200ms
+timeout = 150ms
+
+EOF
+fake_start alpha tiny,big tiny
+fake_start beta tiny
 start_all
-wait_until 5 settled || fail "mesh did not come up"
+wait_until 8 settled || fail "mesh did not come up"
+breaker_open() {
+	status alpha || return 1
+	[ "$(jget "$ST" -d none services.dead.breaker)" = open ]
+}
+wait_until 10 breaker_open || fail "alpha's breaker for dead never opened"
+wait_until 5 backend_sees alpha beta reported_up true || fail "alpha never heard beta's Ollama"
+beta_api_up() {
+	status alpha || return 1
+	[ "$(jget "$ST" -d none peers.beta.services.api)" = u ]
+}
+wait_until 5 beta_api_up || fail "alpha does not see beta's service api up"
 
 # --- the page's files and their headers -----------------------------------
 for p in / /app.css /app.js; do
@@ -112,10 +150,14 @@ http /events && [ "$CODE" = 200 ] || fail "GET /events: $CODE"
     fail "the oldest event is not 'started': $(head -c 300 <<<"$BODY")"
 nev
 [ "$NEV" -ge 3 ] || fail "GET /events: $NEV events, want the start and two peers alive"
-# newest last: the file's last line is the array's last element
-last_file=$(tail -n 1 "$(events_file alpha)")
-[ "$(printf '%s' "$BODY" | tail -n 2 | head -n 1)" = "$last_file" ] ||
-    fail "GET /events: the last element is not the file's last line"
+# newest last: the file's last line is the array's last element (polled:
+# an event may land between the two reads)
+newest_is_files_last() {
+	http /events && [ "$CODE" = 200 ] || return 1
+	[ "$(printf '%s' "$BODY" | tail -n 2 | head -n 1)" = \
+	    "$(tail -n 1 "$(events_file alpha)")" ]
+}
+wait_until 5 newest_is_files_last || fail "GET /events: the last element is not the file's last line"
 http '/events?n=1' && [ "$CODE" = 200 ] || fail "GET /events?n=1: $CODE"
 nev
 [ "$NEV" -eq 1 ] || fail "n=1 gave $NEV events"
@@ -157,9 +199,9 @@ http '/events?x=1&n=200' && nev && [ "$NEV" -eq 200 ] ||
     fail "n=200 after another parameter: $NEV events"
 http '/events?x=1' && nev && [ "$NEV" -eq 50 ] ||
     fail "GET /events without n: $NEV events, want 50"
-# still newest last, the oldest dropped
-[ "$(printf '%s' "$BODY" | tail -n 2 | head -n 1)" = "$(tail -n 1 "$(events_file alpha)")" ] ||
-    fail "after 200 events the last element is not the file's last line"
+wait_until 5 newest_is_files_last || fail "after 200 events the last element is not the file's last line"
+http '/events?n=200' && [ "$(jget "$BODY" 0.type)" != started ] ||
+    fail "the oldest event was not dropped from the 200 kept"
 for bad in 'n=' 'n=abc' 'n=-1' 'n=5x' 'n=1e3'; do
 	http "/events?$bad" || fail "GET /events?$bad: no answer"
 	[ "$CODE" = 400 ] || fail "GET /events?$bad: $CODE, want 400"
@@ -182,7 +224,19 @@ grep -q 'unknown key "&lt;b&gt;pwxss&lt;/b&gt;"' <<<"$DOM" || {
 	fail "the failed reload's detail is not on the page as text"
 }
 ! grep -q '<b>pwxss' <<<"$DOM" || fail "an event's text became an element"
-log "the page lists all three peers"
+# this host's service and its breaker, beta's reported service, the
+# Ollama backends with their models, the breaker's incident
+grep -q '<tr data-service="dead" data-state="down">' <<<"$DOM" || fail "the page does not show service dead down"
+grep -o '<tr data-service="dead".*</tr>' <<<"$DOM" | sed 's|</tr>.*||' | grep -q '>open<' ||
+    fail "the page does not show dead's breaker open"
+grep -o '<tr class="peer" data-peer="beta".*</tr>' <<<"$DOM" | sed 's|</tr>.*||' |
+    grep -q '>api up<' || fail "the page does not show beta's service api up"
+grep -q '<section id="ollama-section">' <<<"$DOM" || fail "the Ollama section is hidden"
+grep -o '<tr data-backend="alpha">.*</tr>' <<<"$DOM" | sed 's|</tr>.*||' |
+    grep -q '>big:latest, tiny:latest<' || fail "alpha's backend does not list its models"
+grep -q '<tr data-backend="beta">' <<<"$DOM" || fail "no row for beta's backend"
+grep -q '>circuit_open<' <<<"$DOM" || fail "the page shows no circuit_open incident"
+log "the page lists all three peers, services, breakers, backends and incidents"
 shot desktop.png 1280,900
 shot phone.png 390,844
 shot desktop-dark.png 1280,900 --force-dark-mode
