@@ -71,6 +71,7 @@ function stateClass(s) {
 	case "alive": case "up": case "closed": case "self":
 		return "ok";
 	case "suspect": case "half_open": case "asleep": case "maintenance":
+	case "sleeping":
 		return "warning";
 	case "down": case "open":
 		return "bad";
@@ -165,10 +166,26 @@ function actingText(name, p, acting) {
 	return frag(parts);
 }
 
+// a state chip, with the end of a hold (asleep, maintenance) after it
+function stateCell(state, p) {
+	const f = frag([chip(state, stateClass(state))]);
+	if (typeof p.asleep_until === "number")
+		f.appendChild(el("span", " until " + clock(p.asleep_until), "small"));
+	if (typeof p.maintenance_until === "number")
+		f.appendChild(state === "maintenance"
+		    ? el("span", " until " + clock(p.maintenance_until), "small")
+		    : chip("maintenance until " + clock(p.maintenance_until), "warning"));
+	return f;
+}
+
 function renderMesh(st) {
 	const t = $("mesh");
 	const rows = [];
-	const me = row(t, [st.self + " (this host)", chip("this host", "ok"), "—",
+	const mine = {};
+	if (st.maintenance && typeof st.maintenance[st.self] === "number")
+		mine.maintenance_until = st.maintenance[st.self];
+	const me = row(t, [st.self + " (this host)",
+	    stateCell(st.sleeping ? "sleeping" : "this host", mine), "—",
 	    st.incarnation, "—", "—", el("span", Object.keys(st.acting || {}).length
 	        ? "for " + Object.keys(st.acting).join(", ") : "—", "small"),
 	    ownServices(st.services)]);
@@ -183,7 +200,7 @@ function renderMesh(st) {
 		    ? " (" + p.votes_down + "/" + p.votes_needed + " votes)" : "";
 		const tr = row(t, [
 			name,
-			chip(p.state, stateClass(p.state)),
+			stateCell(p.state, p),
 			cell(t, 2, ms(p.last_heard_ms), "num"),
 			cell(t, 3, p.incarnation, "num"),
 			cell(t, 4, skew(p), "num"),
@@ -211,6 +228,8 @@ function renderServices(services) {
 			state.appendChild(chip("restarting", "warning"));
 		if (s.in_grace)
 			state.appendChild(chip("grace"));
+		if (s.maintenance)
+			state.appendChild(chip("maintenance", "warning"));
 		const tr = row(t, [
 			name, state, br,
 			cell(t, 3, (s.restarts || 0) + (s.restart_failures
@@ -303,6 +322,10 @@ function renderHeader(st) {
 	$("meta").textContent = "incarnation " + st.incarnation + " · up " +
 	    duration(st.uptime_ms) + (st.config ? " · " + st.config : "") +
 	    (st.distrust_self ? " · distrusts itself" : "");
+	// maintenance holds in force anywhere in the mesh: {KEY: until}
+	const mt = st.maintenance || {};
+	$("holds").replaceChildren(...Object.keys(mt).sort().map((k) =>
+	    chip("maintenance: " + k + " until " + clock(mt[k]), "warning")));
 }
 
 function setConn(ok, why) {

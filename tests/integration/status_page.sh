@@ -3,7 +3,7 @@
 # status_page: the page at / of a live three-peer loopback mesh, rendered
 # by headless Chromium (its DOM after the script ran): every peer listed
 # alive; after a kill -9 the dead peer shows down on a fresh load within a
-# deadline. Screenshots at desktop (1280x900) and phone (390x844) widths
+# deadline, and then in maintenance once held. Screenshots at desktop (1280x900) and phone (390x844) widths
 # and the last DOM go to ARTIFACTS (the build tree's test-artifacts/, kept
 # after the run).
 # With a local service whose breaker opens, a peer's service and fake
@@ -250,4 +250,10 @@ log "the page shows gamma down $((NOW_MS - t_kill)) ms after the kill"
 grep -q 'data-peer="beta" data-state="alive"' <<<"$DOM" || fail "beta is no longer alive on the page"
 shot desktop-down.png 1280,900
 shot phone-down.png 390,844
+
+# a maintenance hold on the dead peer: shown as such, with its end
+pw_cli alpha maintenance on --peer gamma --for 1h >/dev/null || fail "maintenance on failed"
+wait_until 30 page_shows gamma maintenance || fail "the page does not show gamma in maintenance"
+grep -q '>maintenance: gamma until ' <<<"$DOM" || fail "the page does not list the hold"
+log "the page shows gamma in maintenance"
 pass
