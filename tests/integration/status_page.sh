@@ -14,20 +14,27 @@
 pw_setup "$@"
 ART=${PW_ARGS[0]:?usage: status_page.sh PEERWATCH PWJSON PWFORGE ARTIFACTS}
 command -v curl >/dev/null 2>&1 || fail "needs curl (deploy/deps.sh installs it)"
+# Debian's chromium, Ubuntu's chromium-browser, Chrome; on macOS the apps
 CHROMIUM=
-for c in chromium chromium-browser google-chrome; do
+for c in chromium chromium-browser google-chrome \
+    /Applications/Chromium.app/Contents/MacOS/Chromium \
+    "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome"; do
 	if command -v "$c" >/dev/null 2>&1; then
 		CHROMIUM=$c
 		break
 	fi
 done
 [ -n "$CHROMIUM" ] ||
-    skip "needs headless Chromium (Debian: apt-get install chromium; deploy/deps.sh installs it)"
+    skip "needs headless Chromium (Debian: apt-get install chromium, which deploy/deps.sh does; macOS: brew install --cask chromium)"
 mkdir -p "$ART"
 
-# chromium ARGS...: one headless run with a private profile, bounded
+# bounded where coreutils' timeout exists (macOS has none by default)
+TIMEOUT=()
+! command -v timeout >/dev/null 2>&1 || TIMEOUT=(timeout 60)
+
+# chromium ARGS...: one headless run with a private profile
 chromium_run() {
-	timeout 60 "$CHROMIUM" --headless --no-sandbox --disable-gpu \
+	"${TIMEOUT[@]}" "$CHROMIUM" --headless --no-sandbox --disable-gpu \
 	    --no-first-run --disable-background-networking \
 	    --disable-dev-shm-usage --disable-extensions --mute-audio \
 	    --user-data-dir="$T/chromium" "$@" 2>>"$T/chromium.log"
@@ -57,7 +64,7 @@ page_all_alive() {
 
 # a PNG of more than a few hundred bytes
 png_ok() {
-	[ -s "$1" ] && [ "$(stat -c %s "$1")" -gt 1000 ] &&
+	[ -s "$1" ] && [ "$(wc -c <"$1")" -gt 1000 ] &&
 	    [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ]
 }
 
@@ -68,7 +75,7 @@ shot() {
 	    --window-size="$2" "${@:3}" --screenshot="$ART/$1" "$URL/" >/dev/null ||
 	    fail "chromium --screenshot $1 failed (see $T/chromium.log)"
 	png_ok "$ART/$1" || fail "$ART/$1 is not a PNG"
-	log "screenshot $ART/$1 ($2, $(stat -c %s "$ART/$1") bytes)"
+	log "screenshot $ART/$1 ($2, $(($(wc -c <"$ART/$1"))) bytes)"
 }
 
 # http PATH [CURL-ARGS...]: body into BODY, status code into CODE
@@ -184,7 +191,7 @@ log "200 reloads logged"
 # markup in an event's text (a bad key quoted in a failed reload) must
 # reach the page as text, never as elements
 cp "$T/peers.conf" "$T/peers.conf.good"
-sed -i 's/^\[mesh\]$/[mesh]\n<b>pwxss<\/b> = 1/' "$T/peers.conf"
+awk '{ print } $0 == "[mesh]" { print "<b>pwxss</b> = 1" }' "$T/peers.conf.good" >"$T/peers.conf"
 kill -HUP "${PID[alpha]}"
 wait_until 5 grep -q config_reload_failed "$(events_file alpha)" ||
     fail "the bad reload was not logged"
