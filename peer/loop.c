@@ -182,6 +182,15 @@ loop_status_json(void *arg)
 	return o;
 }
 
+/* GET /events: from the event log's in-memory ring, never the file */
+static char *
+loop_events(size_t n, void *arg)
+{
+	struct loop *l = arg;
+
+	return evlog_recent(l->ev, n);
+}
+
 static char *
 loop_metrics(void *arg)
 {
@@ -472,7 +481,7 @@ loop_start_modules(struct loop *l, char *err, size_t errlen)
 	l->mb = membership_new(l->conf, l->self, hb_incarnation(l->hb), l->ev,
 	    loop_on_member_event, l, now);
 	l->status = status_new(l->base, l->conf, l->self, loop_status_json,
-	    loop_metrics, l, err, errlen);
+	    loop_metrics, loop_events, l, err, errlen);
 	if (l->status == NULL)
 		return -1;
 	l->ctl = ctl_new(l->base, sd, loop_on_ctl, l, err, errlen);
