@@ -72,6 +72,8 @@ struct rv_target {
 	char restored[512];    /* "openclaw from /x.bak; ..." */
 	int await_services;    /* restarted; its guards' services not yet up */
 	uint64_t restarted_ms; /* mono: the new incarnation arrived */
+	struct event *ask_ev;  /* a worker's first ask waits a heartbeat */
+	int asked;             /* this job's first ask has been answered */
 	uint64_t repair_until; /* this host: a local repair's verify deadline */
 	uint64_t repair_wall;  /* when that repair flagged its services */
 };
@@ -86,6 +88,7 @@ struct revive {
 	revive_step_cb step_cb;
 	revive_would_act_cb would_act_cb;
 	revive_service_cb service_cb;
+	revive_silent_cb silent_cb;
 	void *arg;
 	struct rv_target **t; /* stable structs: timers point at them */
 	size_t n;
@@ -107,6 +110,7 @@ static void rv_start_attempt(struct rv_target *);
 static void rv_backoff(struct rv_target *, uint64_t, enum rv_phase);
 static uint64_t rv_next_backoff(struct rv_target *);
 static void rv_local_verify(struct revive *);
+static void rv_on_ask_timer(evutil_socket_t, short, void *);
 
 static void
 rv_set_phase(struct rv_target *t, enum rv_phase p)
@@ -135,6 +139,7 @@ rv_target_new(struct revive *rv, size_t idx, const char *name)
 	t->idx = idx;
 	snprintf(t->name, sizeof(t->name), "%s", name);
 	t->timer = evtimer_new(rv->base, rv_on_timer, t);
+	t->ask_ev = evtimer_new(rv->base, rv_on_ask_timer, t);
 	return t;
 }
 
@@ -142,6 +147,7 @@ static void
 rv_target_free(struct rv_target *t)
 {
 	event_free(t->timer);
+	event_free(t->ask_ev);
 	free(t);
 }
 
@@ -352,6 +358,7 @@ rv_start_attempt(struct rv_target *t)
 	}
 	t->running = 1;
 	t->job = j;
+	t->asked = 0;
 	rv_set_phase(t, RV_RUNNING);
 }
 
@@ -510,6 +517,59 @@ void
 revive_set_service_cb(struct revive *rv, revive_service_cb cb)
 {
 	rv->service_cb = cb;
+}
+
+static int
+rv_silent(struct revive *rv, struct rv_target *t)
+{
+	return rv->silent_cb == NULL || rv->silent_cb(t->idx, rv->arg);
+}
+
+/* the first ask's wait is over: silent for a whole heartbeat period */
+static void
+rv_on_ask_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct rv_target *t = arg;
+
+	(void)fd;
+	(void)what;
+	if (t->running && t->job != NULL)
+		rvpool_answer(t->rv->pool, t->job, rv_silent(t->rv, t));
+}
+
+/*
+ * A worker is about to write on a target it revives as silent. The link
+ * may have come back the instant SSH connected, with the target's next
+ * heartbeat still on its way: the first ask of a job is answered after
+ * one and a half heartbeat periods (go if still silent then), later ones
+ * at once.
+ */
+static void
+rv_on_ask(const struct rvjob *j, void *arg)
+{
+	struct revive *rv = arg;
+	struct rv_target *t = rv_find(rv, j->target_name);
+	uint64_t ms = rv->conf->mesh.interval_ms * 3 / 2;
+	struct timeval tv = {
+	    (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+
+	if (t == NULL || t->job != j) {
+		rvpool_answer(rv->pool, j, 0);
+		return;
+	}
+	if (!rv_silent(rv, t) || t->asked) {
+		rvpool_answer(rv->pool, j, rv_silent(rv, t));
+		return;
+	}
+	t->asked = 1;
+	evtimer_add(t->ask_ev, &tv);
+}
+
+void
+revive_set_silent_cb(struct revive *rv, revive_silent_cb cb)
+{
+	rv->silent_cb = cb;
+	rvpool_set_ask_cb(rv->pool, rv_on_ask);
 }
 
 static void
@@ -742,7 +802,9 @@ rv_revive_done(struct revive *rv, struct rvjob *j, struct rv_target *t)
 		return;
 	t->running = 0;
 	t->job = NULL;
-	if (t->aborting) {
+	evtimer_del(t->ask_ev);
+	/* told to stop, by a signal or by the answer to its ask */
+	if (t->aborting || j->stopped) {
 		t->aborting = 0;
 		rv_revive_aborted(rv, j, t);
 		return;

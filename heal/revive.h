@@ -80,6 +80,10 @@ json_t *revive_status_json(const struct revive *);
  * closed by a later `revive_completed` when they do come up.
  */
 void revive_set_service_cb(struct revive *, revive_service_cb);
+/* is target still silent (not heard again)? asked by a revive's worker
+ * right before it writes on the target; without it, always yes */
+typedef int (*revive_silent_cb)(size_t target, void *arg);
+void revive_set_silent_cb(struct revive *, revive_silent_cb);
 /* a full status from peer idx arrived (its services may have changed) */
 void revive_on_status(struct revive *, size_t idx);
 

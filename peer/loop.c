@@ -106,6 +106,14 @@ loop_service_state(
 	return membership_service_state(l->mb, target, service);
 }
 
+static int
+loop_still_silent(size_t target, void *arg)
+{
+	struct loop *l = arg;
+
+	return membership_state_of(l->mb, target) != MEMBERSHIP_ALIVE;
+}
+
 static void
 loop_on_heartbeat(const struct hb_msg *msg, void *arg)
 {
@@ -478,6 +486,7 @@ loop_start_modules(struct loop *l, char *err, size_t errlen)
 	l->rv = revive_new(l->base, l->conf, l->self, l->worker, l->ev, l->inc,
 	    loop_on_revive_step, loop_would_act, l);
 	revive_set_service_cb(l->rv, loop_service_state);
+	revive_set_silent_cb(l->rv, loop_still_silent);
 	l->mb = membership_new(l->conf, l->self, hb_incarnation(l->hb), l->ev,
 	    loop_on_member_event, l, now);
 	l->status = status_new(l->base, l->conf, l->self, loop_status_json,
