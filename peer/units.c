@@ -23,7 +23,7 @@
 #include "peer/units.h"
 
 /* launchd's log of peerwatch, and newsyslog's rotation of it */
-#define UNITS_MACOS_LOG "/var/log/peerwatch.log"
+#define UNITS_MACOS_LOG "/usr/local/var/log/peerwatch/peerwatch.log"
 
 #ifndef PW_SBINDIR
 #define PW_SBINDIR "/usr/local/sbin"
@@ -380,22 +380,115 @@ units_linux_flag(struct units_out *o, const char *base, const char *what,
 	free(qflag);
 }
 
+/* append " -DIR" (the directory of path, or path itself) once */
+static void
+units_rw_add(char *out, size_t outlen, const char *path, int parent)
+{
+	char dir[4096], word[4200];
+	size_t n = strlen(path);
+	const char *slash;
+
+	if (path[0] != '/' || n >= sizeof(dir))
+		return;
+	if (parent) {
+		slash = strrchr(path, '/');
+		n = slash == path ? 1 : (size_t)(slash - path);
+	}
+	memcpy(dir, path, n);
+	dir[n] = '\0';
+	/* systemd unquotes the value word by word and expands %: quote
+	 * names with blanks, double %; never guess at " or \ */
+	if (strpbrk(dir, "\"\\\n") != NULL)
+		return;
+	if (strpbrk(dir, " \t%") == NULL)
+		snprintf(word, sizeof(word), " -%s", dir);
+	else {
+		char *q = word;
+		const char *s;
+
+		*q++ = ' ';
+		*q++ = '"';
+		*q++ = '-';
+		for (s = dir; *s; s++) {
+			if (*s == '%')
+				*q++ = '%';
+			*q++ = *s;
+		}
+		*q++ = '"';
+		*q = '\0';
+	}
+	/* already there: the whole word, followed by a blank or the end */
+	{
+		const char *hit = strstr(out, word);
+		size_t wl = strlen(word);
+
+		while (hit != NULL && hit[wl] != ' ' && hit[wl] != '\0')
+			hit = strstr(hit + 1, word);
+		if (hit != NULL)
+			return;
+	}
+	if (strlen(out) + strlen(word) + 1 < outlen)
+		strcat(out, word);
+}
+
+/*
+ * The sandbox of peerwatch.service. The daemon runs as root (it gives a
+ * restored file its owner back, runs restart commands) but writes only
+ * state_dir, the revive flag's directory and, per guard of this host, the
+ * guarded file's directory (temporary file, broken copies, the rename)
+ * and its flag's: ProtectSystem=strict with those as ReadWritePaths ("-":
+ * a missing one is skipped, not fatal). ProtectHome=read-only, not yes:
+ * exec probes and restart commands may live under /home; a guard there
+ * gets its directory back as writable through ReadWritePaths.
+ */
+static char *
+units_linux_sandbox(const struct conf *c, size_t self)
+{
+	char rw[8192] = "";
+	size_t i;
+
+	units_rw_add(rw, sizeof(rw), conf_state_dir(c, self), 0);
+	units_rw_add(rw, sizeof(rw), conf_revive_flag(c, self), 1);
+	for (i = 0; i < c->nguards; i++) {
+		const struct conf_guard *g = &c->guards[i];
+		if (g->peer_idx != self)
+			continue;
+		units_rw_add(rw, sizeof(rw), g->file, 1);
+		if (g->flag != NULL)
+			units_rw_add(rw, sizeof(rw), g->flag, 1);
+	}
+	return xasprintf("NoNewPrivileges=yes\nProtectSystem=strict\n"
+	                 "ReadWritePaths=%s\nProtectHome=read-only\n"
+	                 "PrivateTmp=yes\nProtectKernelTunables=yes\n"
+	                 "ProtectKernelModules=yes\nProtectControlGroups=yes\n"
+	                 "RestrictSUIDSGID=yes\nLockPersonality=yes\n",
+	    rw + 1);
+}
+
 static void
 units_linux(struct units_out *o, const struct conf *c, size_t self,
     const char *bin, const char *cpath)
 {
-	char base[256], *body;
+	char base[256], *body, *sandbox;
 	size_t i;
 
+	/*
+	 * Restart every 2 s; ten failed starts within a minute and systemd
+	 * gives up (a config that cannot load is not retried forever): the
+	 * peers' revive (flag -> reset-failed, restart) brings it back.
+	 */
+	sandbox = units_linux_sandbox(c, self);
 	body = xasprintf(
 	    "[Unit]\nDescription=peerwatch peer-watchdog mesh\n"
-	    "After=network-online.target\nWants=network-online.target\n\n"
+	    "After=network-online.target\nWants=network-online.target\n"
+	    "StartLimitIntervalSec=60\nStartLimitBurst=10\n\n"
 	    "[Service]\nExecStart=%s run -c %s\nExecReload=/bin/kill -HUP "
-	    "$MAINPID\nRestart=always\nRestartSec=2\n\n[Install]\n"
+	    "$MAINPID\nRestart=always\nRestartSec=2\n%s\n[Install]\n"
 	    "WantedBy=multi-user.target\n",
-	    bin, cpath);
+	    bin, cpath, sandbox);
 	units_emit(o, "peerwatch.service", body);
 	free(body);
+	free(sandbox);
 	units_linux_flag(o, "peerwatch-revive", "peerwatch",
 	    conf_revive_flag(c, self), "systemctl restart peerwatch.service");
 	for (i = 0; i < c->nguards; i++) {
@@ -493,6 +586,32 @@ units_macos(struct units_out *o, const struct conf *c, size_t self,
 	}
 }
 
+/*
+ * --paths: what this host's daemon and its peers' SFTP restores touch, one
+ * "KIND<TAB>PATH" a line, for install scripts (the SSH account's ACLs):
+ * state_dir, flag (a flag's file), guard (a guarded file), backup (a
+ * plain backup path or a glob, "mesh" left out).
+ */
+static void
+units_paths(const struct conf *c, size_t self)
+{
+	size_t i, b;
+
+	printf("state_dir\t%s\n", conf_state_dir(c, self));
+	printf("flag\t%s\n", conf_revive_flag(c, self));
+	for (i = 0; i < c->nguards; i++) {
+		const struct conf_guard *g = &c->guards[i];
+		if (g->peer_idx != self)
+			continue;
+		printf("guard\t%s\n", g->file);
+		if (g->flag != NULL)
+			printf("flag\t%s\n", g->flag);
+		for (b = 0; b < g->nbackups; b++)
+			if (strcmp(g->backups[b], "mesh") != 0)
+				printf("backup\t%s\n", g->backups[b]);
+	}
+}
+
 int
 cli_deploy_units(int argc, char **argv)
 {
@@ -504,7 +623,8 @@ cli_deploy_units(int argc, char **argv)
 	    {"output", required_argument, NULL, 'o'},
 	    {"bin", required_argument, NULL, 'b'},
 	    {"unit-config", required_argument, NULL, 'u'},
-	    {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+	    {"paths", no_argument, NULL, 'P'}, {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0}};
 	struct units_out o = {NULL, 0, 0};
 	const char *cpath = NULL, *name = NULL, *bin = PW_SBINDIR "/peerwatch";
 	const char *unit_conf = NULL;
@@ -535,6 +655,9 @@ cli_deploy_units(int argc, char **argv)
 		case 'u':
 			unit_conf = optarg;
 			break;
+		case 'P':
+			os = 'P';
+			break;
 		case 'h':
 			printf(
 			    "usage: peerwatch deploy-units --linux|--macos "
@@ -555,7 +678,11 @@ cli_deploy_units(int argc, char **argv)
 			    "run (default %s/peerwatch)\n"
 			    "  --unit-config PATH  the config path the units "
 			    "name "
-			    "(default: the -c one)\n",
+			    "(default: the -c one)\n"
+			    "  --paths             instead, list what this "
+			    "host's guards touch, one\n"
+			    "                      KIND<TAB>PATH a line "
+			    "(state_dir, flag, guard, backup)\n",
 			    PW_SBINDIR);
 			return 0;
 		default:
@@ -563,12 +690,17 @@ cli_deploy_units(int argc, char **argv)
 		}
 	}
 	if (os == 0) {
-		fprintf(stderr, "peerwatch deploy-units: need --linux or "
-		                "--macos\n");
+		fprintf(stderr, "peerwatch deploy-units: need --linux, "
+		                "--macos or --paths\n");
 		return 2;
 	}
 	if ((c = cli_load(cpath, name, &self)) == NULL)
 		return 1;
+	if (os == 'P') {
+		units_paths(c, (size_t)self);
+		conf_free(c);
+		return 0;
+	}
 	/* systemd and launchd start from /: a relative path would not do */
 	cpath = unit_conf ? unit_conf : cli_config_path(cpath);
 	if (cpath[0] != '/' && (abs = realpath(cpath, NULL)) != NULL)

@@ -1,0 +1,437 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
+# install.sh: install peerwatch on a systemd host (as root).
+#
+#   deploy/linux/install.sh [--from BUILD_DIR | --prefix PREFIX]
+#       [-c peers.conf] [--name NAME] [--no-start] [--dry-run] [--root DIR]
+#       [--ssh-account NAME --authorized-key FILE...]
+#
+# What it does, each step only when needed (a second run changes nothing):
+#  - the `peerwatch` system user and group (no shell, no home);
+#  - /etc/peerwatch (0750 root:peerwatch), state_dir and the flag dirs;
+#  - the binary and man pages: copied from a build tree (--from), or the
+#    ones `make install` put in PREFIX (default /usr/local) are used;
+#  - -c FILE: the config, as /etc/peerwatch/peers.conf (0640); checked with
+#    `peerwatch check-config` before anything changes: an invalid config
+#    stops the install with check-config's errors;
+#  - the units `peerwatch deploy-units --linux` writes (a sandboxed
+#    peerwatch.service, the revive path units of this host's guards) into
+#    /etc/systemd/system; then daemon-reload and enable --now (not with
+#    --no-start);
+#  - --ssh-account NAME: the account peers log in as over SFTP (see below).
+# A file it would replace that differs from what it wrote last time (edited
+# by hand) is kept as FILE.peerwatch-old-<time> first. Everything it adds
+# is listed in /etc/peerwatch/.installed, which uninstall.sh reads.
+#
+# --root DIR: install under DIR (DESTDIR-style, for tests and images):
+# files and directories go under DIR; useradd, chown, setfacl and
+# systemctl are printed ("would run: ..."), not run. --dry-run: print every
+# step, change nothing.
+#
+# The SSH account (--ssh-account NAME, --authorized-key FILE with the
+# peers' public keys): a system account with /usr/sbin/nologin as shell and
+# a root-owned home (/var/lib/peerwatch-ssh/NAME), whose
+# .ssh/authorized_keys (root's, so the account cannot add keys) holds one
+# `restrict,command="internal-sftp" KEY` line per key: SFTP only, no
+# shell, no forwarding, no pty. Its rights are POSIX ACL entries (setfacl,
+# package acl), not a group: an ACL gives exactly this account rwx on the
+# directory of each guarded file of this host (the restore writes a temp
+# file there and renames it over the file) and on each flag directory,
+# read on the file's backups (a glob's directory also gets a default ACL so
+# that new backups are readable), and search (x) on the directories above
+# them, without changing any owner, group or mode of the user's files; and
+# uninstall.sh removes exactly those entries again (setfacl -x), which
+# chgrp/chmod could not undo. A restore by this account cannot give the
+# file its owner back (not root): SECURITY.md, "Owner and mode".
+set -euo pipefail
+
+ME=install.sh
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+ROOT=
+FROM=
+PREFIX=/usr/local
+CONF_IN=
+NAME=
+START=1
+DRY=0
+SSH_ACCOUNT=
+KEYS=()
+USER_NAME=peerwatch
+MANIFEST_REL=/etc/peerwatch/.installed
+
+usage() {
+	sed -n '3,8p' "$0" | sed 's/^# \{0,1\}//'
+	exit "${1:-2}"
+}
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--from) FROM=${2:?}; shift ;;
+	--prefix) PREFIX=${2:?}; shift ;;
+	-c | --config) CONF_IN=${2:?}; shift ;;
+	--name) NAME=${2:?}; shift ;;
+	--no-start) START=0 ;;
+	--dry-run) DRY=1 ;;
+	--root) ROOT=${2:?}; shift ;;
+	--ssh-account) SSH_ACCOUNT=${2:?}; shift ;;
+	--authorized-key) KEYS+=("${2:?}"); shift ;;
+	-h | --help) usage 0 ;;
+	*) echo "$ME: unknown argument: $1" >&2; usage ;;
+	esac
+	shift
+done
+
+die() {
+	echo "$ME: $*" >&2
+	exit 1
+}
+
+if [ -n "$ROOT" ]; then
+	[ -d "$ROOT" ] || die "--root $ROOT: not a directory"
+	ROOT=$(cd "$ROOT" && pwd)
+	[ "$ROOT" != / ] || ROOT=
+fi
+[ -n "$ROOT" ] || [ "$(id -u)" -eq 0 ] || [ "$DRY" -eq 1 ] ||
+	die "run as root (or --root DIR, --dry-run)"
+if [ -n "$SSH_ACCOUNT" ]; then
+	[ ${#KEYS[@]} -gt 0 ] || die "--ssh-account needs --authorized-key FILE"
+	case $SSH_ACCOUNT in
+	*[!a-z0-9_-]* | [!a-z_]*) die "--ssh-account $SSH_ACCOUNT: not a valid user name" ;;
+	esac
+fi
+
+# the binary this install runs and what the units name
+if [ -n "$FROM" ]; then
+	PW=$FROM/peer/peerwatch
+	[ -x "$PW" ] || die "--from $FROM: no peer/peerwatch there (build first)"
+	BIN=/usr/local/sbin/peerwatch
+	MANDIR=/usr/local/share/man
+else
+	BIN=$PREFIX/sbin/peerwatch
+	PW=$ROOT$BIN
+	[ -x "$PW" ] || die "$PW: missing; run \`make install PREFIX=$PREFIX\` or give --from BUILD_DIR"
+	MANDIR=
+fi
+
+CHANGES=0
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/pw-install.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+: >"$TMP/manifest.new"
+
+note() { echo "$ME: $*"; }
+changed() {
+	CHANGES=$((CHANGES + 1))
+	note "$*"
+}
+# a command that changes the system: run it, or say it would
+act() {
+	if [ "$DRY" -eq 1 ] || [ -n "$ROOT" ]; then
+		echo "would run: $*"
+		return 0
+	fi
+	"$@"
+}
+record() { printf '%s\n' "$*" >>"$TMP/manifest.new"; }
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+MANIFEST=$ROOT$MANIFEST_REL
+# what an earlier run installed: "file PATH SHA" entries
+prev_sha() {
+	[ -f "$MANIFEST" ] || return 0
+	awk -v p="$1" '($1 == "file" || $1 == "conf") && $2 == p { s = $3 } END { if (s) print s }' "$MANIFEST"
+}
+in_manifest() {
+	[ -f "$MANIFEST" ] && grep -qxF "$*" "$MANIFEST"
+}
+
+# mkdir DIR MODE [OWNER:GROUP]: create it (recorded) or leave it
+ensure_dir() {
+	local d=$1 mode=$2 own=${3:-} p
+	p=$ROOT$d
+	if [ -d "$p" ]; then
+		in_manifest "dir $d" && record "dir $d"
+		return 0
+	fi
+	[ -e "$p" ] && die "$p exists and is not a directory"
+	# parents first, each recorded when we made it
+	[ "$(dirname "$d")" = "$d" ] || ensure_dir "$(dirname "$d")" 0755
+	changed "create $d ($mode)"
+	if [ "$DRY" -eq 0 ]; then
+		mkdir -m "$mode" "$p"
+	fi
+	record "dir $d"
+	[ -z "$own" ] || act chown "$own" "$p"
+}
+
+# put SRC DEST MODE [KIND]: install a file; unchanged files are left alone,
+# a file changed since our last write (or not ours) is kept first
+put() {
+	local src=$1 d=$2 mode=$3 kind=${4:-file} p new old
+	p=$ROOT$d
+	new=$(sha "$src")
+	if [ -f "$p" ] && cmp -s "$src" "$p"; then
+		# ours when an earlier run recorded it
+		if [ "$(prev_sha "$d")" = "$new" ]; then
+			record "$kind $d $new"
+		fi
+		if [ "$(stat -c %a "$p")" != "${mode#0}" ]; then
+			changed "chmod $mode $d"
+			[ "$DRY" -eq 1 ] || chmod "$mode" "$p"
+		fi
+		return 0
+	fi
+	if [ -e "$p" ] || [ -L "$p" ]; then
+		old=$(sha "$p" 2>/dev/null || echo none)
+		if [ "$(prev_sha "$d")" != "$old" ]; then
+			changed "keep $d (edited or not ours) as $d.peerwatch-old-$(date +%s)"
+			[ "$DRY" -eq 1 ] || cp -p "$p" "$p.peerwatch-old-$(date +%s)"
+		fi
+		changed "update $d"
+	else
+		changed "install $d"
+	fi
+	record "$kind $d $new"
+	[ "$DRY" -eq 0 ] || return 0
+	cp "$src" "$p.pw-new.$$"
+	chmod "$mode" "$p.pw-new.$$"
+	mv -f "$p.pw-new.$$" "$p"
+}
+
+# --- 1. the config, checked before anything changes ---------------------
+CONF_DEST=/etc/peerwatch/peers.conf
+if [ -n "$CONF_IN" ]; then
+	[ -f "$CONF_IN" ] || die "-c $CONF_IN: no such file"
+	CONF=$CONF_IN
+elif [ -f "$ROOT$CONF_DEST" ]; then
+	CONF=$ROOT$CONF_DEST
+else
+	CONF=
+fi
+NAMEARG=()
+[ -z "$NAME" ] || NAMEARG=(--name "$NAME")
+if [ -n "$CONF" ]; then
+	if ! out=$(PEERWATCH_SYSTEMD_DIR=$ROOT/etc/systemd/system \
+	    "$PW" check-config -c "$CONF" 2>&1); then
+		printf '%s\n' "$out" >&2
+		die "$CONF is not valid (above); nothing installed or started"
+	fi
+	"$PW" deploy-units --paths -c "$CONF" "${NAMEARG[@]}" >"$TMP/paths" ||
+		die "$CONF: this host is not in it (give --name NAME or its key)"
+	mkdir "$TMP/units"
+	"$PW" deploy-units --linux -c "$CONF" "${NAMEARG[@]}" --bin "$BIN" \
+	    --unit-config "$CONF_DEST" -o "$TMP/units" >/dev/null
+fi
+if [ -n "$SSH_ACCOUNT" ]; then
+	[ -n "$CONF" ] || die "--ssh-account needs the config (-c FILE)"
+	: >"$TMP/keys"
+	for k in "${KEYS[@]}"; do
+		[ -f "$k" ] || die "--authorized-key $k: no such file"
+		while IFS= read -r line || [ -n "$line" ]; do
+			case $line in '' | '#'*) continue ;; esac
+			printf '%s\n' "$line" | grep -Eq '^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh.com|sk-ecdsa-sha2-nistp256@openssh.com) [A-Za-z0-9+/]+=*( [^"]*)?$' ||
+				die "--authorized-key $k: not a public key line (options are added here, not taken)"
+			printf 'restrict,command="internal-sftp" %s\n' "$line" >>"$TMP/keys"
+		done <"$k"
+	done
+	[ -s "$TMP/keys" ] || die "--authorized-key: no keys"
+	if has_user "$SSH_ACCOUNT" &&
+	    ! in_manifest "user $SSH_ACCOUNT"; then
+		die "--ssh-account $SSH_ACCOUNT: the account exists and this script did not create it; name a new one"
+	fi
+fi
+
+# --- 2. user, group, directories ------------------------------------------
+SSH_HOME_BASE=/var/lib/peerwatch-ssh
+# under --root the user is looked up in DIR/etc/passwd and never created:
+# what would run is printed, not counted as a change
+has_user() {
+	if [ -n "$ROOT" ]; then
+		grep -q "^$1:" "$ROOT/etc/passwd" 2>/dev/null
+	else
+		getent passwd "$1" >/dev/null 2>&1
+	fi
+}
+ensure_user() {
+	local u=$1
+	if has_user "$u"; then
+		in_manifest "user $u" && record "user $u"
+		return 0
+	fi
+	if [ -n "$ROOT" ]; then
+		note "system user $u: not created under --root"
+	else
+		changed "create system user $u"
+	fi
+	if command -v useradd >/dev/null 2>&1; then
+		act useradd --system --user-group --no-create-home \
+		    --home-dir "$SSH_HOME_BASE/$u" --shell /usr/sbin/nologin "$u"
+	else
+		act adduser --system --group --no-create-home \
+		    --home "$SSH_HOME_BASE/$u" --shell /usr/sbin/nologin "$u"
+	fi
+	[ -n "$ROOT" ] || record "user $u"
+}
+ensure_user "$USER_NAME"
+ensure_dir /etc/peerwatch 0750 "root:$USER_NAME"
+if [ -n "$CONF" ]; then
+	STATE=$(awk -F'\t' '$1 == "state_dir" { print $2 }' "$TMP/paths")
+	ensure_dir "$STATE" 0750 "root:$USER_NAME"
+	awk -F'\t' '$1 == "flag" { print $2 }' "$TMP/paths" >"$TMP/flags"
+	while IFS= read -r f; do
+		ensure_dir "$(dirname "$f")" 0755
+	done <"$TMP/flags"
+fi
+
+# --- 3. binary, man pages, config -----------------------------------------
+if [ -n "$FROM" ]; then
+	ensure_dir /usr/local/sbin 0755
+	put "$PW" "$BIN" 0755
+	ensure_dir "$MANDIR/man8" 0755
+	ensure_dir "$MANDIR/man5" 0755
+	put "$SRC/man/peerwatch.8" "$MANDIR/man8/peerwatch.8" 0644
+	put "$SRC/man/peers.conf.5" "$MANDIR/man5/peers.conf.5" 0644
+	ensure_dir /usr/local/share/peerwatch 0755
+	put "$SRC/deploy/peers.conf.example" /usr/local/share/peerwatch/peers.conf.example 0644
+fi
+if [ -n "$CONF_IN" ]; then
+	before=$CHANGES
+	put "$CONF_IN" "$CONF_DEST" 0640 conf
+	[ "$CHANGES" -eq "$before" ] || act chown "root:$USER_NAME" "$ROOT$CONF_DEST"
+fi
+
+# --- 4. units ---------------------------------------------------------------
+UNITDIR=/etc/systemd/system
+units_changed=0
+if [ -n "$CONF" ]; then
+	ensure_dir "$UNITDIR" 0755
+	before=$CHANGES
+	for u in "$TMP"/units/*; do
+		put "$u" "$UNITDIR/$(basename "$u")" 0644
+	done
+	# flag units of guards no longer in the config: ours, unmodified
+	if [ -f "$MANIFEST" ]; then
+		awk '$1 == "file" && $2 ~ "^/etc/systemd/system/peerwatch-" { print $2, $3 }' "$MANIFEST" |
+		    while read -r d s; do
+			[ -e "$TMP/units/$(basename "$d")" ] && continue
+			case $d in *.path) act systemctl disable --now "$(basename "$d")" || true ;; esac
+			if [ -f "$ROOT$d" ] && [ "$(sha "$ROOT$d")" = "$s" ]; then
+				echo "$ME: remove $d (its guard left the config)"
+				[ "$DRY" -eq 1 ] || rm -f "$ROOT$d"
+			fi
+		done
+	fi
+	[ "$CHANGES" -eq "$before" ] || units_changed=1
+fi
+
+# --- 5. the SSH account -----------------------------------------------------
+# acl PATH SPEC: one ACL entry for the account, once
+acl() {
+	local path=$1 spec=$2 p
+	p=$ROOT$path
+	[ -e "$p" ] || return 0
+	if [ -z "$ROOT" ] && command -v getfacl >/dev/null 2>&1 &&
+	    getfacl -cp "$p" 2>/dev/null | grep -qxF "${spec%:*}:${spec##*:}"; then
+		in_manifest "acl $path $spec" && record "acl $path $spec"
+		return 0
+	fi
+	if [ -n "$ROOT" ]; then
+		note "ACL $spec on $path: not set under --root"
+	else
+		changed "ACL $spec on $path"
+	fi
+	act setfacl -m "$spec" "$p"
+	[ -n "$ROOT" ] || record "acl $path $spec"
+}
+# search rights on the directories above path (those closed to others)
+acl_above() {
+	local d
+	d=$(dirname "$1")
+	while [ "$d" != / ] && [ -n "$d" ]; do
+		if [ -d "$ROOT$d" ] && [ -z "$(find "$ROOT$d" -maxdepth 0 -perm -o=x)" ]; then
+			acl "$d" "user:$SSH_ACCOUNT:--x"
+		fi
+		d=$(dirname "$d")
+	done
+}
+if [ -n "$SSH_ACCOUNT" ]; then
+	command -v setfacl >/dev/null 2>&1 || [ -n "$ROOT" ] || [ "$DRY" -eq 1 ] ||
+		die "setfacl missing: apt-get install acl"
+	if [ "$SSH_ACCOUNT" != "$USER_NAME" ]; then
+		ensure_user "$SSH_ACCOUNT"
+	fi
+	h=$SSH_HOME_BASE/$SSH_ACCOUNT
+	ensure_dir "$h/.ssh" 0755
+	put "$TMP/keys" "$h/.ssh/authorized_keys" 0644
+	A=user:$SSH_ACCOUNT
+	while IFS=$'\t' read -r kind path; do
+		case $kind in
+		guard)
+			acl "$(dirname "$path")" "$A:rwx"
+			acl "$path" "$A:rw-"
+			acl_above "$path" ;;
+		flag)
+			acl "$(dirname "$path")" "$A:rwx"
+			acl_above "$path" ;;
+		backup)
+			case $path in
+			*[*?[]*)
+				acl "$(dirname "$path")" "$A:r-x"
+				acl "$(dirname "$path")" "default:$A:r--"
+				for f in $ROOT$path; do
+					[ -f "$f" ] && acl "${f#"$ROOT"}" "$A:r--"
+				done ;;
+			*)
+				acl "$path" "$A:r--"
+				acl "$(dirname "$path")" "$A:r-x" ;;
+			esac
+			acl_above "$path" ;;
+		esac
+	done <"$TMP/paths"
+fi
+
+# --- 6. the manifest --------------------------------------------------------
+# earlier entries stay (a later run may find things already there)
+if [ -f "$MANIFEST" ]; then
+	cat "$MANIFEST" "$TMP/manifest.new" >"$TMP/manifest.all"
+else
+	cp "$TMP/manifest.new" "$TMP/manifest.all"
+fi
+# one line per path (the newest), in first-seen order
+awk '{ key = $1 == "file" || $1 == "conf" ? "f " $2 : $0
+       if (!(key in line)) order[n++] = key; line[key] = $0 }
+     END { for (i = 0; i < n; i++) print line[order[i]] }' "$TMP/manifest.all" >"$TMP/manifest"
+if ! cmp -s "$TMP/manifest" "$MANIFEST" 2>/dev/null; then
+	if [ "$DRY" -eq 0 ] && [ -d "$ROOT/etc/peerwatch" ]; then
+		cp "$TMP/manifest" "$MANIFEST.new.$$"
+		chmod 0600 "$MANIFEST.new.$$"
+		mv -f "$MANIFEST.new.$$" "$MANIFEST"
+	fi
+fi
+
+# --- 7. start ---------------------------------------------------------------
+if [ -z "$CONF" ]; then
+	note "no $CONF_DEST yet: create this host's key (peerwatch keygen -o /etc/peerwatch/key),"
+	note "write the config (start from $SRC/deploy/peers.conf.example), then run again"
+elif [ "$START" -eq 1 ]; then
+	units=$(cd "$TMP/units" && ls peerwatch.service *.path)
+	[ "$units_changed" -eq 0 ] || act systemctl daemon-reload
+	for u in $units; do
+		if [ -n "$ROOT" ]; then
+			act systemctl enable --now "$u"
+		elif [ "$DRY" -eq 1 ] || ! systemctl is-enabled -q "$u" 2>/dev/null ||
+		    ! systemctl is-active -q "$u" 2>/dev/null; then
+			changed "enable and start $u"
+			act systemctl enable --now "$u"
+			[ -n "$ROOT" ] || [ "$DRY" -eq 1 ] || in_manifest "enabled $u" ||
+				printf 'enabled %s\n' "$u" >>"$MANIFEST"
+		fi
+	done
+	if [ "$units_changed" -eq 1 ] && [ -z "$ROOT" ]; then
+		act systemctl try-restart peerwatch.service
+	fi
+fi
+if [ "$CHANGES" -eq 0 ]; then
+	note "nothing changed"
+else
+	note "$CHANGES changes${ROOT:+ under $ROOT}"
+fi
