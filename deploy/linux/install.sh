@@ -150,6 +150,10 @@ ensure_dir() {
 	p=$ROOT$d
 	if [ -d "$p" ]; then
 		in_manifest "dir $d" && record "dir $d"
+		# not ours to change; but say when it is more open than wanted
+		if [ -n "$own" ] && [ -n "$(find "$p" -maxdepth 0 -perm /o=rwx)" ]; then
+			note "warning: $d exists with mode $(stat -c %a "$p"); want $mode"
+		fi
 		return 0
 	fi
 	[ -e "$p" ] && die "$p exists and is not a directory"
@@ -197,6 +201,16 @@ put() {
 	mv -f "$p.pw-new.$$" "$p"
 }
 
+# under --root the user is looked up in DIR/etc/passwd and never created:
+# what would run is printed, not counted as a change
+has_user() {
+	if [ -n "$ROOT" ]; then
+		grep -q "^$1:" "$ROOT/etc/passwd" 2>/dev/null
+	else
+		getent passwd "$1" >/dev/null 2>&1
+	fi
+}
+
 # --- 1. the config, checked before anything changes ---------------------
 CONF_DEST=/etc/peerwatch/peers.conf
 if [ -n "$CONF_IN" ]; then
@@ -242,15 +256,6 @@ fi
 
 # --- 2. user, group, directories ------------------------------------------
 SSH_HOME_BASE=/var/lib/peerwatch-ssh
-# under --root the user is looked up in DIR/etc/passwd and never created:
-# what would run is printed, not counted as a change
-has_user() {
-	if [ -n "$ROOT" ]; then
-		grep -q "^$1:" "$ROOT/etc/passwd" 2>/dev/null
-	else
-		getent passwd "$1" >/dev/null 2>&1
-	fi
-}
 ensure_user() {
 	local u=$1
 	if has_user "$u"; then
