@@ -380,55 +380,58 @@ units_linux_flag(struct units_out *o, const char *base, const char *what,
 	free(qflag);
 }
 
-/* append " -DIR" (the directory of path, or path itself) once */
-static void
-units_rw_add(char *out, size_t outlen, const char *path, int parent)
-{
-	char dir[4096], word[4200];
-	size_t n = strlen(path);
-	const char *slash;
+/* the directories the sandbox leaves writable, each once */
+struct units_dirs {
+	char *dir[64];
+	size_t n;
+};
 
-	if (path[0] != '/' || n >= sizeof(dir))
+/* add path (parent: its directory); names with " \\ or a newline are
+ * left out: systemd's unquoting would not take them back as they are */
+static void
+units_dirs_add(struct units_dirs *d, const char *path, int parent)
+{
+	const char *slash;
+	size_t n = strlen(path), i;
+	char *dir;
+
+	if (path[0] != '/' || d->n == sizeof(d->dir) / sizeof(d->dir[0]))
 		return;
 	if (parent) {
 		slash = strrchr(path, '/');
 		n = slash == path ? 1 : (size_t)(slash - path);
 	}
-	memcpy(dir, path, n);
-	dir[n] = '\0';
-	/* systemd unquotes the value word by word and expands %: quote
-	 * names with blanks, double %; never guess at " or \ */
-	if (strpbrk(dir, "\"\\\n") != NULL)
+	dir = xstrndup(path, n);
+	for (i = 0; i < d->n; i++)
+		if (strcmp(d->dir[i], dir) == 0)
+			break;
+	if (i < d->n || strpbrk(dir, "\"\\\n") != NULL) {
+		free(dir);
 		return;
-	if (strpbrk(dir, " \t%") == NULL)
-		snprintf(word, sizeof(word), " -%s", dir);
-	else {
-		char *q = word;
-		const char *s;
-
-		*q++ = ' ';
-		*q++ = '"';
-		*q++ = '-';
-		for (s = dir; *s; s++) {
-			if (*s == '%')
-				*q++ = '%';
-			*q++ = *s;
-		}
-		*q++ = '"';
-		*q = '\0';
 	}
-	/* already there: the whole word, followed by a blank or the end */
-	{
-		const char *hit = strstr(out, word);
-		size_t wl = strlen(word);
+	d->dir[d->n++] = dir;
+}
 
-		while (hit != NULL && hit[wl] != ' ' && hit[wl] != '\0')
-			hit = strstr(hit + 1, word);
-		if (hit != NULL)
-			return;
+/* one word of a ReadWritePaths= list: "-" (a missing one is skipped),
+ * quoted when it has blanks, % doubled */
+static char *
+units_rw_word(const char *dir)
+{
+	char *out = xmalloc(strlen(dir) * 2 + 4), *q = out;
+	int quote = strpbrk(dir, " \t") != NULL;
+
+	if (quote)
+		*q++ = '"';
+	*q++ = '-';
+	for (; *dir; dir++) {
+		if (*dir == '%')
+			*q++ = '%';
+		*q++ = *dir;
 	}
-	if (strlen(out) + strlen(word) + 1 < outlen)
-		strcat(out, word);
+	if (quote)
+		*q++ = '"';
+	*q = '\0';
+	return out;
 }
 
 /*
@@ -436,33 +439,55 @@ units_rw_add(char *out, size_t outlen, const char *path, int parent)
  * restored file its owner back, runs restart commands) but writes only
  * state_dir, the revive flag's directory and, per guard of this host, the
  * guarded file's directory (temporary file, broken copies, the rename)
- * and its flag's: ProtectSystem=strict with those as ReadWritePaths ("-":
- * a missing one is skipped, not fatal). ProtectHome=read-only, not yes:
- * exec probes and restart commands may live under /home; a guard there
- * gets its directory back as writable through ReadWritePaths.
+ * and its flag's: ProtectSystem=strict with those as ReadWritePaths.
+ * The daemon would create a missing one itself; inside the sandbox it
+ * cannot, so ExecStartPre does (+: outside the sandbox; -: a failure
+ * does not stop the start), state_dir 0700 as the daemon makes it.
+ * ProtectHome=read-only, not yes: exec probes and restart commands may live
+ * under /home; a guard there gets its directory back as writable through
+ * ReadWritePaths.
  */
 static char *
 units_linux_sandbox(const struct conf *c, size_t self)
 {
-	char rw[8192] = "";
+	struct units_dirs d = {{NULL}, 0};
+	char *rw = xstrdup(""), *mk = xstrdup(""), *w, *t, *out;
 	size_t i;
 
-	units_rw_add(rw, sizeof(rw), conf_state_dir(c, self), 0);
-	units_rw_add(rw, sizeof(rw), conf_revive_flag(c, self), 1);
+	units_dirs_add(&d, conf_state_dir(c, self), 0);
+	units_dirs_add(&d, conf_revive_flag(c, self), 1);
 	for (i = 0; i < c->nguards; i++) {
 		const struct conf_guard *g = &c->guards[i];
 		if (g->peer_idx != self)
 			continue;
-		units_rw_add(rw, sizeof(rw), g->file, 1);
+		units_dirs_add(&d, g->file, 1);
 		if (g->flag != NULL)
-			units_rw_add(rw, sizeof(rw), g->flag, 1);
+			units_dirs_add(&d, g->flag, 1);
 	}
-	return xasprintf("NoNewPrivileges=yes\nProtectSystem=strict\n"
-	                 "ReadWritePaths=%s\nProtectHome=read-only\n"
-	                 "PrivateTmp=yes\nProtectKernelTunables=yes\n"
-	                 "ProtectKernelModules=yes\nProtectControlGroups=yes\n"
-	                 "RestrictSUIDSGID=yes\nLockPersonality=yes\n",
-	    rw + 1);
+	for (i = 0; i < d.n; i++) {
+		w = units_rw_word(d.dir[i]);
+		t = xasprintf("%s%s%s", rw, i ? " " : "", w);
+		free(rw);
+		free(w);
+		rw = t;
+		w = units_sd_quote(d.dir[i]);
+		t = xasprintf("%sExecStartPre=-+/bin/mkdir -p %s%s\n", mk,
+		    i == 0 ? "-m 0700 " : "", w);
+		free(mk);
+		free(w);
+		mk = t;
+	}
+	out = xasprintf("%sNoNewPrivileges=yes\nProtectSystem=strict\n"
+	                "ReadWritePaths=%s\nProtectHome=read-only\n"
+	                "PrivateTmp=yes\nProtectKernelTunables=yes\n"
+	                "ProtectKernelModules=yes\nProtectControlGroups=yes\n"
+	                "RestrictSUIDSGID=yes\nLockPersonality=yes\n",
+	    mk, rw);
+	for (i = 0; i < d.n; i++)
+		free(d.dir[i]);
+	free(rw);
+	free(mk);
+	return out;
 }
 
 static void

@@ -64,7 +64,8 @@ done
 svc=$R/etc/systemd/system/peerwatch.service
 for l in "ReadWritePaths=-/var/lib/peerwatch -/var/lib/peerwatch/flags -/srv/bot" \
     ProtectSystem=strict ProtectHome=read-only NoNewPrivileges=yes Restart=always \
-    RestartSec=2 StartLimitBurst=10 StartLimitIntervalSec=60; do
+    RestartSec=2 StartLimitBurst=10 StartLimitIntervalSec=60 \
+    "ExecStartPre=-+/bin/mkdir -p -m 0700 \"/var/lib/peerwatch\"" "ExecStartPre=-+/bin/mkdir -p \"/srv/bot\""; do
 	grep -qxF -- "$l" "$svc" || fail "peerwatch.service lacks $l"
 done
 
