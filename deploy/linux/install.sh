@@ -256,8 +256,12 @@ fi
 
 # --- 2. user, group, directories ------------------------------------------
 SSH_HOME_BASE=/var/lib/peerwatch-ssh
+# ensure_user NAME [ssh]: an SSH account gets "*" as its password (no
+# password matches, but unlike useradd's "!" sshd does not take it for a
+# locked account where it runs without PAM)
 ensure_user() {
-	local u=$1
+	local u=$1 pwopt=()
+	[ "${2:-}" != ssh ] || pwopt=(--password '*')
 	if has_user "$u"; then
 		in_manifest "user $u" && record "user $u"
 		return 0
@@ -269,10 +273,12 @@ ensure_user() {
 	fi
 	if command -v useradd >/dev/null 2>&1; then
 		act useradd --system --user-group --no-create-home \
-		    --home-dir "$SSH_HOME_BASE/$u" --shell /usr/sbin/nologin "$u"
+		    --home-dir "$SSH_HOME_BASE/$u" --shell /usr/sbin/nologin \
+		    ${pwopt[@]+"${pwopt[@]}"} "$u"
 	else
 		act adduser --system --group --no-create-home \
 		    --home "$SSH_HOME_BASE/$u" --shell /usr/sbin/nologin "$u"
+		[ -z "${2:-}" ] || act usermod --password '*' "$u"
 	fi
 	[ -n "$ROOT" ] || record "user $u"
 }
@@ -347,13 +353,37 @@ acl() {
 	act setfacl -m "$spec" "$p"
 	[ -n "$ROOT" ] || record "acl $path $spec"
 }
+# want PATH PERMS [default:]: the rights the account needs on PATH, the
+# union of every reason (a directory that holds a guard and a backup gets
+# rwx, not the last one's r-x), applied once by acl_apply
+declare -A WANT=()
+WANT_ORDER=()
+want() {
+	local key="${3:-}$1" have=${WANT["${3:-}$1"]:-0} bits=0
+	case $2 in r*) bits=$((bits | 4)) ;; esac
+	case $2 in ?w*) bits=$((bits | 2)) ;; esac
+	case $2 in ??x) bits=$((bits | 1)) ;; esac
+	[ -n "${WANT[$key]:-}" ] || WANT_ORDER+=("$key")
+	WANT[$key]=$((have | bits))
+}
+acl_apply() {
+	local key b perm
+	for key in ${WANT_ORDER[@]+"${WANT_ORDER[@]}"}; do
+		b=${WANT[$key]}
+		perm=$( ((b & 4)) && printf r || printf -; ((b & 2)) && printf w || printf -; ((b & 1)) && printf x || printf -)
+		case $key in
+		default:*) acl "${key#default:}" "default:user:$SSH_ACCOUNT:$perm" ;;
+		*) acl "$key" "user:$SSH_ACCOUNT:$perm" ;;
+		esac
+	done
+}
 # search rights on the directories above path (those closed to others)
-acl_above() {
+want_above() {
 	local d
 	d=$(dirname "$1")
 	while [ "$d" != / ] && [ -n "$d" ]; do
 		if [ -d "$ROOT$d" ] && [ -z "$(find "$ROOT$d" -maxdepth 0 -perm -o=x)" ]; then
-			acl "$d" "user:$SSH_ACCOUNT:--x"
+			want "$d" --x
 		fi
 		d=$(dirname "$d")
 	done
@@ -362,36 +392,47 @@ if [ -n "$SSH_ACCOUNT" ]; then
 	command -v setfacl >/dev/null 2>&1 || [ -n "$ROOT" ] || [ "$DRY" -eq 1 ] ||
 		die "setfacl missing: apt-get install acl"
 	if [ "$SSH_ACCOUNT" != "$USER_NAME" ]; then
-		ensure_user "$SSH_ACCOUNT"
+		ensure_user "$SSH_ACCOUNT" ssh
+	elif ! in_manifest "sshpw $SSH_ACCOUNT"; then
+		# the peerwatch user itself as the SSH account
+		if [ -n "$ROOT" ]; then
+			note "$SSH_ACCOUNT: password not set to * under --root"
+		else
+			changed "let $SSH_ACCOUNT log in with a key"
+		fi
+		act usermod --password '*' "$SSH_ACCOUNT"
+		[ -n "$ROOT" ] || record "sshpw $SSH_ACCOUNT"
+	else
+		record "sshpw $SSH_ACCOUNT"
 	fi
 	h=$SSH_HOME_BASE/$SSH_ACCOUNT
 	ensure_dir "$h/.ssh" 0755
 	put "$TMP/keys" "$h/.ssh/authorized_keys" 0644
-	A=user:$SSH_ACCOUNT
 	while IFS=$'\t' read -r kind path; do
 		case $kind in
 		guard)
-			acl "$(dirname "$path")" "$A:rwx"
-			acl "$path" "$A:rw-"
-			acl_above "$path" ;;
+			want "$(dirname "$path")" rwx
+			want "$path" rw-
+			want_above "$path" ;;
 		flag)
-			acl "$(dirname "$path")" "$A:rwx"
-			acl_above "$path" ;;
+			want "$(dirname "$path")" rwx
+			want_above "$path" ;;
 		backup)
 			case $path in
 			*[*?[]*)
-				acl "$(dirname "$path")" "$A:r-x"
-				acl "$(dirname "$path")" "default:$A:r--"
+				want "$(dirname "$path")" r-x
+				want "$(dirname "$path")" r-- default:
 				for f in $ROOT$path; do
-					[ -f "$f" ] && acl "${f#"$ROOT"}" "$A:r--"
+					[ -f "$f" ] && want "${f#"$ROOT"}" r--
 				done ;;
 			*)
-				acl "$path" "$A:r--"
-				acl "$(dirname "$path")" "$A:r-x" ;;
+				want "$path" r--
+				want "$(dirname "$path")" r-x ;;
 			esac
-			acl_above "$path" ;;
+			want_above "$path" ;;
 		esac
 	done <"$TMP/paths"
+	acl_apply
 fi
 
 # --- 6. the manifest --------------------------------------------------------
@@ -419,6 +460,11 @@ if [ -z "$CONF" ]; then
 	note "write the config (start from $SRC/deploy/peers.conf.example), then run again"
 elif [ "$START" -eq 1 ]; then
 	units=$(cd "$TMP/units" && ls peerwatch.service *.path)
+	# a running peerwatch gets its changed unit by a restart; one that
+	# enable --now starts below already has it
+	was_active=0
+	[ -n "$ROOT" ] || [ "$DRY" -eq 1 ] || ! systemctl is-active -q peerwatch.service ||
+		was_active=1
 	[ "$units_changed" -eq 0 ] || act systemctl daemon-reload
 	for u in $units; do
 		if [ -n "$ROOT" ]; then
@@ -431,7 +477,7 @@ elif [ "$START" -eq 1 ]; then
 				printf 'enabled %s\n' "$u" >>"$MANIFEST"
 		fi
 	done
-	if [ "$units_changed" -eq 1 ] && [ -z "$ROOT" ]; then
+	if [ "$units_changed" -eq 1 ] && [ "$was_active" -eq 1 ]; then
 		act systemctl try-restart peerwatch.service
 	fi
 fi

@@ -73,9 +73,11 @@ while read -r kind path s; do
 		case $path in /etc/systemd/*) reload=1 ;; esac
 		del "$path" ;;
 	acl)
+		# "user:NAME:PERMS": -x takes the entry without its perms
+		s=${s%:*}
 		case $s in
 		default:*) act setfacl -d -x "${s#default:}" "$ROOT$path" ;;
-		*) act setfacl -x "${s%:*}" "$ROOT$path" ;;
+		*) act setfacl -x "$s" "$ROOT$path" ;;
 		esac ;;
 	esac
 done <"$MANIFEST"
