@@ -28,7 +28,8 @@ install(FILES ${CMAKE_BINARY_DIR}/man/peers.conf.5.gz
 install(FILES deploy/debian/copyright
     ${CMAKE_BINARY_DIR}/changelog.Debian.gz
     DESTINATION ${PW_DOCDIR} COMPONENT deb EXCLUDE_FROM_ALL)
-install(FILES deploy/peers.conf.example DESTINATION ${PW_DOCDIR}/examples
+install(FILES deploy/peers.conf.example deploy/install-lib.sh
+    DESTINATION ${PW_DOCDIR}/examples
     COMPONENT deb EXCLUDE_FROM_ALL)
 install(DIRECTORY deploy/linux deploy/macos
     DESTINATION ${PW_DOCDIR}/examples COMPONENT deb EXCLUDE_FROM_ALL

@@ -81,10 +81,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
-die() {
-	echo "$ME: $*" >&2
-	exit 1
-}
+. "$(dirname "$0")/../install-lib.sh"
 
 if [ -n "$ROOT" ]; then
 	[ -d "$ROOT" ] || die "--root $ROOT: not a directory"
@@ -105,101 +102,16 @@ if [ -n "$FROM" ]; then
 	PW=$FROM/peer/peerwatch
 	[ -x "$PW" ] || die "--from $FROM: no peer/peerwatch there (build first)"
 	BIN=/usr/local/sbin/peerwatch
-	MANDIR=/usr/local/share/man
 else
 	BIN=$PREFIX/sbin/peerwatch
 	PW=$ROOT$BIN
 	[ -x "$PW" ] || die "$PW: missing; run \`make install PREFIX=$PREFIX\` or give --from BUILD_DIR"
-	MANDIR=
 fi
 
-CHANGES=0
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/pw-install.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 : >"$TMP/manifest.new"
-
-note() { echo "$ME: $*"; }
-changed() {
-	CHANGES=$((CHANGES + 1))
-	note "$*"
-}
-# a command that changes the system: run it, or say it would
-act() {
-	if [ "$DRY" -eq 1 ] || [ -n "$ROOT" ]; then
-		echo "would run: $*"
-		return 0
-	fi
-	"$@"
-}
-record() { printf '%s\n' "$*" >>"$TMP/manifest.new"; }
-sha() { sha256sum "$1" | cut -d' ' -f1; }
-
 MANIFEST=$ROOT$MANIFEST_REL
-# what an earlier run installed: "file PATH SHA" entries
-prev_sha() {
-	[ -f "$MANIFEST" ] || return 0
-	awk -v p="$1" '($1 == "file" || $1 == "conf") && $2 == p { s = $3 } END { if (s) print s }' "$MANIFEST"
-}
-in_manifest() {
-	[ -f "$MANIFEST" ] && grep -qxF "$*" "$MANIFEST"
-}
-
-# mkdir DIR MODE [OWNER:GROUP]: create it (recorded) or leave it
-ensure_dir() {
-	local d=$1 mode=$2 own=${3:-} p
-	p=$ROOT$d
-	if [ -d "$p" ]; then
-		in_manifest "dir $d" && record "dir $d"
-		# not ours to change; but say when it is more open than wanted
-		if [ -n "$own" ] && [ -n "$(find "$p" -maxdepth 0 -perm /o=rwx)" ]; then
-			note "warning: $d exists with mode $(stat -c %a "$p"); want $mode"
-		fi
-		return 0
-	fi
-	[ -e "$p" ] && die "$p exists and is not a directory"
-	# parents first, each recorded when we made it
-	[ "$(dirname "$d")" = "$d" ] || ensure_dir "$(dirname "$d")" 0755
-	changed "create $d ($mode)"
-	if [ "$DRY" -eq 0 ]; then
-		mkdir -m "$mode" "$p"
-	fi
-	record "dir $d"
-	[ -z "$own" ] || act chown "$own" "$p"
-}
-
-# put SRC DEST MODE [KIND]: install a file; unchanged files are left alone,
-# a file changed since our last write (or not ours) is kept first
-put() {
-	local src=$1 d=$2 mode=$3 kind=${4:-file} p new old
-	p=$ROOT$d
-	new=$(sha "$src")
-	if [ -f "$p" ] && cmp -s "$src" "$p"; then
-		# ours when an earlier run recorded it
-		if [ "$(prev_sha "$d")" = "$new" ]; then
-			record "$kind $d $new"
-		fi
-		if [ "$(stat -c %a "$p")" != "${mode#0}" ]; then
-			changed "chmod $mode $d"
-			[ "$DRY" -eq 1 ] || chmod "$mode" "$p"
-		fi
-		return 0
-	fi
-	if [ -e "$p" ] || [ -L "$p" ]; then
-		old=$(sha "$p" 2>/dev/null || echo none)
-		if [ "$(prev_sha "$d")" != "$old" ]; then
-			changed "keep $d (edited or not ours) as $d.peerwatch-old-$(date +%s)"
-			[ "$DRY" -eq 1 ] || cp -p "$p" "$p.peerwatch-old-$(date +%s)"
-		fi
-		changed "update $d"
-	else
-		changed "install $d"
-	fi
-	record "$kind $d $new"
-	[ "$DRY" -eq 0 ] || return 0
-	cp "$src" "$p.pw-new.$$"
-	chmod "$mode" "$p.pw-new.$$"
-	mv -f "$p.pw-new.$$" "$p"
-}
 
 # under --root the user is looked up in DIR/etc/passwd and never created:
 # what would run is printed, not counted as a change
@@ -285,25 +197,11 @@ ensure_user() {
 ensure_user "$USER_NAME"
 ensure_dir /etc/peerwatch 0750 "root:$USER_NAME"
 if [ -n "$CONF" ]; then
-	STATE=$(awk -F'\t' '$1 == "state_dir" { print $2 }' "$TMP/paths")
-	ensure_dir "$STATE" 0750 "root:$USER_NAME"
-	awk -F'\t' '$1 == "flag" { print $2 }' "$TMP/paths" >"$TMP/flags"
-	while IFS= read -r f; do
-		ensure_dir "$(dirname "$f")" 0755
-	done <"$TMP/flags"
+	ensure_state_dirs "root:$USER_NAME"
 fi
 
 # --- 3. binary, man pages, config -----------------------------------------
-if [ -n "$FROM" ]; then
-	ensure_dir /usr/local/sbin 0755
-	put "$PW" "$BIN" 0755
-	ensure_dir "$MANDIR/man8" 0755
-	ensure_dir "$MANDIR/man5" 0755
-	put "$SRC/man/peerwatch.8" "$MANDIR/man8/peerwatch.8" 0644
-	put "$SRC/man/peers.conf.5" "$MANDIR/man5/peers.conf.5" 0644
-	ensure_dir /usr/local/share/peerwatch 0755
-	put "$SRC/deploy/peers.conf.example" /usr/local/share/peerwatch/peers.conf.example 0644
-fi
+[ -z "$FROM" ] || install_from_build "$SRC" "$PW"
 if [ -n "$CONF_IN" ]; then
 	before=$CHANGES
 	put "$CONF_IN" "$CONF_DEST" 0640 conf
@@ -436,23 +334,7 @@ if [ -n "$SSH_ACCOUNT" ]; then
 fi
 
 # --- 6. the manifest --------------------------------------------------------
-# earlier entries stay (a later run may find things already there)
-if [ -f "$MANIFEST" ]; then
-	cat "$MANIFEST" "$TMP/manifest.new" >"$TMP/manifest.all"
-else
-	cp "$TMP/manifest.new" "$TMP/manifest.all"
-fi
-# one line per path (the newest), in first-seen order
-awk '{ key = $1 == "file" || $1 == "conf" ? "f " $2 : $0
-       if (!(key in line)) order[n++] = key; line[key] = $0 }
-     END { for (i = 0; i < n; i++) print line[order[i]] }' "$TMP/manifest.all" >"$TMP/manifest"
-if ! cmp -s "$TMP/manifest" "$MANIFEST" 2>/dev/null; then
-	if [ "$DRY" -eq 0 ] && [ -d "$ROOT/etc/peerwatch" ]; then
-		cp "$TMP/manifest" "$MANIFEST.new.$$"
-		chmod 0600 "$MANIFEST.new.$$"
-		mv -f "$MANIFEST.new.$$" "$MANIFEST"
-	fi
-fi
+manifest_write
 
 # --- 7. start ---------------------------------------------------------------
 if [ -z "$CONF" ]; then

@@ -38,69 +38,32 @@ fi
 MANIFEST=$ROOT/etc/peerwatch/.installed
 [ -f "$MANIFEST" ] || { echo "$ME: $MANIFEST: nothing installed by install.sh" >&2; exit 1; }
 
-act() {
-	if [ "$DRY" -eq 1 ] || [ -n "$ROOT" ]; then
-		echo "would run: $*"
-		return 0
-	fi
-	"$@" || echo "$ME: failed (continuing): $*" >&2
-}
-del() {
-	echo "$ME: remove $1"
-	[ "$DRY" -eq 1 ] || rm -f "$ROOT$1"
-}
-sha() { sha256sum "$1" | cut -d' ' -f1; }
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/pw-uninstall.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+. "$(dirname "$0")/../install-lib.sh"
+# a step that fails (a unit already gone, say) does not stop the rest
+try() { act "$@" || note "failed (continuing): $*"; }
 
 # units first (while their files still exist), then files, ACLs, users,
 # and directories deepest first
-reload=0
 while read -r kind a _; do
 	[ "$kind" = enabled ] || continue
-	act systemctl disable --now "$a"
+	try systemctl disable --now "$a"
 done <"$MANIFEST"
+uninstall_files "$PURGE"
 while read -r kind path s; do
-	case $kind in
-	file | conf)
-		if [ "$kind" = conf ] && [ "$PURGE" -eq 0 ]; then
-			echo "$ME: keep $path (your config; --purge removes it)"
-			continue
-		fi
-		[ -e "$ROOT$path" ] || continue
-		if [ "$(sha "$ROOT$path")" != "$s" ] && [ "$PURGE" -eq 0 ]; then
-			echo "$ME: keep $path (changed since install)"
-			continue
-		fi
-		case $path in /etc/systemd/*) reload=1 ;; esac
-		del "$path" ;;
-	acl)
-		# "user:NAME:PERMS": -x takes the entry without its perms
-		s=${s%:*}
-		case $s in
-		default:*) act setfacl -d -x "${s#default:}" "$ROOT$path" ;;
-		*) act setfacl -x "$s" "$ROOT$path" ;;
-		esac ;;
+	[ "$kind" = acl ] || continue
+	# "user:NAME:PERMS": -x takes the entry without its perms
+	s=${s%:*}
+	case $s in
+	default:*) try setfacl -d -x "${s#default:}" "$ROOT$path" ;;
+	*) try setfacl -x "$s" "$ROOT$path" ;;
 	esac
 done <"$MANIFEST"
-[ "$reload" -eq 0 ] || act systemctl daemon-reload
+[ "$UNITS_GONE" -eq 0 ] || try systemctl daemon-reload
 while read -r kind u; do
 	[ "$kind" = user ] || continue
-	act userdel "$u"
+	try userdel "$u"
 done <"$MANIFEST"
-awk '$1 == "dir" { print $2 }' "$MANIFEST" | sort -r >"${TMPDIR:-/tmp}/pw-uninstall.$$"
-if [ "$DRY" -eq 0 ]; then
-	rm -f "$MANIFEST"
-fi
-while IFS= read -r d; do
-	[ -d "$ROOT$d" ] || continue
-	if [ -z "$(ls -A "$ROOT$d")" ]; then
-		echo "$ME: remove $d/"
-		[ "$DRY" -eq 1 ] || rmdir "$ROOT$d"
-	elif [ "$PURGE" -eq 1 ] && case $d in *peerwatch*) true ;; *) false ;; esac; then
-		echo "$ME: purge $d/ and its contents"
-		[ "$DRY" -eq 1 ] || rm -rf "$ROOT$d"
-	else
-		echo "$ME: keep $d/ (not empty)"
-	fi
-done <"${TMPDIR:-/tmp}/pw-uninstall.$$"
-rm -f "${TMPDIR:-/tmp}/pw-uninstall.$$"
+uninstall_dirs "$PURGE"
 echo "$ME: done"

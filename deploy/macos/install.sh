@@ -63,12 +63,6 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
-die() {
-	echo "$ME: $*" >&2
-	exit 1
-}
-note() { echo "$ME: $*"; }
-
 if [ -n "$ROOT" ]; then
 	[ -d "$ROOT" ] || die "--root $ROOT: not a directory"
 	ROOT=$(cd "$ROOT" && pwd -P)
@@ -77,33 +71,14 @@ fi
 [ -n "$ROOT" ] || [ "$(id -u)" -eq 0 ] || [ "$DRY" -eq 1 ] ||
 	die "run as root: sudo $0 (or --root DIR, --dry-run)"
 
-# portable to macOS and Linux (the tests run it on Linux)
-sha() {
-	if command -v shasum >/dev/null 2>&1; then
-		shasum -a 256 "$1" | cut -d' ' -f1
-	else
-		sha256sum "$1" | cut -d' ' -f1
-	fi
-}
-mode_of() {
-	if stat -f %Lp "$1" >/dev/null 2>&1; then
-		stat -f %Lp "$1"
-	else
-		stat -c %a "$1"
-	fi
-}
-act() {
-	if [ "$DRY" -eq 1 ] || [ -n "$ROOT" ]; then
-		echo "would run: $*"
-		return 0
-	fi
-	"$@"
-}
-
 MANIFEST=$ROOT/etc/peerwatch/.installed
 LAUNCHD=/Library/LaunchDaemons
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/pw-install.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
+. "$(dirname "$0")/../install-lib.sh"
+: >"$TMP/manifest.new"
+# launchd loads only root:wheel plists; the rest follows suit
+PUT_OWNER=root:wheel
 
 # --- uninstall ----------------------------------------------------------------
 if [ "$UNINSTALL" -eq 1 ]; then
@@ -111,37 +86,8 @@ if [ "$UNINSTALL" -eq 1 ]; then
 	while read -r kind a _; do
 		[ "$kind" = loaded ] && act launchctl bootout "system/$a"
 	done <"$MANIFEST"
-	while read -r kind path s; do
-		case $kind in
-		file | conf) ;;
-		*) continue ;;
-		esac
-		if [ "$kind" = conf ] && [ "$PURGE" -eq 0 ]; then
-			note "keep $path (your config; --purge removes it)"
-			continue
-		fi
-		[ -e "$ROOT$path" ] || continue
-		if [ "$(sha "$ROOT$path")" != "$s" ] && [ "$PURGE" -eq 0 ]; then
-			note "keep $path (changed since install)"
-			continue
-		fi
-		note "remove $path"
-		[ "$DRY" -eq 1 ] || rm -f "$ROOT$path"
-	done <"$MANIFEST"
-	awk '$1 == "dir" { print $2 }' "$MANIFEST" | sort -r >"$TMP/dirs"
-	[ "$DRY" -eq 1 ] || rm -f "$MANIFEST"
-	while IFS= read -r d; do
-		[ -d "$ROOT$d" ] || continue
-		if [ -z "$(ls -A "$ROOT$d")" ]; then
-			note "remove $d/"
-			[ "$DRY" -eq 1 ] || rmdir "$ROOT$d"
-		elif [ "$PURGE" -eq 1 ] && case $d in *peerwatch*) true ;; *) false ;; esac; then
-			note "purge $d/ and its contents"
-			[ "$DRY" -eq 1 ] || rm -rf "$ROOT$d"
-		else
-			note "keep $d/ (not empty)"
-		fi
-	done <"$TMP/dirs"
+	uninstall_files "$PURGE"
+	uninstall_dirs "$PURGE"
 	note "done"
 	exit 0
 fi
@@ -156,67 +102,6 @@ else
 	PW=$ROOT$BIN
 	[ -x "$PW" ] || die "$PW: missing; run \`sudo make install PREFIX=$PREFIX\` or give --from BUILD_DIR"
 fi
-
-CHANGES=0
-: >"$TMP/manifest.new"
-changed() {
-	CHANGES=$((CHANGES + 1))
-	note "$*"
-}
-record() { printf '%s\n' "$*" >>"$TMP/manifest.new"; }
-prev_sha() {
-	[ -f "$MANIFEST" ] || return 0
-	awk -v p="$1" '($1 == "file" || $1 == "conf") && $2 == p { s = $3 } END { if (s) print s }' "$MANIFEST"
-}
-in_manifest() {
-	[ -f "$MANIFEST" ] && grep -qxF "$*" "$MANIFEST"
-}
-ensure_dir() {
-	d=$1
-	p=$ROOT$d
-	if [ -d "$p" ]; then
-		if in_manifest "dir $d"; then record "dir $d"; fi
-		return 0
-	fi
-	[ -e "$p" ] && die "$p exists and is not a directory"
-	[ "$(dirname "$d")" = "$d" ] || ensure_dir "$(dirname "$d")" 0755
-	d=$1
-	p=$ROOT$d
-	changed "create $d ($2)"
-	[ "$DRY" -eq 1 ] || mkdir -m "$2" "$p"
-	record "dir $d"
-}
-# put SRC DEST MODE [KIND]; prints "changed" when it wrote
-put() {
-	p=$ROOT$2
-	new=$(sha "$1")
-	kind=${4:-file}
-	if [ -f "$p" ] && cmp -s "$1" "$p"; then
-		if [ "$(prev_sha "$2")" = "$new" ]; then record "$kind $2 $new"; fi
-		if [ "$(mode_of "$p")" != "${3#0}" ]; then
-			changed "chmod $3 $2"
-			[ "$DRY" -eq 1 ] || chmod "$3" "$p"
-		fi
-		return 0
-	fi
-	if [ -e "$p" ] || [ -h "$p" ]; then
-		old=$(sha "$p" 2>/dev/null || echo none)
-		if [ "$(prev_sha "$2")" != "$old" ]; then
-			changed "keep $2 (edited or not ours) as $2.peerwatch-old-$(date +%s)"
-			[ "$DRY" -eq 1 ] || cp -p "$p" "$p.peerwatch-old-$(date +%s)"
-		fi
-		changed "update $2"
-	else
-		changed "install $2"
-	fi
-	record "$kind $2 $new"
-	[ "$DRY" -eq 0 ] || return 0
-	cp "$1" "$p.pw-new.$$"
-	chmod "$3" "$p.pw-new.$$"
-	mv -f "$p.pw-new.$$" "$p"
-	# launchd loads only root:wheel plists
-	act chown root:wheel "$p"
-}
 
 # 1. the config, checked before anything changes
 CONF_DEST=/etc/peerwatch/peers.conf
@@ -246,24 +131,11 @@ fi
 ensure_dir /etc/peerwatch 0750
 ensure_dir /usr/local/var/log/peerwatch 0755
 if [ -n "$CONF" ]; then
-	ensure_dir "$(awk -F'\t' '$1 == "state_dir" { print $2 }' "$TMP/paths")" 0750
-	awk -F'\t' '$1 == "flag" { print $2 }' "$TMP/paths" >"$TMP/flags"
-	while IFS= read -r f; do
-		ensure_dir "$(dirname "$f")" 0755
-	done <"$TMP/flags"
+	ensure_state_dirs
 fi
 
 # 3. binary, man pages, config
-if [ -n "$FROM" ]; then
-	ensure_dir /usr/local/sbin 0755
-	put "$PW" "$BIN" 0755
-	ensure_dir /usr/local/share/man/man8 0755
-	ensure_dir /usr/local/share/man/man5 0755
-	put "$SRC/man/peerwatch.8" /usr/local/share/man/man8/peerwatch.8 0644
-	put "$SRC/man/peers.conf.5" /usr/local/share/man/man5/peers.conf.5 0644
-	ensure_dir /usr/local/share/peerwatch 0755
-	put "$SRC/deploy/peers.conf.example" /usr/local/share/peerwatch/peers.conf.example 0644
-fi
+[ -z "$FROM" ] || install_from_build "$SRC" "$PW"
 [ -z "$CONF_IN" ] || put "$CONF_IN" "$CONF_DEST" 0640 conf
 
 # 4. launchd jobs and the newsyslog entry
@@ -280,20 +152,8 @@ if [ -n "$CONF" ]; then
 	put "$TMP/units/peerwatch.newsyslog.conf" /etc/newsyslog.d/peerwatch.conf 0644
 fi
 
-# 5. the manifest (earlier entries stay; one line per path)
-if [ -f "$MANIFEST" ]; then
-	cat "$MANIFEST" "$TMP/manifest.new" >"$TMP/manifest.all"
-else
-	cp "$TMP/manifest.new" "$TMP/manifest.all"
-fi
-awk '{ key = $1 == "file" || $1 == "conf" ? "f " $2 : $0
-       if (!(key in line)) order[n++] = key; line[key] = $0 }
-     END { for (i = 0; i < n; i++) print line[order[i]] }' "$TMP/manifest.all" >"$TMP/manifest"
-if ! cmp -s "$TMP/manifest" "$MANIFEST" 2>/dev/null && [ "$DRY" -eq 0 ]; then
-	cp "$TMP/manifest" "$MANIFEST.new.$$"
-	chmod 0600 "$MANIFEST.new.$$"
-	mv -f "$MANIFEST.new.$$" "$MANIFEST"
-fi
+# 5. the manifest
+manifest_write
 
 # 6. load
 if [ -z "$CONF" ]; then

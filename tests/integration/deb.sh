@@ -25,7 +25,8 @@ dpkg-deb -c "$deb" | awk '{ print $6 }' >"$T/list"
 for f in ./usr/sbin/peerwatch ./usr/share/man/man8/peerwatch.8.gz ./usr/share/man/man5/peers.conf.5.gz \
     ./usr/share/doc/peerwatch/copyright ./usr/share/doc/peerwatch/changelog.Debian.gz \
     ./usr/share/doc/peerwatch/examples/peers.conf.example \
-    ./usr/share/doc/peerwatch/examples/linux/peerwatch.service ./usr/share/doc/peerwatch/examples/linux/install.sh; do
+    ./usr/share/doc/peerwatch/examples/linux/peerwatch.service ./usr/share/doc/peerwatch/examples/linux/install.sh \
+    ./usr/share/doc/peerwatch/examples/install-lib.sh; do
 	grep -qxF "$f" "$T/list" || fail "$f not in the package"
 done
 dpkg-deb -x "$deb" "$T/x"

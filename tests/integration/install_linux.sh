@@ -22,12 +22,7 @@ CONF=$SRC/deploy/peers.conf.example
 T=$(mktemp -d /tmp/pw-install-linux.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 fail() { echo "install_linux: FAIL: $*" >&2; exit 1; }
-# every file and directory of a tree: path, mode, sha256 (files)
-tree() {
-	(cd "$1" && find . -mindepth 1 -printf '%p %m %y\n' | sort | while read -r p m y; do
-		if [ "$y" = f ]; then echo "$p $m $(sha256sum "$p" | cut -d' ' -f1)"; else echo "$p $m $y"; fi
-	done)
-}
+. "$(dirname "$0")/tree_lib.sh"
 run() { bash "$INST" --from "$BUILD" --root "$R" "$@"; }
 
 # a root with a user's own file in /etc/peerwatch already

@@ -16,15 +16,12 @@ command -v python3 >/dev/null || { echo "install_macos: python3 missing: skipped
 T=$(mktemp -d /tmp/pw-install-macos.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 fail() { echo "install_macos: FAIL: $*" >&2; exit 1; }
-tree() {
-	(cd "$1" && find . -mindepth 1 -printf '%p %m %y\n' | sort | while read -r p m y; do
-		if [ "$y" = f ]; then echo "$p $m $(sha256sum "$p" | cut -d' ' -f1)"; else echo "$p $m $y"; fi
-	done)
-}
-# BSD sed/readlink/install lack these
-if grep -nE "sed -i( |$)|sed -i '|readlink -f|install -D|stat -c|\\bmapfile\\b|declare -A|\\$\\{[a-zA-Z_]+,,\\}" "$INST" |
-    grep -v '^\s*#' | grep -v 'stat -c %a "\$1"'; then
-	fail "GNU-only or bash 4 construct in $INST (above)"
+. "$(dirname "$0")/tree_lib.sh"
+# BSD sed/readlink/install/find lack these, bash 3.2 the rest
+if grep -nE "sed -i( |$)|sed -i '|readlink -f|install -D|stat -c|find .*-printf|-perm /|\\bmapfile\\b|declare -A|\\$\\{[a-zA-Z_]+(,,|\\^\\^)\\}|;;&|\\|&|&>>" \
+    "$INST" "$SRC/deploy/install-lib.sh" |
+    grep -v ':\s*#' | grep -v 'stat -c %a "\$1" 2>/dev/null || stat -f %Lp'; then
+	fail "GNU-only or bash 4 construct in the macOS install script (above)"
 fi
 R=$T/root
 mkdir "$R"
