@@ -219,15 +219,18 @@ if [ -n "$CONF" ]; then
 	done
 	# flag units of guards no longer in the config: ours, unmodified
 	if [ -f "$MANIFEST" ]; then
-		awk '$1 == "file" && $2 ~ "^/etc/systemd/system/peerwatch-" { print $2, $3 }' "$MANIFEST" |
-		    while read -r d s; do
-			[ -e "$TMP/units/$(basename "$d")" ] && continue
-			case $d in *.path) act systemctl disable --now "$(basename "$d")" || true ;; esac
-			if [ -f "$ROOT$d" ] && [ "$(sha "$ROOT$d")" = "$s" ]; then
-				echo "$ME: remove $d (its guard left the config)"
-				[ "$DRY" -eq 1 ] || rm -f "$ROOT$d"
+		awk '$1 == "file" && $2 ~ "^/etc/systemd/system/peerwatch-" { print $2, $3 }' \
+		    "$MANIFEST" >"$TMP/old-units"
+		while read -r d s; do
+			[ ! -e "$TMP/units/$(basename "$d")" ] && [ -f "$ROOT$d" ] || continue
+			if [ "$(sha "$ROOT$d")" != "$s" ]; then
+				note "keep $d (edited by hand; its guard left the config)"
+				continue
 			fi
-		done
+			case $d in *.path) act systemctl disable --now "$(basename "$d")" || true ;; esac
+			changed "remove $d (its guard left the config)"
+			[ "$DRY" -eq 1 ] || rm -f "$ROOT$d"
+		done <"$TMP/old-units"
 	fi
 	[ "$CHANGES" -eq "$before" ] || units_changed=1
 fi

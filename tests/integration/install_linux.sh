@@ -81,6 +81,28 @@ else
 	echo "install_linux: systemd-analyze missing: verify skipped"
 fi
 
+# --dry-run: says what it would do, changes nothing
+echo "# local edit" >>"$R/etc/systemd/system/peerwatch-revive.path"
+tree "$R" >"$T/pre-dry"
+out=$(run -c "$CONF" --name vps --dry-run) || fail "dry run: $out"
+grep -q "update /etc/systemd/system/peerwatch-revive.path" <<<"$out" || fail "dry run did not say what it would do: $out"
+tree "$R" | diff "$T/pre-dry" - || fail "--dry-run changed the tree"
+out=$(run -c "$CONF" --name vps) || fail "run after the dry run: $out"
+rm -f "$R"/etc/systemd/system/peerwatch-revive.path.peerwatch-old-*
+
+# a guard that leaves the config takes its flag units with it
+awk '/^\[guard bot@vps\]/ { skip = 1; next } /^\[/ { skip = 0 } !skip' "$CONF" >"$T/nobot.conf"
+out=$(run -c "$T/nobot.conf" --name vps) || fail "run without the bot guard: $out"
+for f in peerwatch-flag-bot.path peerwatch-flag-bot.service; do
+	[ ! -e "$R/etc/systemd/system/$f" ] || fail "$f left behind when its guard went: $out"
+done
+grep -q "remove /etc/systemd/system/peerwatch-flag-bot.path" <<<"$out" || fail "removal not said: $out"
+out=$(run -c "$T/nobot.conf" --name vps) || fail "second run without the bot guard: $out"
+grep -q "nothing changed" <<<"$out" || fail "second run without the bot guard: $out"
+out=$(run -c "$CONF" --name vps) || fail "bot guard back: $out"
+[ -e "$R/etc/systemd/system/peerwatch-flag-bot.path" ] || fail "flag unit not back with its guard"
+rm -f "$R"/etc/peerwatch/peers.conf.peerwatch-old-*
+
 # a unit edited by hand is kept, then replaced
 echo "# local edit" >>"$svc"
 out=$(run -c "$CONF" --name vps) || fail "third run: $out"
