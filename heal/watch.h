@@ -52,6 +52,10 @@ int watch_beat(struct watch *, const char *name, char *err, size_t errlen);
 /* re-arm name's breaker and backoff at once: 0, or -1 with err */
 int watch_reset(struct watch *, const char *name, char *err, size_t errlen);
 
+/* nonzero while key (NAME@SELF) is in maintenance: watched, not restarted */
+typedef int (*watch_hold_cb)(const char *key, void *arg);
+void watch_set_hold_cb(struct watch *, watch_hold_cb, void *arg);
+
 /* probe every service once now, whatever its schedule */
 void watch_probe_all(struct watch *);
 /* every service has a decided state (none is still "unknown") */

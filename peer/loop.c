@@ -280,6 +280,37 @@ loop_ctl_revive(struct loop *l, const json_t *req, struct ctl_req *r)
 	return NULL;
 }
 
+static int
+loop_service_hold(const char *key, void *arg)
+{
+	struct loop *l = arg;
+
+	return membership_maintenance_until(l->mb, key) != 0;
+}
+
+/* maintenance {key, duration_ms}; sleep {sleeping} */
+static json_t *
+loop_ctl_hold(struct loop *l, const json_t *req, int sleep)
+{
+	const char *key = json_string_value(json_object_get(req, "key"));
+	json_int_t ms = json_integer_value(json_object_get(req, "duration_ms"));
+	char err[256];
+
+	if (sleep) {
+		membership_sleep_notice(
+		    l->mb, json_is_true(json_object_get(req, "sleeping")));
+		return json_pack("{sb}", "ok", 1);
+	}
+	if (key == NULL)
+		key = l->conf->peers[l->self].name;
+	if (ms < 0 || membership_maintenance(
+	                  l->mb, key, (uint64_t)ms, err, sizeof(err)) == -1)
+		return json_pack(
+		    "{ss}", "error", ms < 0 ? "bad duration" : err);
+	return json_pack("{sbsssI}", "ok", 1, "key", key, "until",
+	    (json_int_t)membership_maintenance_until(l->mb, key));
+}
+
 /* beat NAME, reset NAME */
 static json_t *
 loop_ctl_service(struct loop *l, const json_t *req, int reset)
@@ -303,6 +334,8 @@ loop_on_ctl(const json_t *req, struct ctl_req *r, void *arg)
 	struct loop *l = arg;
 	const char *cmd = json_string_value(json_object_get(req, "cmd"));
 
+	if (strcmp(cmd, "maintenance") == 0 || strcmp(cmd, "sleep") == 0)
+		return loop_ctl_hold(l, req, strcmp(cmd, "sleep") == 0);
 	if (strcmp(cmd, "beat") == 0 || strcmp(cmd, "reset") == 0)
 		return loop_ctl_service(l, req, strcmp(cmd, "reset") == 0);
 	if (strcmp(cmd, "revive") == 0)
@@ -440,6 +473,7 @@ loop_start_modules(struct loop *l, char *err, size_t errlen)
 		return -1;
 	l->watch = watch_new(
 	    l->base, l->ev, l->inc, l->conf, l->self, loop_on_watch_change, l);
+	watch_set_hold_cb(l->watch, loop_service_hold, l);
 	return 0;
 }
 

@@ -514,6 +514,16 @@ units_linux(struct units_out *o, const struct conf *c, size_t self,
 	units_emit(o, "peerwatch.service", body);
 	free(body);
 	free(sandbox);
+	/* a laptop tells the mesh before it suspends: the peers show it
+	 * asleep instead of reviving it (systemctl enable this one) */
+	body = xasprintf(
+	    "[Unit]\nDescription=peerwatch: tell the mesh this host goes to "
+	    "sleep\nBefore=sleep.target\n\n[Service]\nType=oneshot\n"
+	    "ExecStart=-%s sleep-notice -c %s\nTimeoutStartSec=5\n\n"
+	    "[Install]\nWantedBy=sleep.target\n",
+	    bin, cpath);
+	units_emit(o, "peerwatch-sleep.service", body);
+	free(body);
 	units_linux_flag(o, "peerwatch-revive", "peerwatch",
 	    conf_revive_flag(c, self), "systemctl restart peerwatch.service");
 	for (i = 0; i < c->nguards; i++) {

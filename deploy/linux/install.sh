@@ -15,9 +15,9 @@
 #    `peerwatch check-config` before anything changes: an invalid config
 #    stops the install with check-config's errors;
 #  - the units `peerwatch deploy-units --linux` writes (a sandboxed
-#    peerwatch.service, the revive path units of this host's guards) into
-#    /etc/systemd/system; then daemon-reload and enable --now (not with
-#    --no-start);
+#    peerwatch.service, the revive path units of this host's guards, the
+#    sleep notice) into /etc/systemd/system; then daemon-reload, enable
+#    --now (the sleep notice: enable only) (not with --no-start);
 #  - --ssh-account NAME: the account peers log in as over SFTP (see below).
 # A file it would replace that differs from what it wrote last time (edited
 # by hand) is kept as FILE.peerwatch-old-<time> first. Everything it adds
@@ -358,10 +358,23 @@ elif [ "$START" -eq 1 ]; then
 		    ! systemctl is-active -q "$u" 2>/dev/null; then
 			changed "enable and start $u"
 			act systemctl enable --now "$u"
-			[ -n "$ROOT" ] || [ "$DRY" -eq 1 ] || in_manifest "enabled $u" ||
+			[ "$DRY" -eq 1 ] || in_manifest "enabled $u" ||
 				printf 'enabled %s\n' "$u" >>"$MANIFEST"
 		fi
 	done
+	# the sleep notice runs before suspend (WantedBy=sleep.target):
+	# enabled, never started here (it would tell the mesh we sleep)
+	u=peerwatch-sleep.service
+	if [ -e "$TMP/units/$u" ]; then
+		if [ -n "$ROOT" ]; then
+			act systemctl enable "$u"
+		elif [ "$DRY" -eq 1 ] || ! systemctl is-enabled -q "$u" 2>/dev/null; then
+			changed "enable $u"
+			act systemctl enable "$u"
+			[ "$DRY" -eq 1 ] || in_manifest "enabled $u" ||
+				printf 'enabled %s\n' "$u" >>"$MANIFEST"
+		fi
+	fi
 	if [ "$units_changed" -eq 1 ] && [ "$was_active" -eq 1 ]; then
 		act systemctl try-restart peerwatch.service
 	fi

@@ -88,6 +88,9 @@ for u in peerwatch.service peerwatch-revive.path peerwatch-flag-app.path; do
 	[ "$(sd systemctl is-active "$u")" = active ] || fail "$u is not active: $out"
 	[ "$(sd systemctl is-enabled "$u")" = enabled ] || fail "$u is not enabled"
 done
+[ "$(sd systemctl is-enabled peerwatch-sleep.service)" = enabled ] || fail "the sleep notice is not enabled"
+sd journalctl --no-pager -o cat -u peerwatch-sleep.service | grep -q '^Started\|^Finished' &&
+	fail "install.sh ran the sleep notice"
 answers() { sd /usr/local/sbin/peerwatch status --json >/dev/null 2>&1; }
 wait_until 10 answers || fail "peerwatch status does not answer in the box"
 sd getent passwd peerwatch >/dev/null || fail "no peerwatch user"
@@ -126,7 +129,7 @@ grep -q 'shell-ran\|uid=' <<<"$out" && fail "pwpeers ran a command: $out"
 log "pwpeers: SFTP beside the guard and into the flag dir, not /etc, no command"
 
 out=$(sd bash "$SRC/deploy/linux/uninstall.sh" 2>&1) || fail "uninstall.sh: $out"
-for u in peerwatch.service peerwatch-revive.path peerwatch-flag-app.path; do
+for u in peerwatch.service peerwatch-revive.path peerwatch-flag-app.path peerwatch-sleep.service; do
 	sd test ! -e "/etc/systemd/system/$u" || fail "$u still installed"
 	[ "$(sd systemctl is-active "$u")" != active ] || fail "$u still active"
 done

@@ -57,7 +57,7 @@ units() {
 # --- Linux -------------------------------------------------------------------
 mkdir "$T/linux"
 units --linux -o "$T/linux" >&2 || fail "deploy-units --linux -o failed"
-want="peerwatch-flag-app.path peerwatch-flag-app.service peerwatch-flag-bot.path peerwatch-flag-bot.service peerwatch-revive.path peerwatch-revive.service peerwatch.service"
+want="peerwatch-flag-app.path peerwatch-flag-app.service peerwatch-flag-bot.path peerwatch-flag-bot.service peerwatch-revive.path peerwatch-revive.service peerwatch-sleep.service peerwatch.service"
 have=$(ls "$T/linux" | sort | tr '\n' ' ')
 [ "$have" = "$want " ] || fail "unit files: $have; want $want"
 # the printed form is the same units
@@ -65,6 +65,10 @@ printed=$(units --linux) || fail "deploy-units --linux (stdout) failed"
 for u in $want; do
 	grep -qx "# ---- $u ----" <<<"$printed" || fail "stdout lacks $u"
 done
+grep -qxF "WantedBy=sleep.target" "$T/linux/peerwatch-sleep.service" ||
+    fail "peerwatch-sleep.service is not pulled in by sleep.target"
+grep -q "sleep-notice" "$T/linux/peerwatch-sleep.service" ||
+    fail "peerwatch-sleep.service does not send the notice"
 grep -qxF "PathExists=$T/flags dir/app.flag" "$T/linux/peerwatch-flag-app.path" ||
     fail "peerwatch-flag-app.path does not watch the app flag"
 grep -qxF "Unit=peerwatch-flag-app.service" "$T/linux/peerwatch-flag-app.path" ||
