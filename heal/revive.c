@@ -72,6 +72,8 @@ struct rv_target {
 	char restored[512];    /* "openclaw from /x.bak; ..." */
 	int await_services;    /* restarted; its guards' services not yet up */
 	uint64_t restarted_ms; /* mono: the new incarnation arrived */
+	uint64_t repair_until; /* this host: a local repair's verify deadline */
+	uint64_t repair_wall;  /* when that repair flagged its services */
 };
 
 struct revive {
@@ -104,6 +106,7 @@ static void rv_on_timer(evutil_socket_t, short, void *);
 static void rv_start_attempt(struct rv_target *);
 static void rv_backoff(struct rv_target *, uint64_t, enum rv_phase);
 static uint64_t rv_next_backoff(struct rv_target *);
+static void rv_local_verify(struct revive *);
 
 static void
 rv_set_phase(struct rv_target *t, enum rv_phase p)
@@ -178,6 +181,7 @@ rv_on_tick(evutil_socket_t fd, short what, void *arg)
 		else
 			rvjob_free(j);
 	}
+	rv_local_verify(rv);
 	for (i = 0; i < rv->n; i++) {
 		struct rv_target *t = rv->t[i];
 		if (t->phase == RV_LIMIT && t->acting)
@@ -414,7 +418,8 @@ rv_services(struct revive *rv, struct rv_target *t, char *buf, size_t len)
 		    c->guards[i].service_idx < 0)
 			continue;
 		sv = &c->services[c->guards[i].service_idx];
-		st = rv->service_cb ? rv->service_cb(t->idx, sv->name, rv->arg)
+		st = rv->service_cb ? rv->service_cb(t->idx, sv->name,
+		                          t->repair_wall, rv->arg)
 		                    : NULL;
 		if (st == NULL || st[0] != 'u')
 			down++;
@@ -541,9 +546,10 @@ rv_on_timer(evutil_socket_t fd, short what, void *arg)
 		rv_services(rv, t, services, sizeof(services));
 		t->await_services = 0;
 		evlog_writef(rv->ev, "revive_incomplete", t->name, NULL,
-		    "%s still down %llu s after the restore: %s", t->name,
-		    (unsigned long long)rv->conf->mesh.revive_verify_ms / 1000,
-		    services);
+		    "%s back, but not all it runs: %s, %llu s after the "
+		    "restore",
+		    t->name, services,
+		    (unsigned long long)rv->conf->mesh.revive_verify_ms / 1000);
 		incident_raise(rv->inc, "revive_incomplete", t->name,
 		    clock_wall_ms(), "%s restarted, but %s after %llu s",
 		    t->name, services,
@@ -859,10 +865,66 @@ rv_local_backoff(struct revive *rv, const struct rvjob *j)
 static void
 rv_local_done(struct revive *rv, struct rvjob *j)
 {
+	struct rv_target *t = rv->t[rv->self];
+	char services[512];
+	size_t i;
+
 	rv->local_running = 0;
-	if (rv_report_guards(rv, j, NULL, 0) > 0)
+	if (rv_report_guards(rv, j, NULL, 0) > 0) {
 		rv_report_flags(rv, j);
+		/* the same rule as a revive: done when the services the
+		 * repaired guards configure are up again */
+		for (i = 0; i < j->nguards; i++)
+			if (j->guards[i].flag_written &&
+			    j->guards[i].g.service_idx >= 0)
+				break;
+		if (i < j->nguards &&
+		    rv_services(rv, t, services, sizeof(services)) >= 0) {
+			t->repair_wall = clock_wall_ms();
+			t->repair_until =
+			    clock_mono_ms() + rv->conf->mesh.revive_verify_ms;
+		}
+	}
 	rv_local_backoff(rv, j);
+}
+
+/* a local repair's services: up (repair_ok), or not in time */
+static void
+rv_local_verify(struct revive *rv)
+{
+	struct rv_target *t = rv->t[rv->self];
+	char services[512], subj[2 * CONF_NAME_MAX + 2];
+	uint64_t secs;
+
+	if (t->repair_until == 0) {
+		/* an incomplete repair's services came up after all */
+		if (incident_is_open(rv->inc, "repair_incomplete", t->name) &&
+		    rv_services(rv, t, services, sizeof(services)) == 0) {
+			evlog_write(rv->ev, "repair_completed", t->name,
+			    services, NULL);
+			incident_close(
+			    rv->inc, "repair_incomplete", t->name, services);
+		}
+		return;
+	}
+	secs = (clock_wall_ms() - t->repair_wall + 500) / 1000;
+	if (rv_services(rv, t, services, sizeof(services)) == 0) {
+		t->repair_until = 0;
+		evlog_writef(rv->ev, "repair_ok", t->name, NULL,
+		    "%s after %llu s", services, (unsigned long long)secs);
+		incident_close(rv->inc, "repair_incomplete", t->name, services);
+		return;
+	}
+	if (clock_mono_ms() < t->repair_until)
+		return;
+	t->repair_until = 0;
+	snprintf(subj, sizeof(subj), "%s", t->name);
+	evlog_writef(rv->ev, "repair_incomplete", t->name, NULL,
+	    "config repaired %llu s ago, but %s", (unsigned long long)secs,
+	    services);
+	incident_raise(rv->inc, "repair_incomplete", subj, clock_wall_ms(),
+	    "%s repaired its config, but %s after %llu s", t->name, services,
+	    (unsigned long long)secs);
 }
 
 static void

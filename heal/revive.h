@@ -38,9 +38,11 @@ typedef void (*revive_step_cb)(
 /* would this host act for target if it went silent now? */
 typedef int (*revive_would_act_cb)(size_t target, void *arg);
 /* what target last reported for its service: "u", "d", "?" (maybe with
- * "!"), or NULL if it reported nothing about it */
+ * "!"), or NULL if it reported nothing about it. For this host itself,
+ * "u" only when the service was seen up well after since_wall (wall ms:
+ * the repair) */
 typedef const char *(*revive_service_cb)(
-    size_t target, const char *service, void *arg);
+    size_t target, const char *service, uint64_t since_wall, void *arg);
 /* a manual revive finished: result is borrowed for the call */
 typedef void (*revive_done_cb)(const json_t *result, void *arg);
 

@@ -904,6 +904,24 @@ watch_reset(struct watch *w, const char *name, char *err, size_t errlen)
 	return 0;
 }
 
+const char *
+watch_service_state(
+    const struct watch *w, const char *name, uint64_t since_wall)
+{
+	const struct wsvc *s = watch_find(w, name);
+
+	if (s == NULL)
+		return NULL;
+	if (s->state != SV_UP)
+		return s->state == SV_DOWN ? "d" : "?";
+	/* up, and seen up again well after since: it came back (or stayed
+	 * up through the restart) */
+	if (s->since_wall > since_wall ||
+	    s->last_probe_wall > since_wall + 2 * s->c.interval_ms)
+		return "u";
+	return "?";
+}
+
 void
 watch_set_hold_cb(struct watch *w, watch_hold_cb cb, void *arg)
 {

@@ -171,6 +171,39 @@ cli_print_services(json_t *a)
 	}
 }
 
+/* the resource guards' figures, under the services */
+static void
+cli_print_resources(json_t *r)
+{
+	json_t *disk = json_object_get(r, "disk"), *d,
+	       *swap = json_object_get(r, "swap");
+	const char *path;
+	double total;
+
+	if (json_object_size(disk) == 0 && !json_is_object(swap))
+		return;
+	printf("\n%-24s %-6s %s\n", "Resource", "Used", "Level");
+	json_object_foreach(disk, path, d) {
+		if (json_is_integer(json_object_get(d, "used_pct")))
+			printf("%-24s %3lld%%   %s\n", path,
+			    (long long)json_integer_value(
+			        json_object_get(d, "used_pct")),
+			    json_string_value(json_object_get(d, "level")));
+		else
+			printf("%-24s %-6s %s\n", path, "-", "unknown");
+	}
+	if (!json_is_object(swap))
+		return;
+	total = (double)json_integer_value(json_object_get(swap, "total"));
+	printf("%-24s %3.0f%%   %s (%lld unloads)\n", "swap",
+	    total > 0
+	        ? (double)json_integer_value(json_object_get(swap, "used")) *
+	              100 / total
+	        : 0.0,
+	    json_string_value(json_object_get(swap, "level")),
+	    (long long)json_integer_value(json_object_get(r, "unloads")));
+}
+
 static void
 cli_print_table(json_t *o)
 {
@@ -225,6 +258,7 @@ cli_print_table(json_t *o)
 	}
 	cli_print_ollama(o);
 	cli_print_services(json_object_get(o, "services"));
+	cli_print_resources(json_object_get(o, "resources"));
 }
 
 int

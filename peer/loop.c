@@ -23,6 +23,7 @@
 #include "heal/ollama/failover.h"
 #include "heal/revive.h"
 #include "heal/cmdrun.h"
+#include "heal/resguard.h"
 #include "heal/watch.h"
 #include "peer/ctl.h"
 #include "peer/loop.h"
@@ -47,6 +48,7 @@ struct loop {
 	struct revive *rv;
 	struct failover *fo; /* NULL: no peer has an ollama URL */
 	struct watch *watch;
+	struct resguard *rg;
 	struct event *tick_ev, *sigterm_ev, *sigint_ev, *sighup_ev;
 	uint64_t started_ms;
 	uint64_t reloads, reload_failures;
@@ -94,10 +96,13 @@ loop_would_act(size_t target, void *arg)
 }
 
 static const char *
-loop_service_state(size_t target, const char *service, void *arg)
+loop_service_state(
+    size_t target, const char *service, uint64_t since_wall, void *arg)
 {
 	struct loop *l = arg;
 
+	if (target == l->self)
+		return watch_service_state(l->watch, service, since_wall);
 	return membership_service_state(l->mb, target, service);
 }
 
@@ -130,17 +135,20 @@ loop_on_watch_change(void *arg)
 	hb_kick(l->hb);
 }
 
-/* the services get at most this much of the datagram; Ollama the rest */
+/* the services get at most this much of the datagram, the resource
+ * figures this much, Ollama the rest */
 #define LOOP_SV_BUDGET 400
+#define LOOP_RES_BUDGET 200
 
 static const char *
 loop_status_payload(void *arg)
 {
 	struct loop *l = arg;
+	const char *p;
 
-	return failover_payload(l->fo,
-	    watch_payload(l->watch, membership_payload(l->mb), LOOP_SV_BUDGET),
-	    l->conf->peers[l->self].name);
+	p = watch_payload(l->watch, membership_payload(l->mb), LOOP_SV_BUDGET);
+	p = resguard_payload(l->rg, p, LOOP_RES_BUDGET);
+	return failover_payload(l->fo, p, l->conf->peers[l->self].name);
 }
 
 static json_t *
@@ -170,7 +178,17 @@ loop_status_json(void *arg)
 	if (l->fo != NULL)
 		json_object_set_new(o, "ollama", failover_status_json(l->fo));
 	json_object_set_new(o, "services", watch_status_json(l->watch));
+	json_object_set_new(o, "resources", resguard_status_json(l->rg));
 	return o;
+}
+
+/* GET /events: from the event log's in-memory ring, never the file */
+static char *
+loop_events(size_t n, void *arg)
+{
+	struct loop *l = arg;
+
+	return evlog_recent(l->ev, n);
 }
 
 static char *
@@ -252,6 +270,7 @@ loop_metrics(void *arg)
 	if (l->fo != NULL)
 		failover_metrics(l->fo, m);
 	watch_metrics(l->watch, m);
+	resguard_metrics(l->rg, m);
 	return metrics_finish(m);
 }
 
@@ -417,6 +436,7 @@ loop_reload(struct loop *l)
 	status_reconf(l->status, c, self);
 	failover_reconf(l->fo, c, self);
 	watch_reconf(l->watch, c, self);
+	resguard_reconf(l->rg, c, self);
 	conf_free(l->conf);
 	l->conf = c;
 	l->self = self;
@@ -461,7 +481,7 @@ loop_start_modules(struct loop *l, char *err, size_t errlen)
 	l->mb = membership_new(l->conf, l->self, hb_incarnation(l->hb), l->ev,
 	    loop_on_member_event, l, now);
 	l->status = status_new(l->base, l->conf, l->self, loop_status_json,
-	    loop_metrics, l, err, errlen);
+	    loop_metrics, loop_events, l, err, errlen);
 	if (l->status == NULL)
 		return -1;
 	l->ctl = ctl_new(l->base, sd, loop_on_ctl, l, err, errlen);
@@ -474,6 +494,7 @@ loop_start_modules(struct loop *l, char *err, size_t errlen)
 	l->watch = watch_new(
 	    l->base, l->ev, l->inc, l->conf, l->self, loop_on_watch_change, l);
 	watch_set_hold_cb(l->watch, loop_service_hold, l);
+	l->rg = resguard_new(l->base, l->ev, l->inc, l->conf, l->self);
 	return 0;
 }
 
@@ -564,6 +585,7 @@ loop_free(struct loop *l)
 	if (l->sighup_ev)
 		event_free(l->sighup_ev);
 	watch_free(l->watch);
+	resguard_free(l->rg);
 	cmdrun_shutdown(); /* probes and restarts still running */
 	failover_free(l->fo);
 	ctl_free(l->ctl);
