@@ -134,6 +134,82 @@ install_from_build() {
 	put "$1/deploy/peers.conf.example" /usr/local/share/peerwatch/peers.conf.example 0644
 }
 
+# ssh_keys FILE...: the authorized_keys of the SSH account in $TMP/keys,
+# one `restrict,command="internal-sftp" KEY` line per public key (SFTP
+# only: no shell, no forwarding, no pty); a line with options of its own is
+# refused
+ssh_keys() {
+	local k line
+	: >"$TMP/keys"
+	for k in "$@"; do
+		[ -f "$k" ] || die "--authorized-key $k: no such file"
+		while IFS= read -r line || [ -n "$line" ]; do
+			case $line in '' | '#'*) continue ;; esac
+			printf '%s\n' "$line" | grep -Eq '^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh.com|sk-ecdsa-sha2-nistp256@openssh.com) [A-Za-z0-9+/]+=*( [^"]*)?$' ||
+				die "--authorized-key $k: not a public key line (options are added here, not taken)"
+			printf 'restrict,command="internal-sftp" %s\n' "$line" >>"$TMP/keys"
+		done <"$k"
+	done
+	[ -s "$TMP/keys" ] || die "--authorized-key: no keys"
+}
+
+# ssh_wants: from $TMP/paths, the rights the SSH account needs, one
+# "PERMS<TAB>PATH" a line in $TMP/wants (PATH "default:DIR": what new files
+# in DIR inherit): rwx on the directory of each guarded file (the restore
+# writes a temporary file there and renames it) and of each flag, rw on
+# the file, r on its backups (r-x on their directories; a glob's directory
+# also passes r on to new files), search (x) on the directories above them
+# that are closed to others. A path wanted for several reasons gets the
+# union (a directory of a guard and of its backups: rwx, not r-x).
+want() { printf '%s\t%s\n' "${3:-}$1" "$2" >>"$TMP/want.raw"; }
+want_above() {
+	local d
+	d=$(dirname "$1")
+	while [ "$d" != / ] && [ -n "$d" ]; do
+		if [ -d "$ROOT$d" ] && [ -z "$(find "$ROOT$d" -prune -perm -o=x)" ]; then
+			want "$d" --x
+		fi
+		d=$(dirname "$d")
+	done
+}
+ssh_wants() {
+	local kind path f
+	: >"$TMP/want.raw"
+	while IFS=$'\t' read -r kind path; do
+		case $kind in
+		guard)
+			want "$(dirname "$path")" rwx
+			want "$path" rw-
+			want_above "$path" ;;
+		flag)
+			want "$(dirname "$path")" rwx
+			want_above "$path" ;;
+		backup)
+			case $path in
+			*[*?[]*)
+				want "$(dirname "$path")" r-x
+				want "$(dirname "$path")" r-- default:
+				for f in $ROOT$path; do
+					[ -f "$f" ] && want "${f#"$ROOT"}" r--
+				done ;;
+			*)
+				want "$path" r--
+				want "$(dirname "$path")" r-x ;;
+			esac
+			want_above "$path" ;;
+		esac
+	done <"$TMP/paths"
+	awk -F'\t' '{
+		if (!($1 in p)) { order[n++] = $1; p[$1] = "---" }
+		for (i = 1; i <= 3; i++) {
+			c = substr($2, i, 1)
+			if (c != "-")
+				p[$1] = substr(p[$1], 1, i - 1) c substr(p[$1], i + 1)
+		}
+	} END { for (i = 0; i < n; i++) print p[order[i]] "\t" order[i] }' \
+	    "$TMP/want.raw" >"$TMP/wants"
+}
+
 # the manifest after a run: earlier entries stay (a later run finds their
 # things already there), one line per path, the newest
 manifest_write() {

@@ -149,17 +149,7 @@ if [ -n "$CONF" ]; then
 fi
 if [ -n "$SSH_ACCOUNT" ]; then
 	[ -n "$CONF" ] || die "--ssh-account needs the config (-c FILE)"
-	: >"$TMP/keys"
-	for k in "${KEYS[@]}"; do
-		[ -f "$k" ] || die "--authorized-key $k: no such file"
-		while IFS= read -r line || [ -n "$line" ]; do
-			case $line in '' | '#'*) continue ;; esac
-			printf '%s\n' "$line" | grep -Eq '^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh.com|sk-ecdsa-sha2-nistp256@openssh.com) [A-Za-z0-9+/]+=*( [^"]*)?$' ||
-				die "--authorized-key $k: not a public key line (options are added here, not taken)"
-			printf 'restrict,command="internal-sftp" %s\n' "$line" >>"$TMP/keys"
-		done <"$k"
-	done
-	[ -s "$TMP/keys" ] || die "--authorized-key: no keys"
+	ssh_keys "${KEYS[@]}"
 	if has_user "$SSH_ACCOUNT" &&
 	    ! in_manifest "user $SSH_ACCOUNT"; then
 		die "--ssh-account $SSH_ACCOUNT: the account exists and this script did not create it; name a new one"
@@ -254,41 +244,6 @@ acl() {
 	act setfacl -m "$spec" "$p"
 	[ -n "$ROOT" ] || record "acl $path $spec"
 }
-# want PATH PERMS [default:]: the rights the account needs on PATH, the
-# union of every reason (a directory that holds a guard and a backup gets
-# rwx, not the last one's r-x), applied once by acl_apply
-declare -A WANT=()
-WANT_ORDER=()
-want() {
-	local key="${3:-}$1" have=${WANT["${3:-}$1"]:-0} bits=0
-	case $2 in r*) bits=$((bits | 4)) ;; esac
-	case $2 in ?w*) bits=$((bits | 2)) ;; esac
-	case $2 in ??x) bits=$((bits | 1)) ;; esac
-	[ -n "${WANT[$key]:-}" ] || WANT_ORDER+=("$key")
-	WANT[$key]=$((have | bits))
-}
-acl_apply() {
-	local key b perm
-	for key in ${WANT_ORDER[@]+"${WANT_ORDER[@]}"}; do
-		b=${WANT[$key]}
-		perm=$( ((b & 4)) && printf r || printf -; ((b & 2)) && printf w || printf -; ((b & 1)) && printf x || printf -)
-		case $key in
-		default:*) acl "${key#default:}" "default:user:$SSH_ACCOUNT:$perm" ;;
-		*) acl "$key" "user:$SSH_ACCOUNT:$perm" ;;
-		esac
-	done
-}
-# search rights on the directories above path (those closed to others)
-want_above() {
-	local d
-	d=$(dirname "$1")
-	while [ "$d" != / ] && [ -n "$d" ]; do
-		if [ -d "$ROOT$d" ] && [ -z "$(find "$ROOT$d" -maxdepth 0 -perm -o=x)" ]; then
-			want "$d" --x
-		fi
-		d=$(dirname "$d")
-	done
-}
 if [ -n "$SSH_ACCOUNT" ]; then
 	command -v setfacl >/dev/null 2>&1 || [ -n "$ROOT" ] || [ "$DRY" -eq 1 ] ||
 		die "setfacl missing: apt-get install acl"
@@ -309,31 +264,13 @@ if [ -n "$SSH_ACCOUNT" ]; then
 	h=$SSH_HOME_BASE/$SSH_ACCOUNT
 	ensure_dir "$h/.ssh" 0755
 	put "$TMP/keys" "$h/.ssh/authorized_keys" 0644
-	while IFS=$'\t' read -r kind path; do
-		case $kind in
-		guard)
-			want "$(dirname "$path")" rwx
-			want "$path" rw-
-			want_above "$path" ;;
-		flag)
-			want "$(dirname "$path")" rwx
-			want_above "$path" ;;
-		backup)
-			case $path in
-			*[*?[]*)
-				want "$(dirname "$path")" r-x
-				want "$(dirname "$path")" r-- default:
-				for f in $ROOT$path; do
-					[ -f "$f" ] && want "${f#"$ROOT"}" r--
-				done ;;
-			*)
-				want "$path" r--
-				want "$(dirname "$path")" r-x ;;
-			esac
-			want_above "$path" ;;
+	ssh_wants
+	while IFS=$'\t' read -r perm path; do
+		case $path in
+		default:*) acl "${path#default:}" "default:user:$SSH_ACCOUNT:$perm" ;;
+		*) acl "$path" "user:$SSH_ACCOUNT:$perm" ;;
 		esac
-	done <"$TMP/paths"
-	acl_apply
+	done <"$TMP/wants"
 fi
 
 # --- 6. the manifest --------------------------------------------------------

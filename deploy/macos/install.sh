@@ -4,6 +4,7 @@
 #
 #   deploy/macos/install.sh [--from BUILD_DIR | --prefix PREFIX]
 #       [-c peers.conf] [--name NAME] [--no-start] [--dry-run] [--root DIR]
+#       [--ssh-account NAME --authorized-key FILE...]
 #   deploy/macos/install.sh --uninstall [--purge] [--dry-run] [--root DIR]
 #
 # Dependencies first, as your user (Homebrew refuses root):
@@ -29,9 +30,15 @@
 # --root DIR: everything under DIR, launchctl and chown printed, not run.
 # Runs under macOS's bash 3.2 and BSD tools.
 #
-# Not done here yet: the restricted SSH account (--ssh-account of the
-# Linux script); on macOS create it with sysadminctl and give it rights
-# with `chmod +a "user:NAME allow ..."`.
+# --ssh-account NAME --authorized-key FILE: the account peers log in as,
+# as the Linux script makes it: a hidden account (dscl; UID and group in
+# 400-499, shell /usr/bin/false, password "*"), root-owned home
+# /var/lib/peerwatch-ssh/NAME whose .ssh/authorized_keys has one
+# `restrict,command="internal-sftp" KEY` line per key, in
+# com.apple.access_ssh when Remote Login is limited to some users; its
+# rights are macOS ACL entries (chmod +a "user:NAME allow ..."), exactly the
+# Linux script's (see there), removed again with chmod -a. Remote Login
+# itself (System Settings, Sharing) is yours to turn on.
 set -eu
 
 ME=install.sh
@@ -45,6 +52,8 @@ START=1
 DRY=0
 UNINSTALL=0
 PURGE=0
+SSH_ACCOUNT=
+KEYS=
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -57,7 +66,11 @@ while [ $# -gt 0 ]; do
 	--root) ROOT=${2:?}; shift ;;
 	--uninstall) UNINSTALL=1 ;;
 	--purge) PURGE=1 ;;
-	-h | --help) sed -n '3,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--ssh-account) SSH_ACCOUNT=${2:?}; shift ;;
+	# one key file a line (bash 3.2 with set -u: no empty arrays)
+	--authorized-key) KEYS="$KEYS${2:?}
+"; shift ;;
+	-h | --help) sed -n '3,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "$ME: unknown argument: $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -87,6 +100,14 @@ if [ "$UNINSTALL" -eq 1 ]; then
 		[ "$kind" = loaded ] && act launchctl bootout "system/$a"
 	done <"$MANIFEST"
 	uninstall_files "$PURGE"
+	while read -r kind path rule; do
+		case $kind in
+		macl) act chmod -a "$rule" "$ROOT$path" || note "failed (continuing): chmod -a on $path" ;;
+		user) act dseditgroup -o edit -d "$path" -t user com.apple.access_ssh 2>/dev/null || true
+			act dscl . -delete "/Users/$path" || true
+			act dscl . -delete "/Groups/$path" || true ;;
+		esac
+	done <"$MANIFEST"
 	uninstall_dirs "$PURGE"
 	note "done"
 	exit 0
@@ -126,6 +147,26 @@ if [ -n "$CONF" ]; then
 	"$PW" deploy-units --macos "$@" --bin "$BIN" \
 	    --unit-config "$CONF_DEST" -o "$TMP/units" >/dev/null
 fi
+if [ -n "$SSH_ACCOUNT" ]; then
+	case $SSH_ACCOUNT in
+	*[!a-z0-9_-]* | [!a-z_]*) die "--ssh-account $SSH_ACCOUNT: not a valid user name" ;;
+	esac
+	[ -n "$KEYS" ] || die "--ssh-account needs --authorized-key FILE"
+	[ -n "$CONF" ] || die "--ssh-account needs the config (-c FILE)"
+	# the key files, one a line, as arguments
+	set -f
+	oldifs=$IFS
+	IFS='
+'
+	set -- $KEYS
+	IFS=$oldifs
+	set +f
+	ssh_keys "$@"
+	if [ -z "$ROOT" ] && dscl . -read "/Users/$SSH_ACCOUNT" >/dev/null 2>&1 &&
+	    ! in_manifest "user $SSH_ACCOUNT"; then
+		die "--ssh-account $SSH_ACCOUNT: the account exists and this script did not create it; name a new one"
+	fi
+fi
 
 # 2. directories
 ensure_dir /etc/peerwatch 0750
@@ -138,7 +179,90 @@ fi
 [ -z "$FROM" ] || install_from_build "$SRC" "$PW"
 [ -z "$CONF_IN" ] || put "$CONF_IN" "$CONF_DEST" 0640 conf
 
-# 4. launchd jobs and the newsyslog entry
+# 4. the SSH account
+# mac_rule PERMS DIR|FILE [inherit]: the macOS ACL entry for rwx-style
+# PERMS on a directory or a file
+mac_rule() {
+	local r=
+	case $2:$1 in
+	dir:r??) r=list,readattr,readextattr,readsecurity ;;
+	file:r??) r=read,readattr,readextattr,readsecurity ;;
+	esac
+	case $2:$1 in
+	dir:?w?) r=$r${r:+,}add_file,add_subdirectory,delete_child ;;
+	file:?w?) r=$r${r:+,}write,append,writeattr,writeextattr ;;
+	esac
+	case $2:$1 in
+	dir:??x) r=$r${r:+,}search ;;
+	file:??x) r=$r${r:+,}execute ;;
+	esac
+	[ -z "${3:-}" ] || r=$r,file_inherit,only_inherit
+	echo "user:$SSH_ACCOUNT allow $r"
+}
+# mac_acl PATH RULE: once (an entry for the account already there counts)
+mac_acl() {
+	local p=$ROOT$1
+	[ -e "$p" ] || return 0
+	if [ -z "$ROOT" ] && ls -led "$p" 2>/dev/null | grep -qF "$2"; then
+		if in_manifest "macl $1 $2"; then record "macl $1 $2"; fi
+		return 0
+	fi
+	if [ -n "$ROOT" ]; then
+		note "ACL on $1: not set under --root"
+	else
+		changed "ACL \"$2\" on $1"
+	fi
+	act chmod +a "$2" "$p"
+	[ -n "$ROOT" ] || record "macl $1 $2"
+}
+# the first UID (and GID) in 400-499 nobody has
+free_id() {
+	{ dscl . -list /Users UniqueID; dscl . -list /Groups PrimaryGroupID; } |
+	    awk '{ used[$2] = 1 } END { for (i = 400; i < 500; i++) if (!(i in used)) { print i; exit } }'
+}
+if [ -n "$SSH_ACCOUNT" ]; then
+	h=/var/lib/peerwatch-ssh/$SSH_ACCOUNT
+	if [ -n "$ROOT" ] || ! dscl . -read "/Users/$SSH_ACCOUNT" >/dev/null 2>&1; then
+		if [ -n "$ROOT" ]; then
+			note "account $SSH_ACCOUNT: not created under --root"
+			id='<a free id in 400-499>'
+		else
+			changed "create hidden account $SSH_ACCOUNT"
+			id=$(free_id)
+			[ -n "$id" ] || die "no free UID in 400-499 for $SSH_ACCOUNT"
+		fi
+		act dscl . -create "/Groups/$SSH_ACCOUNT" PrimaryGroupID "$id"
+		act dscl . -create "/Users/$SSH_ACCOUNT" UniqueID "$id"
+		act dscl . -create "/Users/$SSH_ACCOUNT" PrimaryGroupID "$id"
+		act dscl . -create "/Users/$SSH_ACCOUNT" UserShell /usr/bin/false
+		act dscl . -create "/Users/$SSH_ACCOUNT" NFSHomeDirectory "$h"
+		act dscl . -create "/Users/$SSH_ACCOUNT" Password '*'
+		act dscl . -create "/Users/$SSH_ACCOUNT" IsHidden 1
+		[ -n "$ROOT" ] || record "user $SSH_ACCOUNT"
+	else
+		if in_manifest "user $SSH_ACCOUNT"; then record "user $SSH_ACCOUNT"; fi
+	fi
+	# Remote Login limited to some users: this one too
+	if [ -n "$ROOT" ] || dscl . -read /Groups/com.apple.access_ssh >/dev/null 2>&1; then
+		act dseditgroup -o edit -a "$SSH_ACCOUNT" -t user com.apple.access_ssh
+	fi
+	ensure_dir "$h/.ssh" 0755
+	put "$TMP/keys" "$h/.ssh/authorized_keys" 0644
+	ssh_wants
+	while IFS=$'\t' read -r perm path; do
+		case $path in
+		default:*) mac_acl "${path#default:}" "$(mac_rule "$perm" file inherit)" ;;
+		*)
+			if [ -d "$ROOT$path" ]; then
+				mac_acl "$path" "$(mac_rule "$perm" dir)"
+			else
+				mac_acl "$path" "$(mac_rule "$perm" file)"
+			fi ;;
+		esac
+	done <"$TMP/wants"
+fi
+
+# 5. launchd jobs and the newsyslog entry
 : >"$TMP/reload"
 if [ -n "$CONF" ]; then
 	ensure_dir "$LAUNCHD" 0755
@@ -152,10 +276,10 @@ if [ -n "$CONF" ]; then
 	put "$TMP/units/peerwatch.newsyslog.conf" /etc/newsyslog.d/peerwatch.conf 0644
 fi
 
-# 5. the manifest
+# 6. the manifest
 manifest_write
 
-# 6. load
+# 7. load
 if [ -z "$CONF" ]; then
 	note "no $CONF_DEST yet: create this host's key (sudo peerwatch keygen -o /etc/peerwatch/key),"
 	note "write the config (start from $SRC/deploy/peers.conf.example), then run again"

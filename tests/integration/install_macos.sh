@@ -5,7 +5,8 @@
 # property lists (python3 plistlib), com.peerwatch.peerwatch has RunAtLoad
 # and KeepAlive, and every path they name exists under the root (binary,
 # config, log directory, the flags' directories); a second run changes
-# nothing; --uninstall leaves the root as before, the config kept. The
+# nothing; --ssh-account writes SFTP-only key lines and prints the dscl and
+# chmod +a lines; --uninstall leaves the root as before, the config kept. The
 # script itself is checked for GNU-only habits macOS's tools lack.
 set -euo pipefail
 BUILD=$1
@@ -59,6 +60,40 @@ for f in sys.argv[2:]:
         assert args[:2] == ["/bin/sh", "-c"], args
 print("plists ok:", len(sys.argv) - 2)
 PY
+# --ssh-account: SFTP-only key lines, the dscl and chmod +a lines it
+# would run (guard dir rwx, a glob's directory passing r on to new files)
+ssh-keygen -q -t ed25519 -N '' -C peer1 -f "$T/peer1"
+mkdir -p "$R/Users/felipe/.openclaw" "$R/Users/felipe/openclaw-backups/hourly"
+echo '{}' >"$R/Users/felipe/.openclaw/openclaw.json"
+echo '{}' >"$R/Users/felipe/openclaw-backups/hourly/1.json"
+chmod 700 "$R/Users/felipe"
+run_ssh() {
+	bash "$INST" --from "$BUILD" --root "$R" -c "$CONF" --name macbook \
+	    --ssh-account pwpeers --authorized-key "$T/peer1.pub"
+}
+out=$(run_ssh) || fail "ssh account: $out"
+ak=$R/var/lib/peerwatch-ssh/pwpeers/.ssh/authorized_keys
+[ "$(cat "$ak")" = "restrict,command=\"internal-sftp\" $(cat "$T/peer1.pub")" ] ||
+	fail "authorized_keys: $(cat "$ak")"
+for l in "dscl . -create /Users/pwpeers UserShell /usr/bin/false" \
+    "dscl . -create /Users/pwpeers Password *" \
+    "chmod +a user:pwpeers allow list,readattr,readextattr,readsecurity,add_file,add_subdirectory,delete_child,search $R/Users/felipe/.openclaw" \
+    "chmod +a user:pwpeers allow read,readattr,readextattr,readsecurity,write,append,writeattr,writeextattr $R/Users/felipe/.openclaw/openclaw.json" \
+    "chmod +a user:pwpeers allow read,readattr,readextattr,readsecurity,file_inherit,only_inherit $R/Users/felipe/openclaw-backups/hourly" \
+    "chmod +a user:pwpeers allow read,readattr,readextattr,readsecurity $R/Users/felipe/openclaw-backups/hourly/1.json" \
+    "chmod +a user:pwpeers allow search $R/Users/felipe" \
+    "chmod +a user:pwpeers allow list,readattr,readextattr,readsecurity,add_file,add_subdirectory,delete_child,search $R/var/lib/peerwatch/flags"; do
+	grep -qxF "would run: $l" <<<"$out" || fail "no \"$l\" in: $out"
+done
+out=$(run_ssh) || fail "ssh account, second run: $out"
+grep -q "nothing changed" <<<"$out" || fail "second run with the account: $out"
+echo "from=\"1.2.3.4\" $(cat "$T/peer1.pub")" >"$T/opts.pub"
+if out=$(bash "$INST" --from "$BUILD" --root "$R" -c "$CONF" --name macbook \
+    --ssh-account pwpeers --authorized-key "$T/opts.pub" 2>&1); then
+	fail "took a key line with its own options"
+fi
+rm -rf "$R/Users"
+
 out=$(bash "$INST" --uninstall --root "$R") || fail "uninstall: $out"
 [ -f "$R/etc/peerwatch/peers.conf" ] || fail "uninstall removed the config"
 rm "$R/etc/peerwatch/peers.conf"
