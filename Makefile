@@ -55,7 +55,7 @@ install: build
 # build/peerwatch_<version>-1_<arch>.deb (cmake/package.cmake); then lintian
 deb: build
 	cd $(BUILD) && cpack -G DEB
-	@command -v lintian >/dev/null && lintian --no-tag-display-limit $(BUILD)/peerwatch_*.deb || true
+	@command -v lintian >/dev/null && lintian --tag-display-limit 0 $(BUILD)/peerwatch_*.deb || true
 
 bench: build
 	@echo "benchmarks: bench/detect, bench/revive (see bench/README.md)"

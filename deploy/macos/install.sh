@@ -9,7 +9,7 @@
 #
 # Dependencies first, as your user (Homebrew refuses root):
 #   brew install cmake pkg-config libevent libsodium curl jansson libssh inih cmocka
-# (or the formula: brew install --build-from-source deploy/macos/peerwatch.rb)
+# (or the formula: brew install --HEAD --build-from-source deploy/macos/peerwatch.rb)
 #
 # Installs, each step only when needed (a second run changes nothing):
 # /etc/peerwatch (0750), state_dir and the flag directories; the binary and
