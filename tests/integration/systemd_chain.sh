@@ -7,7 +7,11 @@
 # the way the README says (`peerwatch deploy-units --linux -o
 # /etc/systemd/system`, `systemctl enable --now ...`); gamma also runs its
 # sshd and a guarded app (tests/tools/pwapp: Type=simple, Restart=always,
-# StartLimitBurst=3) under its systemd.
+# StartLimitBurst=3) under its systemd, its config under /home.
+#
+#   0. peerwatch runs in deploy-units' sandbox: in its mount namespace /etc
+#      and /home are read-only, state_dir, the flag directory and the
+#      guarded config's directory (under /home) writable.
 #
 #   1. A flag written while its path unit watches fires the flag unit once,
 #      which removes the flag and restarts the app; a second flag later
@@ -107,7 +111,9 @@ evms() {
 mesh_netns alpha beta gamma
 GADDR=${ADDR[gamma]}
 FLAGS=/var/lib/peerwatch/flags
-APP=/srv/app/app.json
+# under /home: the sandbox's ProtectHome=read-only must leave its
+# directory writable (ReadWritePaths)
+APP=/home/app/app.json
 ssh-keygen -q -t ed25519 -N '' -C peerwatch-client -f "$T/client"
 ssh-keygen -q -t ed25519 -N '' -C gamma-host -f "$T/hostkey"
 FPR=$(ssh-keygen -lf "$T/hostkey.pub" -E sha256 | awk '{print $2}')
@@ -150,7 +156,7 @@ for n in "${NAMES[@]}"; do
 	chmod 600 "$seed/etc/peerwatch/key" "$seed/etc/peerwatch/ssh_client"
 done
 seed=$T/seed-gamma
-mkdir -p "$seed/etc/ssh" "$seed/root/.ssh" "$seed/srv/app" "$seed/etc/systemd/system"
+mkdir -p "$seed/etc/ssh" "$seed/root/.ssh" "$seed/home/app" "$seed/etc/systemd/system"
 cp "$T/hostkey" "$seed/etc/ssh/ssh_host_ed25519_key"
 cp "$T/hostkey.pub" "$seed/etc/ssh/ssh_host_ed25519_key.pub"
 cp "$T/client.pub" "$seed/root/.ssh/authorized_keys"
@@ -190,6 +196,20 @@ for n in "${NAMES[@]}"; do
 	log "$n: systemd box up, enabled $units"
 done
 wait_until 15 all_alive || fail "mesh did not come up under systemd"
+# the sandbox deploy-units writes: in gamma's peerwatch's mount namespace
+# /etc is read-only, state_dir, the flag dir and the guarded file's
+# directory are writable
+gpid=$(sdshow gamma peerwatch.service MainPID)
+gstate=$(sd gamma "$PW" deploy-units --paths | awk -F'\t' '$1 == "state_dir" { print $2 }')
+in_gamma_pw() { sd gamma nsenter -t "$gpid" -m -r -w sh -c "$1" 2>/dev/null; }
+for d in /etc /home; do
+	in_gamma_pw "touch $d/pw-sandbox-probe" && fail "gamma's sandboxed peerwatch could write $d"
+done
+for d in "$gstate" "$FLAGS" "$(dirname "$APP")"; do
+	in_gamma_pw "touch '$d/.pw-sandbox-probe' && rm '$d/.pw-sandbox-probe'" ||
+	    fail "gamma's sandboxed peerwatch cannot write $d"
+done
+log "gamma: peerwatch sandboxed (/etc, /home read-only; $gstate, $FLAGS, $(dirname "$APP") writable)"
 [ "$(sdshow gamma ssh.service ActiveState)" = active ] || fail "gamma's sshd is not running"
 # check-config stays quiet about units that clear the start limit
 sd gamma "$PW" check-config 2>&1 | grep -q '^warning:' &&

@@ -172,9 +172,9 @@ EOF
 	/bin/sh -c "$args" || fail "job at load with a flag failed"
 	[ "$(mac_job_runs)" = 2 ] ||
 	    fail "a flag present at load: on_flag ran $(mac_job_runs) times in all, want 2"
-	grep -qE '^/var/log/peerwatch\.log[[:space:]].*[[:space:]]N$' \
+	grep -qE '^/usr/local/var/log/peerwatch/peerwatch\.log[[:space:]].*[[:space:]]N$' \
 	    "$d/out/peerwatch.newsyslog.conf" ||
-	    fail "no newsyslog entry for /var/log/peerwatch.log"
+	    fail "no newsyslog entry for /usr/local/var/log/peerwatch/peerwatch.log"
 	"$PY" - "$d/out/com.peerwatch.peerwatch.plist" <<'EOF' ||
 import plistlib, sys
 d = plistlib.load(open(sys.argv[1], "rb"))
