@@ -479,7 +479,7 @@ units_linux_sandbox(const struct conf *c, size_t self)
 	}
 	out = xasprintf("%sNoNewPrivileges=yes\nProtectSystem=strict\n"
 	                "ReadWritePaths=%s\nProtectHome=read-only\n"
-	                "PrivateTmp=yes\nProtectKernelTunables=yes\n"
+	                "ProtectKernelTunables=yes\n"
 	                "ProtectKernelModules=yes\nProtectControlGroups=yes\n"
 	                "RestrictSUIDSGID=yes\nLockPersonality=yes\n",
 	    mk, rw);
