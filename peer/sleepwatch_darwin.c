@@ -5,7 +5,8 @@
  * handed to the loop through a pipe and the queue waits (at most one
  * second) for the loop's acknowledgement on a second pipe before it lets
  * the system sleep; "can sleep" is allowed at once; "has powered on" is
- * handed over without waiting. The loop never blocks on the queue.
+ * handed over without waiting. The loop never blocks on the queue, but
+ * at shutdown (sleepwatch_free), for at most SLEEPWATCH_ACK_MS.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -49,7 +50,7 @@ sleepwatch_on_power(void *ref, io_service_t svc, natural_t type, void *argp)
 	(void)svc;
 	switch (type) {
 	case kIOMessageCanSystemSleep:
-		IOAllowPowerChange(sw->root, (long)argp);
+		IOAllowPowerChange(sw->root, (intptr_t)argp);
 		break;
 	case kIOMessageSystemWillSleep:
 		/* drop a stale acknowledgement, then ask the loop */
@@ -63,7 +64,7 @@ sleepwatch_on_power(void *ref, io_service_t svc, natural_t type, void *argp)
 			if (poll(&p, 1, SLEEPWATCH_ACK_MS) == 1)
 				(void)!read(sw->to_queue[0], &c, 1);
 		}
-		IOAllowPowerChange(sw->root, (long)argp);
+		IOAllowPowerChange(sw->root, (intptr_t)argp);
 		break;
 	case kIOMessageSystemHasPoweredOn:
 		c = 'W';
@@ -143,6 +144,23 @@ sleepwatch_ack(struct sleepwatch *sw)
 		(void)!write(sw->to_queue[1], &c, 1);
 }
 
+/* on the queue (or before it exists): no callback runs during or after */
+static void
+sleepwatch_teardown(void *arg)
+{
+	struct sleepwatch *sw = arg;
+
+	if (sw->root != MACH_PORT_NULL) {
+		IODeregisterForSystemPower(&sw->notifier);
+		IOServiceClose(sw->root);
+		sw->root = MACH_PORT_NULL;
+	}
+	if (sw->port != NULL) {
+		IONotificationPortDestroy(sw->port);
+		sw->port = NULL;
+	}
+}
+
 void
 sleepwatch_free(struct sleepwatch *sw)
 {
@@ -150,14 +168,13 @@ sleepwatch_free(struct sleepwatch *sw)
 
 	if (sw == NULL)
 		return;
-	if (sw->root != MACH_PORT_NULL) {
-		IODeregisterForSystemPower(&sw->notifier);
-		IOServiceClose(sw->root);
-	}
-	if (sw->port != NULL)
-		IONotificationPortDestroy(sw->port);
-	if (sw->queue != NULL)
+	/* a "will sleep" in progress finishes first (it waits at most
+	 * SLEEPWATCH_ACK_MS): only at shutdown does the loop wait on it */
+	if (sw->queue != NULL) {
+		dispatch_sync_f(sw->queue, sw, sleepwatch_teardown);
 		dispatch_release(sw->queue);
+	} else
+		sleepwatch_teardown(sw);
 	if (sw->ev != NULL)
 		event_free(sw->ev);
 	for (i = 0; i < 2; i++) {
