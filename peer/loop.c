@@ -123,6 +123,7 @@ loop_on_heartbeat(const struct hb_msg *msg, void *arg)
 {
 	struct loop *l = arg;
 
+	membership_note_seq(l->mb, msg->peer, msg->incarnation, msg->seq);
 	membership_on_heartbeat(l->mb, msg->peer, msg->incarnation,
 	    msg->sent_at_ms, msg->new_incarnation, msg->payload,
 	    clock_mono_ms(), clock_wall_ms());
