@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
+# alert_outbox: delivery to a fake Telegram Bot API (loopback).
+# A token file readable by others stops the daemon at start with a clear
+# error. `peerwatch alert-test` sends and prints the API's answer. A 429
+# with retry_after: delivered once, not before retry_after. The API down
+# (500) while the daemon is killed -9 and restarted: the message waits in
+# state_dir/outbox and is delivered after the restart, once; incidents
+# sent before the restart are not sent again, and their recovery still
+# goes out. Without Telegram the daemon says once that escalation is off.
+# The token is in no file under the test's temp dir but the token file.
+. "$(dirname "$0")/lib.sh"
+pw_setup "$@"
+. "$(dirname "$0")/alert_lib.sh"
+TG_GRACE=1s tg_setup "127.213.$K.200"
+MESH_EXTRA=$TG_MESH mesh_loopback alpha beta
+. "$(dirname "$0")/watch_lib.sh"
+A=${ADDR[alpha]}
+
+# add_dead NAME PORT: a service whose restarts fail until $T/NAME.ok exists
+add_dead() {
+	cat >>"$T/peers.conf" <<CONF
+[service $1@alpha]
+probe = tcp://$A:$2
+interval = 200ms
+timeout = 150ms
+failures_before_restart = 1
+start_grace = 300ms
+restart = sh -c 'test -f $T/$1.ok && exec python3 $PWSVC restart $SVC $A:$2; echo "$1 cannot start" >&2; exit 3'
+restart_timeout = 5s
+breaker_failures = 1
+breaker_cooldown = 10m
+
+CONF
+}
+
+# msg_time PATTERN: when the fake took the first message containing it
+msg_time() {
+	python3 -c '
+import json, sys
+for l in open(sys.argv[1], encoding="utf-8"):
+    o = json.loads(l)
+    if sys.argv[2] in o["text"]:
+        print(o["t"]); break' "$T/tg.messages" "$1"
+}
+
+# 1. a token file others may read: refused at start, clearly, unquoted
+chmod 644 "$T/tg.token"
+rc=0
+PEERWATCH_CONFIG=$T/peers.conf PEERWATCH_NAME=alpha timeout 10 "$PW" run \
+    >"$T/refused.log" 2>&1 || rc=$?
+[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || fail "alpha ran with a 0644 token file (rc $rc)"
+grep -q "telegram_token_file $T/tg.token: readable by group or others" "$T/refused.log" ||
+    fail "unclear refusal: $(cat "$T/refused.log")"
+chmod 600 "$T/tg.token"
+
+tg_start ok
+start_all
+wait_until 10 settled || fail "mesh did not come up"
+
+# 2. alert-test: the API's answer, no token
+pw_cli alpha alert-test >"$T/alert-test.out" 2>&1 || fail "alert-test failed: $(cat "$T/alert-test.out")"
+grep -q '^sent: HTTP 200' "$T/alert-test.out" || fail "alert-test output: $(cat "$T/alert-test.out")"
+grep -q '"message_id": 1' "$T/alert-test.out" || fail "alert-test does not show the answer"
+[ "$(tg_count "alert-test from alpha")" -eq 1 ] || fail "the fake has no test message"
+pw_cli alpha alert-test --json >"$T/alert-test.json" || fail "alert-test --json failed"
+
+# 3. 429 with retry_after 2, then 200: delivered once, 2 s after the 429
+tg_set '{"mode":"429","count":1,"then":"ok","retry_after":2}'
+add_dead dead1 18071
+kill_peer alpha HUP
+wait_until 15 tg_has 1 "PROBLEM circuit_open dead1@alpha" || fail "dead1 never delivered"
+t429=$(python3 -c '
+import json, sys
+print([json.loads(l)["t"] for l in open(sys.argv[1]) if json.loads(l)["http"] == 429][0])' "$T/tg.attempts")
+tok=$(msg_time "dead1@alpha")
+python3 -c "import sys; sys.exit(not ($tok - $t429 >= 1.9))" ||
+    fail "delivered $(python3 -c "print($tok - $t429)") s after the 429, before retry_after"
+log "429 at $t429, delivered at $tok"
+hold 3 eval '[ "$(tg_count dead1@alpha)" -eq 1 ]' || fail "dead1 delivered twice"
+grep -q 'rate limited, retrying in 2 s' "$T/alpha.log" || fail "no retry_after in alpha's log"
+
+# 4. the API down (500); alpha killed -9 with the message in its outbox
+tg_set '{"mode":"500"}'
+a0=$(tg_attempts)
+add_dead dead2 18072
+kill_peer alpha HUP
+wait_until 15 eval '[ "$(tg_attempts)" -ge $((a0 + 2)) ]' || fail "no retries against a 500"
+[ "$(outbox_count alpha)" -eq 1 ] || fail "outbox holds $(outbox_count alpha) messages"
+st=$(curl -sf "http://$A:17947/status") || fail "no /status"
+printf '%s\n' "$st" >"$T/status-500.json"
+grep -q '"last_error": *"HTTP 500: Internal Server Error"' "$T/status-500.json" ||
+    fail "status does not say why: $(jget "$st" alerts)"
+kill_peer alpha KILL
+tg_set '{"mode":"ok"}'
+start alpha
+wait_until 15 tg_has 1 "PROBLEM circuit_open dead2@alpha" || fail "dead2 not delivered after the restart"
+hold 4 eval '[ "$(tg_count dead2@alpha)" -eq 1 ] && [ "$(tg_count dead1@alpha)" -eq 1 ]' ||
+    fail "sent again after the restart: dead1 $(tg_count dead1@alpha), dead2 $(tg_count dead2@alpha)"
+[ "$(outbox_count alpha)" -eq 0 ] || fail "outbox not empty after the restart"
+grep -q 'outbox: 1 message(s) left from before' "$T/alpha.log" || fail "alpha did not say it found the outbox"
+
+# 5. recovery of an incident sent before the restart
+touch "$T/dead1.ok"
+pw_cli alpha reset dead1 >/dev/null || fail "reset dead1 failed"
+wait_until 10 tg_has 1 "RESOLVED circuit_open dead1@alpha" || fail "no recovery message for dead1"
+hold 2 eval '[ "$(tg_count "RESOLVED circuit_open dead1@alpha")" -eq 1 ]' || fail "two recoveries"
+stop_all_clean
+
+# 6. without Telegram: said once at start; alert-test refuses
+grep -v '^telegram_' "$T/peers.conf" >"$T/peers.off" && mv "$T/peers.off" "$T/peers.conf"
+: >"$T/alpha.log"
+start alpha
+wait_until 5 grep -q 'escalation is off' "$T/alpha.log" || fail "alpha did not say escalation is off"
+pw_cli alpha alert-test >"$T/off.out" 2>&1 && fail "alert-test succeeded without Telegram"
+grep -q 'escalation is off' "$T/off.out" || fail "alert-test: $(cat "$T/off.out")"
+[ "$(grep -c 'escalation is off' "$T/alpha.log")" -eq 1 ] || fail "said more than once"
+stop_all_clean
+tg_no_token_leak
+pass

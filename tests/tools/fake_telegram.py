@@ -69,7 +69,8 @@ class Handler(BaseHTTPRequestHandler):
         if not raw:
             return {}
         ctype = self.headers.get("Content-Type", "")
-        if "json" in ctype:
+        # /_fake takes JSON whatever curl -d says it is
+        if "json" in ctype or self.path == "/_fake":
             return json.loads(raw)
         from urllib.parse import parse_qs
         return {k: v[0] for k, v in parse_qs(raw.decode()).items()}
