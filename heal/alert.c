@@ -626,6 +626,7 @@ alert_flush(struct alert *a)
 	for (i = 0; i < n; i++)
 		alert_outbox_put(a, m[i]);
 	alert_pack_free(m, n);
+	alert_known_save(a);
 }
 
 /* --- incidents ------------------------------------------------------------ */
@@ -772,10 +773,8 @@ alert_due(struct alert *a, struct al_inc *i, uint64_t now)
 	    clock_iso8601(i->opened_wall, since, sizeof(since)), a->name);
 	alert_queue(a, text, first ? i->kind : NULL, i->subject, i->detail);
 	i->remind_ms = now + a->repeat_ms;
-	if (first) {
-		i->sent = 1;
-		alert_known_save(a);
-	}
+	/* remembered as sent once its text is in the outbox (alert_flush) */
+	i->sent = 1;
 }
 
 static void
@@ -910,8 +909,9 @@ alert_free(struct alert *a)
 	if (a->cv != NULL) {
 		curlev_get_cancel(a->cv, a->sending);
 		curlev_get_cancel(a->cv, a->test);
-		for (i = 0; i < a->nbatch; i++)
-			alert_piece_free(a, a->batch[i]);
+		/* what is due goes to the outbox, for the next start */
+		if (a->nbatch > 0)
+			alert_flush(a);
 	}
 	free(a->batch);
 	while (a->ninc > 0)

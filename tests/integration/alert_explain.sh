@@ -72,7 +72,7 @@ python3 -c "import sys; sys.exit(not (3.0 <= $d <= 8.0))" ||
 texts=$(tg_texts | tr '\0' '\n')
 [ "$(grep -A2 'two@alpha is down' <<<"$texts" | grep -c "model's guess" || true)" -eq 0 ] ||
     fail "a guess with a hanging model?"
-grep -q 'explanation: none within 3000 ms' "$T/alpha.log" || fail "alpha did not log the missing explanation"
+grep -q 'explanation: none' "$T/alpha.log" || fail "alpha did not log the missing explanation"
 fake_set alpha '{"hang":false}'
 fake_set beta '{"hang":false}'
 stop_all_clean

@@ -16,6 +16,16 @@
 TG_FAKE=$PW_SRC_DIR/tests/tools/fake_telegram.py
 TG_PORT=17980
 TG_PID=
+TG_NS=                  # set: the fake runs in this (own) namespace
+
+# tg_in CMD...: CMD where the fake is
+tg_in() {
+	if [ -n "$TG_NS" ]; then
+		ip netns exec "$TG_NS" "$@"
+	else
+		"$@"
+	fi
+}
 
 tg_setup() {
 	command -v python3 >/dev/null 2>&1 || skip "needs python3 (fake Bot API)"
@@ -33,22 +43,27 @@ alert_grace = ${TG_GRACE:-3s}
 ${TG_MESH_EXTRA:-}"
 }
 
-# tg_start [MODE]: the fake, ready when it answers
+# tg_start [MODE]: the fake, ready when it answers (started directly, not
+# through a function, so $! is its own PID: `ip netns exec` execs)
 tg_start() {
-	python3 "$TG_FAKE" --host "$TG_ADDR" --port "$TG_PORT" \
-	    --token-file "$T/tg.token" --messages "$T/tg.messages" \
-	    --attempts "$T/tg.attempts" --mode "${1:-ok}" \
-	    >>"$T/tg-fake.log" 2>&1 &
+	local args=(python3 "$TG_FAKE" --host "$TG_ADDR" --port "$TG_PORT"
+	    --token-file "$T/tg.token" --messages "$T/tg.messages"
+	    --attempts "$T/tg.attempts" --mode "${1:-ok}")
+	if [ -n "$TG_NS" ]; then
+		ip netns exec "$TG_NS" "${args[@]}" >>"$T/tg-fake.log" 2>&1 &
+	else
+		"${args[@]}" >>"$T/tg-fake.log" 2>&1 &
+	fi
 	TG_PID=$!
 	ALL_PIDS+=($!)
-	wait_until 10 curl -sf -o /dev/null "http://$TG_ADDR:$TG_PORT/_fake" \
+	wait_until 10 tg_in curl -sf -o /dev/null "http://$TG_ADDR:$TG_PORT/_fake" \
 	    -d '{}' || fail "fake Bot API did not come up"
 	log "fake Bot API on $TG_ADDR:$TG_PORT (pid $TG_PID), mode ${1:-ok}"
 }
 
 # tg_set JSON: change the fake's behaviour ({"mode":"429","count":1,...})
 tg_set() {
-	curl -sf -o /dev/null "http://$TG_ADDR:$TG_PORT/_fake" -d "$1" ||
+	tg_in curl -sf -o /dev/null "http://$TG_ADDR:$TG_PORT/_fake" -d "$1" ||
 	    fail "cannot steer the fake Bot API"
 }
 
