@@ -357,10 +357,11 @@ alert_outbox_scan(struct alert *a)
 		a->queue[a->nqueue++] = xstrdup(d->d_name);
 	}
 	closedir(dir);
-	qsort(a->queue, a->nqueue, sizeof(*a->queue), alert_cmp_names);
-	if (a->nqueue > 0)
+	if (a->nqueue > 0) {
+		qsort(a->queue, a->nqueue, sizeof(*a->queue), alert_cmp_names);
 		log_info("outbox: %zu message(s) left from before; sending",
 		    a->nqueue);
+	}
 }
 
 static void
