@@ -883,10 +883,17 @@ void
 alert_reconf(struct alert *a, const struct conf *c, size_t self)
 {
 	char tok[ALERT_TOKEN_MAX], err[512];
+	uint64_t next = clock_mono_ms();
+	size_t i;
 
 	if (a == NULL)
 		return;
 	alert_settings(a, c, self);
+	/* a shorter alert_repeat applies to the open incidents at once */
+	next += a->repeat_ms;
+	for (i = 0; i < a->ninc; i++)
+		if (a->inc[i].sent && a->inc[i].remind_ms > next)
+			a->inc[i].remind_ms = next;
 	if (c->mesh.telegram_token_file == NULL)
 		log_warnx("reload: telegram settings removed; a restart turns "
 		          "escalation off");

@@ -435,6 +435,9 @@ loop_reload(struct loop *l)
 	status_reconf(l->status, c, self);
 	failover_reconf(l->fo, c, self);
 	alert_reconf(l->alert, c, self);
+	if (l->alert == NULL && c->mesh.telegram_token_file != NULL)
+		log_warnx("reload: telegram settings added; escalation starts "
+		          "with the next restart");
 	watch_reconf(l->watch, c, self);
 	conf_free(l->conf);
 	l->conf = c;

@@ -6,31 +6,21 @@
 # services whose restarts fail, breaker_failures = 1, added by SIGHUP) goes
 # out as a few grouped messages, none over 4096 characters, every incident
 # in exactly one of them, all from alpha (the services' own host); beta
-# sends nothing. The token appears in no file the test collects (logs,
+# sends nothing. A service whose breaker opens a third time within the
+# hour (alert_flap_limit = 2) becomes one `flapping` message, and further
+# opens send nothing. The token appears in no file the test collects (logs,
 # events, /status, /metrics, state).
 . "$(dirname "$0")/lib.sh"
 pw_setup "$@"
 . "$(dirname "$0")/alert_lib.sh"
-tg_setup "127.213.$K.200"
+TG_MESH_EXTRA="alert_flap_limit = 2" tg_setup "127.213.$K.200"
 MESH_EXTRA=$TG_MESH mesh_loopback alpha beta
 . "$(dirname "$0")/watch_lib.sh"
 A=${ADDR[alpha]}
 N=20
 
 # blip: its first restart fails (breaker open at once), later ones work
-cat >>"$T/peers.conf" <<CONF
-[service blip@alpha]
-probe = tcp://$A:18070
-interval = 200ms
-timeout = 150ms
-failures_before_restart = 1
-start_grace = 300ms
-restart = sh -c 'test -f $T/blip.ok && exec python3 $PWSVC restart $SVC $A:18070; echo "blip cannot start" >&2; exit 3'
-restart_timeout = 5s
-breaker_failures = 1
-breaker_cooldown = 10m
-
-CONF
+tg_service blip 18070 "sh -c 'test -f $T/blip.ok && exec python3 $PWSVC restart $SVC $A:18070; echo \"blip cannot start\" >&2; exit 3'"
 tg_start ok
 start_all
 wait_until 10 settled || fail "mesh did not come up"
@@ -48,19 +38,8 @@ wait_until 3 grep -q 'within alert_grace: not sent' "$T/alpha.log" ||
 
 # 2. twenty incidents at once
 for i in $(seq -w 1 $N); do
-	cat >>"$T/peers.conf" <<CONF
-[service burst-$i-with-a-rather-long-service-name@alpha]
-probe = tcp://$A:181$i
-interval = 200ms
-timeout = 150ms
-failures_before_restart = 1
-start_grace = 200ms
-restart = sh -c 'echo "burst $i: cannot start, the configuration file is broken beyond repair" >&2; exit 3'
-restart_timeout = 5s
-breaker_failures = 1
-breaker_cooldown = 10m
-
-CONF
+	tg_service "burst-$i-with-a-rather-long-service-name" "181$i" \
+	    "sh -c 'echo \"burst $i: cannot start, the configuration file is broken beyond repair\" >&2; exit 3'"
 done
 kill_peer alpha HUP
 wait_until 20 tg_has 1 "PROBLEM circuit_open burst-" ||
@@ -90,6 +69,25 @@ curl -sf "http://$A:17947/metrics" >"$T/metrics-alpha.txt" || fail "no /metrics"
 grep -q "^peerwatch_alerts_sent_total $(tg_total)\$" "$T/metrics-alpha.txt" ||
     fail "metrics: $(grep alert "$T/metrics-alpha.txt")"
 grep -q '^peerwatch_alerts_held_total 1$' "$T/metrics-alpha.txt" || fail "metrics: held not 1"
+
+# 3. flapping: flappy opens, is re-armed, opens again... (limit 2 an hour):
+# the third open becomes one `flapping` incident, sent at once; the fourth
+# and fifth send nothing more
+tg_service flappy 18069 "sh -c 'echo flappy cannot start >&2; exit 3'"
+kill_peer alpha HUP
+opens() {
+	ev_count alpha escalation flappy@alpha
+}
+for i in 1 2 3 4 5; do
+	wait_until 10 eval '[ "$(opens)" -ge '"$i"' ]' || fail "flappy did not open a ${i}th time"
+	[ "$i" -eq 5 ] || pw_cli alpha reset flappy >/dev/null || fail "reset flappy failed"
+done
+wait_until 10 tg_has 1 "PROBLEM flapping circuit_open:flappy@alpha: opened " ||
+    fail "no flapping message: $(tg_texts | tr '\0\n' '| ' | tail -c 600)"
+hold 4 eval '[ "$(tg_count flappy@alpha)" -eq 1 ]' ||
+    fail "flappy in $(tg_count flappy@alpha) messages"
+[ "$(tg_count "PROBLEM circuit_open flappy@alpha")" -eq 0 ] ||
+    fail "a short open of flappy was sent on its own"
 stop_all_clean
 tg_no_token_leak
 pass

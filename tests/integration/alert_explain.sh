@@ -17,19 +17,7 @@ A=${ADDR[alpha]}
 
 # add_dead NAME PORT: a service whose restarts always fail
 add_dead() {
-	cat >>"$T/peers.conf" <<CONF
-[service $1@alpha]
-probe = tcp://$A:$2
-interval = 200ms
-timeout = 150ms
-failures_before_restart = 1
-start_grace = 300ms
-restart = sh -c 'echo "$1 cannot start" >&2; exit 3'
-restart_timeout = 5s
-breaker_failures = 1
-breaker_cooldown = 10m
-
-CONF
+	tg_service "$1" "$2" "sh -c 'echo \"$1 cannot start\" >&2; exit 3'"
 }
 
 # delay SUBJECT: seconds from the escalation event to the message

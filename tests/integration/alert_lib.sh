@@ -117,3 +117,22 @@ tg_no_token_leak() {
 outbox_count() {
 	find "${ETC[$1]}/state/outbox" -name 'm*.json' 2>/dev/null | wc -l | tr -d ' '
 }
+
+# tg_service NAME PORT RESTART: [service NAME@alpha] probing tcp PORT on
+# alpha's address, restarted by RESTART, its breaker open after one failed
+# restart (for 10 min): each failure is an incident at once
+tg_service() {
+	cat >>"$T/peers.conf" <<CONF
+[service $1@alpha]
+probe = tcp://${ADDR[alpha]}:$2
+interval = 200ms
+timeout = 150ms
+failures_before_restart = 1
+start_grace = 300ms
+restart = $3
+restart_timeout = 5s
+breaker_failures = 1
+breaker_cooldown = 10m
+
+CONF
+}

@@ -7,7 +7,8 @@
 # (500) while the daemon is killed -9 and restarted: the message waits in
 # state_dir/outbox and is delivered after the restart, once; incidents
 # sent before the restart are not sent again, and their recovery still
-# goes out. Without Telegram the daemon says once that escalation is off.
+# goes out. Reminders follow every alert_repeat while an incident stays
+# open. Without Telegram the daemon says once that escalation is off.
 # The token is in no file under the test's temp dir but the token file.
 . "$(dirname "$0")/lib.sh"
 pw_setup "$@"
@@ -19,19 +20,7 @@ A=${ADDR[alpha]}
 
 # add_dead NAME PORT: a service whose restarts fail until $T/NAME.ok exists
 add_dead() {
-	cat >>"$T/peers.conf" <<CONF
-[service $1@alpha]
-probe = tcp://$A:$2
-interval = 200ms
-timeout = 150ms
-failures_before_restart = 1
-start_grace = 300ms
-restart = sh -c 'test -f $T/$1.ok && exec python3 $PWSVC restart $SVC $A:$2; echo "$1 cannot start" >&2; exit 3'
-restart_timeout = 5s
-breaker_failures = 1
-breaker_cooldown = 10m
-
-CONF
+	tg_service "$1" "$2" "sh -c 'test -f $T/$1.ok && exec python3 $PWSVC restart $SVC $A:$2; echo \"$1 cannot start\" >&2; exit 3'"
 }
 
 # msg_time PATTERN: when the fake took the first message containing it
@@ -105,9 +94,21 @@ touch "$T/dead1.ok"
 pw_cli alpha reset dead1 >/dev/null || fail "reset dead1 failed"
 wait_until 10 tg_has 1 "RESOLVED circuit_open dead1@alpha" || fail "no recovery message for dead1"
 hold 2 eval '[ "$(tg_count "RESOLVED circuit_open dead1@alpha")" -eq 1 ]' || fail "two recoveries"
+
+# 6. reminders: alert_repeat shortened by SIGHUP applies to dead2 (open)
+sed -i 's/^alert_grace = 1s$/alert_grace = 1s\nalert_repeat = 3s/' "$T/peers.conf"
+grep -q '^alert_repeat = 3s$' "$T/peers.conf" || fail "could not set alert_repeat"
+kill_peer alpha HUP
+wait_until 10 tg_has 2 "STILL OPEN circuit_open dead2@alpha" || fail "no reminders for dead2"
+python3 -c '
+import json, sys
+t = [json.loads(l)["t"] for l in open(sys.argv[1])
+     if "STILL OPEN circuit_open dead2@alpha" in json.loads(l)["text"]]
+sys.exit(not (t[1] - t[0] >= 2.8))' "$T/tg.messages" || fail "reminders less than alert_repeat apart"
+[ "$(tg_count "STILL OPEN circuit_open dead1@alpha")" -eq 0 ] || fail "a reminder for dead1, which is closed"
 stop_all_clean
 
-# 6. without Telegram: said once at start; alert-test refuses
+# 7. without Telegram: said once at start; alert-test refuses
 grep -v '^telegram_' "$T/peers.conf" >"$T/peers.off" && mv "$T/peers.off" "$T/peers.conf"
 : >"$T/alpha.log"
 start alpha
