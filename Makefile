@@ -9,7 +9,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 WERROR     ?= $(if $(CI),ON,OFF)
 
-.PHONY: all build asan deps test test-unit test-repeat demo install clean format bench
+.PHONY: all build asan deps test test-unit test-repeat demo install deb clean format bench
 
 all: build
 
@@ -51,6 +51,11 @@ demo: deps
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
+
+# build/peerwatch_<version>-1_<arch>.deb (cmake/package.cmake); then lintian
+deb: build
+	cd $(BUILD) && cpack -G DEB
+	@command -v lintian >/dev/null && lintian --tag-display-limit 0 $(BUILD)/peerwatch_*.deb || true
 
 bench: build
 	@echo "benchmarks: bench/detect, bench/revive (see bench/README.md)"

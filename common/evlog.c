@@ -11,6 +11,11 @@
  * max_bytes 0 never rotates. keep 0 behaves as keep 1: the previous file
  * is renamed to events.jsonl.1 and overwritten by the next rotation, so a
  * reader following the log never loses the lines just before a rotation.
+ *
+ * The last EVLOG_RECENT_MAX events are also kept in memory (a ring of
+ * their lines, each at most EVLOG_RECENT_LINE bytes) for the status page,
+ * so serving them never reads the file from the daemon's loop; an event the
+ * disk refused is still kept there.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -36,6 +41,8 @@
 #define EVLOG_FILE "events.jsonl"
 #define EVLOG_POLL_MS 200
 #define EVLOG_BLOCK 8192
+/* a longer event is kept in the ring with its detail cut to this */
+#define EVLOG_RECENT_DETAIL 512
 
 struct evlog {
 	pthread_mutex_t mtx;
@@ -46,6 +53,9 @@ struct evlog {
 	unsigned long count;
 	unsigned long errors;
 	int failing; /* logged; quiet until a write succeeds again */
+	char *recent[EVLOG_RECENT_MAX]; /* lines without '\n', a ring */
+	size_t rnext;                   /* the slot the next event takes */
+	size_t rcount;
 };
 
 /* the CLI reader: one open file and the partial line carried over */
@@ -123,10 +133,14 @@ evlog_open(const char *state_dir, size_t max_bytes, unsigned keep, char *err,
 void
 evlog_free(struct evlog *ev)
 {
+	size_t i;
+
 	if (ev == NULL)
 		return;
 	if (ev->fd != -1)
 		close(ev->fd);
+	for (i = 0; i < EVLOG_RECENT_MAX; i++)
+		free(ev->recent[i]);
 	pthread_mutex_destroy(&ev->mtx);
 	free(ev->path);
 	free(ev);
@@ -171,18 +185,15 @@ evlog_reserved(const char *key)
 	       strcmp(key, "peer") == 0 || strcmp(key, "detail") == 0;
 }
 
-/*
- * The event as one line ending in '\n', or NULL. Merged fields never
- * replace ts, type, peer or detail.
- */
-static char *
-evlog_line(const char *type, const char *peer, const char *detail,
-    json_t *fields, size_t *lenp)
+/* the event as a JSON object; merged fields never replace ts, type, peer or
+ * detail */
+static json_t *
+evlog_obj(
+    const char *type, const char *peer, const char *detail, json_t *fields)
 {
-	char ts[CLOCK_ISO_LEN], *s, *line = NULL;
+	char ts[CLOCK_ISO_LEN];
 	const char *key;
 	json_t *obj, *v;
-	size_t n;
 
 	obj = json_object();
 	clock_iso8601(clock_wall_ms(), ts, sizeof(ts));
@@ -196,8 +207,17 @@ evlog_line(const char *type, const char *peer, const char *detail,
 				json_object_set(obj, key, v);
 		}
 	}
+	return obj;
+}
+
+/* obj as one line ending in '\n', or NULL */
+static char *
+evlog_line(json_t *obj, size_t *lenp)
+{
+	char *s, *line;
+	size_t n;
+
 	s = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(obj);
 	if (s == NULL)
 		return NULL;
 	n = strlen(s);
@@ -207,6 +227,83 @@ evlog_line(const char *type, const char *peer, const char *detail,
 	free(s);
 	*lenp = n + 1;
 	return line;
+}
+
+/*
+ * What the ring keeps of an event whose line is len bytes (with its
+ * '\n'): the line itself, or past EVLOG_RECENT_LINE only ts, type, peer
+ * and the detail cut short (on a character boundary), with "truncated".
+ */
+static char *
+evlog_recent_line(json_t *obj, const char *line, size_t len)
+{
+	const char *d;
+	char *cut, *s;
+	size_t n;
+	json_t *o;
+
+	if (len - 1 <= EVLOG_RECENT_LINE)
+		return xstrndup(line, len - 1);
+	d = json_string_value(json_object_get(obj, "detail"));
+	n = d == NULL ? 0 : strlen(d);
+	if (n > EVLOG_RECENT_DETAIL) {
+		n = EVLOG_RECENT_DETAIL;
+		while (n > 0 && ((unsigned char)d[n] & 0xc0) == 0x80)
+			n--;
+	}
+	cut = d == NULL ? NULL : xstrndup(d, n);
+	o = json_pack("{sOsOsOsosb}", "ts", json_object_get(obj, "ts"), "type",
+	    json_object_get(obj, "type"), "peer", json_object_get(obj, "peer"),
+	    "detail", evlog_str(cut), "truncated", 1);
+	free(cut);
+	s = o == NULL ? NULL
+	              : json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	return s;
+}
+
+/* mutex held; takes line */
+static void
+evlog_remember(struct evlog *ev, char *line)
+{
+	if (line == NULL)
+		return;
+	free(ev->recent[ev->rnext]);
+	ev->recent[ev->rnext] = line;
+	ev->rnext = (ev->rnext + 1) % EVLOG_RECENT_MAX;
+	if (ev->rcount < EVLOG_RECENT_MAX)
+		ev->rcount++;
+}
+
+char *
+evlog_recent(struct evlog *ev, size_t n)
+{
+	size_t i, k, len = 2, first;
+	char *out, *p;
+
+	pthread_mutex_lock(&ev->mtx);
+	if (n > ev->rcount)
+		n = ev->rcount;
+	first = (ev->rnext + EVLOG_RECENT_MAX - n) % EVLOG_RECENT_MAX;
+	for (i = 0; i < n; i++)
+		len += strlen(ev->recent[(first + i) % EVLOG_RECENT_MAX]) + 2;
+	p = out = xmalloc(len + 1);
+	*p++ = '[';
+	for (i = 0; i < n; i++) {
+		const char *l = ev->recent[(first + i) % EVLOG_RECENT_MAX];
+		k = strlen(l);
+		if (i > 0)
+			*p++ = ',';
+		*p++ = '\n';
+		memcpy(p, l, k);
+		p += k;
+	}
+	if (n > 0)
+		*p++ = '\n';
+	*p++ = ']';
+	*p = '\0';
+	pthread_mutex_unlock(&ev->mtx);
+	return out;
 }
 
 static void
@@ -297,17 +394,23 @@ int
 evlog_write(struct evlog *ev, const char *type, const char *peer,
     const char *detail, json_t *fields)
 {
-	char *line;
+	char *line, *keep;
 	size_t len = 0;
+	json_t *obj;
 	int rc;
 
 	if (ev == NULL || type == NULL)
 		return -1;
-	if ((line = evlog_line(type, peer, detail, fields, &len)) == NULL) {
+	obj = evlog_obj(type, peer, detail, fields);
+	if ((line = evlog_line(obj, &len)) == NULL) {
 		log_warnx("evlog: cannot encode %s event", type);
+		json_decref(obj);
 		return -1;
 	}
+	keep = evlog_recent_line(obj, line, len);
+	json_decref(obj);
 	pthread_mutex_lock(&ev->mtx);
+	evlog_remember(ev, keep);
 	if ((rc = evlog_append(ev, line, len)) == 0) {
 		ev->count++;
 		if (ev->failing)

@@ -43,6 +43,17 @@ int evlog_write_new(struct evlog *, const char *type, const char *peer,
 int evlog_writef_new(struct evlog *, const char *type, const char *peer,
     json_t *fields, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
+/*
+ * The last min(n, EVLOG_RECENT_MAX) events, oldest first, as a JSON array
+ * text (one event a line), malloc'd. An event longer than
+ * EVLOG_RECENT_LINE bytes appears as ts, type, peer, its detail cut short
+ * and "truncated":true. Events that could not be written to the file are
+ * included.
+ */
+#define EVLOG_RECENT_MAX 200
+#define EVLOG_RECENT_LINE 4096
+char *evlog_recent(struct evlog *, size_t n);
+
 /* how many events written / failed since open */
 unsigned long evlog_count(const struct evlog *);
 unsigned long evlog_errors(const struct evlog *);

@@ -97,6 +97,7 @@ enum key {
 	K_SWAP_WARN,
 	K_SWAP_CRITICAL,
 	K_RESOURCE_INTERVAL,
+	K_MAX_SLEEP,
 	K__COUNT
 };
 
@@ -155,6 +156,7 @@ static const struct keyword {
     {"max_revives_per_hour", K_MAX_REVIVES, V_UINT, MESH(max_revives_per_hour)},
     {"max_skew", K_MAX_SKEW, V_DURATION, MESH(max_skew_ms)},
     {"revive_verify", K_REVIVE_VERIFY, V_DURATION, MESH(revive_verify_ms)},
+    {"max_sleep", K_MAX_SLEEP, V_DURATION, MESH(max_sleep_ms)},
     {"guard_interval", K_GUARD_INTERVAL, V_DURATION, MESH(guard_interval_ms)},
     {"mesh_backup_interval", K_MESH_BACKUP_INTERVAL, V_DURATION,
         MESH(mesh_backup_interval_ms)},
@@ -315,6 +317,7 @@ conf_new(const char *path)
 	m->max_revives_per_hour = 2;
 	m->max_skew_ms = 2 * 60 * 1000;
 	m->revive_verify_ms = 30 * 1000;
+	m->max_sleep_ms = 24 * 60 * 60 * 1000ULL;
 	m->guard_interval_ms = 10 * 1000;
 	m->mesh_backup_interval_ms = 60 * 60 * 1000;
 	m->ssh_timeout_ms = 10 * 1000;

@@ -118,6 +118,7 @@ struct conf_mesh {
 	unsigned max_revives_per_hour;    /* 2 */
 	uint64_t max_skew_ms;             /* 120000 */
 	uint64_t revive_verify_ms;        /* 30000 */
+	uint64_t max_sleep_ms;            /* 24h: asleep, then watched again */
 	uint64_t guard_interval_ms;       /* 10000 */
 	uint64_t mesh_backup_interval_ms; /* 3600000 */
 	uint64_t ssh_timeout_ms;          /* 10000: connect + auth */

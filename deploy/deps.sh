@@ -8,13 +8,24 @@ set -eu
 DEB_PKGS="cmake make gcc pkg-config libevent-dev libsodium-dev
 libcurl4-openssl-dev libjansson-dev libssh-dev libinih-dev libcmocka-dev
 openssh-server openssh-client iproute2 faketime curl procps systemd
-prometheus debootstrap nftables python3 nodejs"
+prometheus debootstrap nftables python3 nodejs lintian acl"
 # the ollama_npm test installs ollama-js with npm; NodeSource's nodejs
 # carries its own npm, and Debian's npm package would conflict with it
 command -v npm >/dev/null 2>&1 || DEB_PKGS="$DEB_PKGS npm"
+# the status_page test renders the page in headless Chromium: Debian's
+# chromium; Ubuntu has only chromium-browser (a snap wrapper). On macOS it
+# is a cask, not a formula: that test skips without it.
+chromium_pkg=chromium
+if command -v apt-cache >/dev/null 2>&1 &&
+    ! apt-cache show chromium >/dev/null 2>&1 &&
+    apt-cache show chromium-browser >/dev/null 2>&1; then
+	chromium_pkg=chromium-browser
+fi
+DEB_PKGS="$DEB_PKGS $chromium_pkg"
 # bash: the integration tests and bench scripts need bash >= 5 (macOS's
 # /bin/bash is 3.2); Homebrew's goes first in PATH. prometheus: promtool.
-# node: npm for the ollama_npm test.
+# node: npm for the ollama_npm test. lintian: the deb test; acl: setfacl for
+# install.sh --ssh-account.
 BREW_PKGS="cmake pkg-config libevent libsodium curl jansson libssh inih cmocka
 prometheus bash node"
 

@@ -72,6 +72,10 @@ struct rv_target {
 	char restored[512];    /* "openclaw from /x.bak; ..." */
 	int await_services;    /* restarted; its guards' services not yet up */
 	uint64_t restarted_ms; /* mono: the new incarnation arrived */
+	struct event *ask_ev;  /* a worker's first ask waits a heartbeat */
+	int asked;             /* this job's first ask has been answered */
+	uint64_t repair_until; /* this host: a local repair's verify deadline */
+	uint64_t repair_wall;  /* when that repair flagged its services */
 };
 
 struct revive {
@@ -84,6 +88,7 @@ struct revive {
 	revive_step_cb step_cb;
 	revive_would_act_cb would_act_cb;
 	revive_service_cb service_cb;
+	revive_silent_cb silent_cb;
 	void *arg;
 	struct rv_target **t; /* stable structs: timers point at them */
 	size_t n;
@@ -104,6 +109,8 @@ static void rv_on_timer(evutil_socket_t, short, void *);
 static void rv_start_attempt(struct rv_target *);
 static void rv_backoff(struct rv_target *, uint64_t, enum rv_phase);
 static uint64_t rv_next_backoff(struct rv_target *);
+static void rv_local_verify(struct revive *);
+static void rv_on_ask_timer(evutil_socket_t, short, void *);
 
 static void
 rv_set_phase(struct rv_target *t, enum rv_phase p)
@@ -132,6 +139,7 @@ rv_target_new(struct revive *rv, size_t idx, const char *name)
 	t->idx = idx;
 	snprintf(t->name, sizeof(t->name), "%s", name);
 	t->timer = evtimer_new(rv->base, rv_on_timer, t);
+	t->ask_ev = evtimer_new(rv->base, rv_on_ask_timer, t);
 	return t;
 }
 
@@ -139,6 +147,7 @@ static void
 rv_target_free(struct rv_target *t)
 {
 	event_free(t->timer);
+	event_free(t->ask_ev);
 	free(t);
 }
 
@@ -178,6 +187,7 @@ rv_on_tick(evutil_socket_t fd, short what, void *arg)
 		else
 			rvjob_free(j);
 	}
+	rv_local_verify(rv);
 	for (i = 0; i < rv->n; i++) {
 		struct rv_target *t = rv->t[i];
 		if (t->phase == RV_LIMIT && t->acting)
@@ -348,6 +358,7 @@ rv_start_attempt(struct rv_target *t)
 	}
 	t->running = 1;
 	t->job = j;
+	t->asked = 0;
 	rv_set_phase(t, RV_RUNNING);
 }
 
@@ -414,7 +425,8 @@ rv_services(struct revive *rv, struct rv_target *t, char *buf, size_t len)
 		    c->guards[i].service_idx < 0)
 			continue;
 		sv = &c->services[c->guards[i].service_idx];
-		st = rv->service_cb ? rv->service_cb(t->idx, sv->name, rv->arg)
+		st = rv->service_cb ? rv->service_cb(t->idx, sv->name,
+		                          t->repair_wall, rv->arg)
 		                    : NULL;
 		if (st == NULL || st[0] != 'u')
 			down++;
@@ -510,6 +522,59 @@ revive_set_service_cb(struct revive *rv, revive_service_cb cb)
 	rv->service_cb = cb;
 }
 
+static int
+rv_silent(struct revive *rv, struct rv_target *t)
+{
+	return rv->silent_cb == NULL || rv->silent_cb(t->idx, rv->arg);
+}
+
+/* the first ask's wait is over: silent for a whole heartbeat period */
+static void
+rv_on_ask_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct rv_target *t = arg;
+
+	(void)fd;
+	(void)what;
+	if (t->running && t->job != NULL)
+		rvpool_answer(t->rv->pool, t->job, rv_silent(t->rv, t));
+}
+
+/*
+ * A worker is about to write on a target it revives as silent. The link
+ * may have come back the instant SSH connected, with the target's next
+ * heartbeat still on its way: the first ask of a job is answered after
+ * one and a half heartbeat periods (go if still silent then), later ones
+ * at once.
+ */
+static void
+rv_on_ask(const struct rvjob *j, void *arg)
+{
+	struct revive *rv = arg;
+	struct rv_target *t = rv_find(rv, j->target_name);
+	uint64_t ms = rv->conf->mesh.interval_ms * 3 / 2;
+	struct timeval tv = {
+	    (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+
+	if (t == NULL || t->job != j) {
+		rvpool_answer(rv->pool, j, 0);
+		return;
+	}
+	if (!rv_silent(rv, t) || t->asked) {
+		rvpool_answer(rv->pool, j, rv_silent(rv, t));
+		return;
+	}
+	t->asked = 1;
+	evtimer_add(t->ask_ev, &tv);
+}
+
+void
+revive_set_silent_cb(struct revive *rv, revive_silent_cb cb)
+{
+	rv->silent_cb = cb;
+	rvpool_set_ask_cb(rv->pool, rv_on_ask);
+}
+
 static void
 rv_backoff(struct rv_target *t, uint64_t ms, enum rv_phase phase)
 {
@@ -544,9 +609,10 @@ rv_on_timer(evutil_socket_t fd, short what, void *arg)
 		rv_services(rv, t, services, sizeof(services));
 		t->await_services = 0;
 		evlog_writef(rv->ev, "revive_incomplete", t->name, NULL,
-		    "%s still down %llu s after the restore: %s", t->name,
-		    (unsigned long long)rv->conf->mesh.revive_verify_ms / 1000,
-		    services);
+		    "%s back, but not all it runs: %s, %llu s after the "
+		    "restore",
+		    t->name, services,
+		    (unsigned long long)rv->conf->mesh.revive_verify_ms / 1000);
 		incident_raise(rv->inc, "revive_incomplete", t->name,
 		    clock_wall_ms(), "%s restarted, but %s after %llu s",
 		    t->name, services,
@@ -739,7 +805,9 @@ rv_revive_done(struct revive *rv, struct rvjob *j, struct rv_target *t)
 		return;
 	t->running = 0;
 	t->job = NULL;
-	if (t->aborting) {
+	evtimer_del(t->ask_ev);
+	/* told to stop, by a signal or by the answer to its ask */
+	if (t->aborting || j->stopped) {
 		t->aborting = 0;
 		rv_revive_aborted(rv, j, t);
 		return;
@@ -862,10 +930,66 @@ rv_local_backoff(struct revive *rv, const struct rvjob *j)
 static void
 rv_local_done(struct revive *rv, struct rvjob *j)
 {
+	struct rv_target *t = rv->t[rv->self];
+	char services[512];
+	size_t i;
+
 	rv->local_running = 0;
-	if (rv_report_guards(rv, j, NULL, 0) > 0)
+	if (rv_report_guards(rv, j, NULL, 0) > 0) {
 		rv_report_flags(rv, j);
+		/* the same rule as a revive: done when the services the
+		 * repaired guards configure are up again */
+		for (i = 0; i < j->nguards; i++)
+			if (j->guards[i].flag_written &&
+			    j->guards[i].g.service_idx >= 0)
+				break;
+		if (i < j->nguards &&
+		    rv_services(rv, t, services, sizeof(services)) >= 0) {
+			t->repair_wall = clock_wall_ms();
+			t->repair_until =
+			    clock_mono_ms() + rv->conf->mesh.revive_verify_ms;
+		}
+	}
 	rv_local_backoff(rv, j);
+}
+
+/* a local repair's services: up (repair_ok), or not in time */
+static void
+rv_local_verify(struct revive *rv)
+{
+	struct rv_target *t = rv->t[rv->self];
+	char services[512], subj[2 * CONF_NAME_MAX + 2];
+	uint64_t secs;
+
+	if (t->repair_until == 0) {
+		/* an incomplete repair's services came up after all */
+		if (incident_is_open(rv->inc, "repair_incomplete", t->name) &&
+		    rv_services(rv, t, services, sizeof(services)) == 0) {
+			evlog_write(rv->ev, "repair_completed", t->name,
+			    services, NULL);
+			incident_close(
+			    rv->inc, "repair_incomplete", t->name, services);
+		}
+		return;
+	}
+	secs = (clock_wall_ms() - t->repair_wall + 500) / 1000;
+	if (rv_services(rv, t, services, sizeof(services)) == 0) {
+		t->repair_until = 0;
+		evlog_writef(rv->ev, "repair_ok", t->name, NULL,
+		    "%s after %llu s", services, (unsigned long long)secs);
+		incident_close(rv->inc, "repair_incomplete", t->name, services);
+		return;
+	}
+	if (clock_mono_ms() < t->repair_until)
+		return;
+	t->repair_until = 0;
+	snprintf(subj, sizeof(subj), "%s", t->name);
+	evlog_writef(rv->ev, "repair_incomplete", t->name, NULL,
+	    "config repaired %llu s ago, but %s", (unsigned long long)secs,
+	    services);
+	incident_raise(rv->inc, "repair_incomplete", subj, clock_wall_ms(),
+	    "%s repaired its config, but %s after %llu s", t->name, services,
+	    (unsigned long long)secs);
 }
 
 static void

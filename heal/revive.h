@@ -38,9 +38,11 @@ typedef void (*revive_step_cb)(
 /* would this host act for target if it went silent now? */
 typedef int (*revive_would_act_cb)(size_t target, void *arg);
 /* what target last reported for its service: "u", "d", "?" (maybe with
- * "!"), or NULL if it reported nothing about it */
+ * "!"), or NULL if it reported nothing about it. For this host itself,
+ * "u" only when the service was seen up well after since_wall (wall ms:
+ * the repair) */
 typedef const char *(*revive_service_cb)(
-    size_t target, const char *service, void *arg);
+    size_t target, const char *service, uint64_t since_wall, void *arg);
 /* a manual revive finished: result is borrowed for the call */
 typedef void (*revive_done_cb)(const json_t *result, void *arg);
 
@@ -78,6 +80,10 @@ json_t *revive_status_json(const struct revive *);
  * closed by a later `revive_completed` when they do come up.
  */
 void revive_set_service_cb(struct revive *, revive_service_cb);
+/* is target still silent (not heard again)? asked by a revive's worker
+ * right before it writes on the target; without it, always yes */
+typedef int (*revive_silent_cb)(size_t target, void *arg);
+void revive_set_silent_cb(struct revive *, revive_silent_cb);
 /* a full status from peer idx arrived (its services may have changed) */
 void revive_on_status(struct revive *, size_t idx);
 

@@ -24,6 +24,13 @@
  * kept), no flag is written. A signal before the handler is installed
  * kills the worker, which had written nothing yet. A signal, not a pipe:
  * it needs no protocol with the worker and wakes a worker blocked in SSH.
+ *
+ * And the other way round, because a link may come back at the instant
+ * SSH connects: before its first write on a silent target, and again
+ * before the flags, a REVIVE worker asks the daemon on its stdout (one
+ * line, {"ask":"write"}) and waits for "go" or "stop" on its stdin; the
+ * daemon answers stop when it hears the target again. A closed pipe is
+ * stop.
  */
 #ifndef PW_HEAL_RVJOB_H
 #define PW_HEAL_RVJOB_H
@@ -75,6 +82,12 @@ struct rvjob {
 	/* the worker's: set (by a signal handler) when told to stop; NULL
 	 * never stops. Not sent as JSON. */
 	volatile sig_atomic_t *stop;
+	/* the worker's: asks the daemon whether the target is still silent,
+	 * right before the first write and again before the flags: 1 go,
+	 * 0 stop. NULL: never asks (tests). Not sent as JSON. */
+	int (*ask)(struct rvjob *);
+	int asked_go; /* the last answer was go, for the writes until the
+	                 next ask point */
 	/* owner's */
 	void *done; /* the owner's */
 };
@@ -110,10 +123,17 @@ struct rvpool;
 /* a job finished (results filled in, or fail/err set if the worker died);
  * the callback owns the job */
 typedef void (*rvpool_done_cb)(struct rvjob *, void *arg);
+/* a worker asks to write on j's target (rvjob.h, top): answer with
+ * rvpool_answer, at once or later */
+typedef void (*rvpool_ask_cb)(const struct rvjob *, void *arg);
 
 /* worker: path of the peerwatch-heal executable */
 struct rvpool *rvpool_new(
     struct event_base *, const char *worker, rvpool_done_cb, void *arg);
+/* without one, every ask is answered go */
+void rvpool_set_ask_cb(struct rvpool *, rvpool_ask_cb);
+/* go (1) or stop (0) for j's pending ask; no-op if j has ended */
+void rvpool_answer(struct rvpool *, const struct rvjob *, int go);
 /* kills and reaps every running worker; their jobs are dropped */
 void rvpool_free(struct rvpool *);
 int rvpool_submit(struct rvpool *, struct rvjob *);

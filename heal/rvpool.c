@@ -34,7 +34,8 @@ struct rvproc {
 	struct rvpool *pool;
 	struct rvjob *job;
 	pid_t pid;
-	int fd; /* child's stdout, -1 at EOF */
+	int fd;   /* child's stdout, -1 at EOF */
+	int infd; /* child's stdin, kept for its asks; -1 closed */
 	struct event *rev, *kill_ev;
 	struct evbuffer *out;
 	int reaped, status, killed;
@@ -48,6 +49,7 @@ struct rvpool {
 	struct rvproc *procs;
 	unsigned n;
 	rvpool_done_cb cb;
+	rvpool_ask_cb ask_cb;
 	void *arg;
 };
 
@@ -90,6 +92,8 @@ rvproc_free(struct rvproc *pr)
 		event_free(pr->kill_ev);
 	if (pr->fd != -1)
 		close(pr->fd);
+	if (pr->infd != -1)
+		close(pr->infd);
 	evbuffer_free(pr->out);
 	free(pr);
 }
@@ -130,15 +134,67 @@ rvproc_finish(struct rvproc *pr)
 }
 
 static void
+rvproc_answer(struct rvproc *pr, int go)
+{
+	if (!go)
+		log_info("peer=%s heard again: the heal worker is told not to "
+		         "write",
+		    pr->job->target_name);
+	/* a few bytes into an empty pipe: never blocks */
+	if (pr->infd == -1 ||
+	    write(pr->infd, go ? "go\n" : "stop\n", go ? 3 : 5) < 0)
+		log_warn("heal worker %ld: answer not sent", (long)pr->pid);
+}
+
+void
+rvpool_answer(struct rvpool *p, const struct rvjob *j, int go)
+{
+	struct rvproc *pr;
+
+	for (pr = p->procs; pr; pr = pr->next)
+		if (pr->job == j && !pr->reaped) {
+			rvproc_answer(pr, go);
+			return;
+		}
+}
+
+/* each complete {"ask":...} line at the head of the output: pass it on */
+static void
+rvproc_take_asks(struct rvproc *pr)
+{
+	static const char ask[] = "{\"ask\":";
+	struct evbuffer_ptr nl;
+	const char *head;
+
+	for (;;) {
+		if (evbuffer_get_length(pr->out) < sizeof(ask) - 1)
+			return;
+		head = (const char *)evbuffer_pullup(pr->out, sizeof(ask) - 1);
+		if (memcmp(head, ask, sizeof(ask) - 1) != 0)
+			return; /* the result */
+		nl = evbuffer_search(pr->out, "\n", 1, NULL);
+		if (nl.pos < 0 || nl.pos > 256)
+			return; /* not complete yet (or not an ask) */
+		evbuffer_drain(pr->out, (size_t)nl.pos + 1);
+		if (pr->pool->ask_cb == NULL)
+			rvproc_answer(pr, 1);
+		else
+			pr->pool->ask_cb(pr->job, pr->pool->arg);
+	}
+}
+
+static void
 rvproc_on_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct rvproc *pr = arg;
 	int n;
 
 	(void)what;
-	while ((n = evbuffer_read(pr->out, fd, 65536)) > 0)
+	while ((n = evbuffer_read(pr->out, fd, 65536)) > 0) {
+		rvproc_take_asks(pr);
 		if (evbuffer_get_length(pr->out) > RVPOOL_MAX_OUT)
 			break;
+	}
 	if (n == -1 && (errno == EAGAIN || errno == EINTR) &&
 	    evbuffer_get_length(pr->out) <= RVPOOL_MAX_OUT)
 		return;
@@ -242,13 +298,19 @@ rvpool_submit(struct rvpool *p, struct rvjob *j)
 	close(out[1]);
 	if (rvpool_write_all(in[1], req, strlen(req)) == -1)
 		log_warn("heal worker %ld: request not written", (long)pid);
-	close(in[1]);
 	free(req);
 	pr = xcalloc(1, sizeof(*pr));
 	pr->pool = p;
 	pr->job = j;
 	pr->pid = pid;
 	pr->fd = out[0];
+	/* only a revive of a silent target asks before it writes */
+	pr->infd = -1;
+	if (j->kind == RVJOB_REVIVE && j->peer_silent) {
+		pr->infd = in[1];
+		evutil_make_socket_closeonexec(pr->infd);
+	} else
+		close(in[1]);
 	pr->out = evbuffer_new();
 	evutil_make_socket_nonblocking(pr->fd);
 	evutil_make_socket_closeonexec(pr->fd);
@@ -292,6 +354,12 @@ rvpool_cancel(struct rvpool *p, const struct rvjob *j)
 		return 0;
 	}
 	return -1;
+}
+
+void
+rvpool_set_ask_cb(struct rvpool *p, rvpool_ask_cb cb)
+{
+	p->ask_cb = cb;
 }
 
 unsigned

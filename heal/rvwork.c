@@ -37,8 +37,21 @@ struct rvwork_fs {
 static int
 rvwork_stopped(struct rvjob *j, const char *path, char *err, size_t errlen)
 {
-	if (j->stop == NULL || !*j->stop)
-		return 0;
+	/* once stopped, stopped for every later write too */
+	if ((j->stop != NULL && *j->stop) || j->stopped)
+		goto stop;
+	/* right before writing on a silent target: is it still silent? */
+	if (j->kind == RVJOB_REVIVE && j->peer_silent && j->ask != NULL &&
+	    !j->asked_go) {
+		if (!j->ask(j)) {
+			if (j->stop != NULL)
+				*j->stop = 1;
+			goto stop;
+		}
+		j->asked_go = 1;
+	}
+	return 0;
+stop:
 	j->stopped = 1;
 	snprintf(err, errlen, "%s not written: the revive was stopped", path);
 	return 1;
@@ -163,6 +176,8 @@ rvjob_heal(struct rvjob *j, const struct fsops *target)
 	}
 	if (j->dry_run)
 		return;
+	/* the restores took time: ask again before the flags */
+	j->asked_go = 0;
 	for (i = 0; i < j->nguards; i++) {
 		struct rvjob_guard *rg = &j->guards[i];
 		if (rvjob_flag_wanted(j, i, NULL, 0))

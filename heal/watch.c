@@ -75,6 +75,8 @@ struct watch {
 	char *payload;
 	int once;   /* run --once: one probe decides; no restarts, no saves */
 	int loaded; /* the first config is in: later services are news */
+	watch_hold_cb hold_cb; /* maintenance of NAME@SELF */
+	void *hold_arg;
 };
 
 static void wsvc_on_probe_timer(evutil_socket_t, short, void *);
@@ -369,6 +371,17 @@ wsvc_on_restart_done(const struct cmdrun_result *r, void *arg)
 	watch_changed(s->w);
 }
 
+static int
+wsvc_in_maintenance(const struct wsvc *s)
+{
+	char key[2 * CONF_NAME_MAX + 2];
+
+	if (s->w->hold_cb == NULL)
+		return 0;
+	wsvc_subject(s, key, sizeof(key));
+	return s->w->hold_cb(key, s->w->hold_arg) != 0;
+}
+
 static void
 wsvc_maybe_restart(struct wsvc *s)
 {
@@ -376,7 +389,7 @@ wsvc_maybe_restart(struct wsvc *s)
 	char err[256];
 
 	if (s->c.restart == NULL || s->rcmd != NULL || s->state != SV_DOWN ||
-	    s->verdict_pending || s->w->once)
+	    s->verdict_pending || s->w->once || wsvc_in_maintenance(s))
 		return;
 	if (s->breaker == BR_OPEN) {
 		if (wall < s->opened_wall + s->c.breaker_cooldown_ms)
@@ -902,6 +915,31 @@ watch_reset(struct watch *w, const char *name, char *err, size_t errlen)
 	return 0;
 }
 
+const char *
+watch_service_state(
+    const struct watch *w, const char *name, uint64_t since_wall)
+{
+	const struct wsvc *s = watch_find(w, name);
+
+	if (s == NULL)
+		return NULL;
+	if (s->state != SV_UP)
+		return s->state == SV_DOWN ? "d" : "?";
+	/* up, and seen up again well after since: it came back (or stayed
+	 * up through the restart) */
+	if (s->since_wall > since_wall ||
+	    s->last_probe_wall > since_wall + 2 * s->c.interval_ms)
+		return "u";
+	return "?";
+}
+
+void
+watch_set_hold_cb(struct watch *w, watch_hold_cb cb, void *arg)
+{
+	w->hold_cb = cb;
+	w->hold_arg = arg;
+}
+
 void
 watch_probe_all(struct watch *w)
 {
@@ -952,6 +990,8 @@ watch_status_json(const struct watch *w)
 		    (json_int_t)s->restart_failures, "failed_restarts_window",
 		    (json_int_t)s->nfail);
 		json_object_set_new(o, "restarting", json_boolean(s->rcmd));
+		json_object_set_new(
+		    o, "maintenance", json_boolean(wsvc_in_maintenance(s)));
 		json_object_set_new(
 		    o, "in_grace", json_boolean(now < s->grace_until_mono));
 		if (s->last_restart_wall != 0) {

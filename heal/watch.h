@@ -52,6 +52,18 @@ int watch_beat(struct watch *, const char *name, char *err, size_t errlen);
 /* re-arm name's breaker and backoff at once: 0, or -1 with err */
 int watch_reset(struct watch *, const char *name, char *err, size_t errlen);
 
+/*
+ * name's state for a repair made at since_wall (wall ms): "u" when it is
+ * up and was seen up well after since (two probe intervals), "d" down,
+ * "?" not decided yet; NULL if this host does not watch it
+ */
+const char *watch_service_state(
+    const struct watch *, const char *name, uint64_t since_wall);
+
+/* nonzero while key (NAME@SELF) is in maintenance: watched, not restarted */
+typedef int (*watch_hold_cb)(const char *key, void *arg);
+void watch_set_hold_cb(struct watch *, watch_hold_cb, void *arg);
+
 /* probe every service once now, whatever its schedule */
 void watch_probe_all(struct watch *);
 /* every service has a decided state (none is still "unknown") */

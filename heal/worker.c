@@ -30,6 +30,21 @@ worker_on_usr1(int sig)
 	worker_stop = 1;
 }
 
+/* the daemon's go or stop for a write on a silent target (rvjob.h) */
+static int
+worker_ask(struct rvjob *j)
+{
+	char line[16];
+
+	(void)j;
+	if (fputs("{\"ask\":\"write\"}\n", stdout) == EOF ||
+	    fflush(stdout) == EOF)
+		return 0;
+	if (fgets(line, sizeof(line), stdin) == NULL)
+		return 0; /* the daemon is gone: write nothing */
+	return strcmp(line, "go\n") == 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -69,6 +84,7 @@ main(int argc, char **argv)
 	snprintf(tag, sizeof(tag), "%s heal", j->self_name);
 	log_settag(tag);
 	j->stop = &worker_stop;
+	j->ask = worker_ask;
 	rvjob_run(j);
 	res = rvjob_result_to_json(j);
 	json_dumpf(res, stdout, JSON_COMPACT);

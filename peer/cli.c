@@ -171,6 +171,39 @@ cli_print_services(json_t *a)
 	}
 }
 
+/* the resource guards' figures, under the services */
+static void
+cli_print_resources(json_t *r)
+{
+	json_t *disk = json_object_get(r, "disk"), *d,
+	       *swap = json_object_get(r, "swap");
+	const char *path;
+	double total;
+
+	if (json_object_size(disk) == 0 && !json_is_object(swap))
+		return;
+	printf("\n%-24s %-6s %s\n", "Resource", "Used", "Level");
+	json_object_foreach(disk, path, d) {
+		if (json_is_integer(json_object_get(d, "used_pct")))
+			printf("%-24s %3lld%%   %s\n", path,
+			    (long long)json_integer_value(
+			        json_object_get(d, "used_pct")),
+			    json_string_value(json_object_get(d, "level")));
+		else
+			printf("%-24s %-6s %s\n", path, "-", "unknown");
+	}
+	if (!json_is_object(swap))
+		return;
+	total = (double)json_integer_value(json_object_get(swap, "total"));
+	printf("%-24s %3.0f%%   %s (%lld unloads)\n", "swap",
+	    total > 0
+	        ? (double)json_integer_value(json_object_get(swap, "used")) *
+	              100 / total
+	        : 0.0,
+	    json_string_value(json_object_get(swap, "level")),
+	    (long long)json_integer_value(json_object_get(r, "unloads")));
+}
+
 static void
 cli_print_table(json_t *o)
 {
@@ -225,6 +258,7 @@ cli_print_table(json_t *o)
 	}
 	cli_print_ollama(o);
 	cli_print_services(json_object_get(o, "services"));
+	cli_print_resources(json_object_get(o, "resources"));
 }
 
 int
@@ -576,6 +610,171 @@ cli_run_once(const char *cpath, const char *name, int json)
 	watch_free(w);
 	cmdrun_shutdown();
 	event_base_free(base);
+	conf_free(c);
+	return rc;
+}
+
+static void
+cli_print_hold(json_t *r)
+{
+	json_t *until = json_object_get(r, "until");
+
+	if (json_is_string(json_object_get(r, "key")))
+		printf("%s: %s\n", json_string_value(json_object_get(r, "key")),
+		    json_integer_value(until) > 0 ? "in maintenance"
+		                                  : "normal watching");
+}
+
+/* the options every hold command shares; 0 ok, 2 usage, -1 --help shown */
+static int
+cli_hold_opts(int argc, char **argv, const char **cpath, const char **name,
+    const char **peer, const char **svc, uint64_t *ms, int *json,
+    const char *help)
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"name", required_argument, NULL, 'n'},
+	    {"peer", required_argument, NULL, 'p'},
+	    {"service", required_argument, NULL, 's'},
+	    {"for", required_argument, NULL, 'f'},
+	    {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0}};
+	int ch;
+
+	while (
+	    (ch = getopt_long(argc, argv, "c:n:p:s:f:jh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			*cpath = optarg;
+			break;
+		case 'n':
+			*name = optarg;
+			break;
+		case 'p':
+			*peer = optarg;
+			break;
+		case 's':
+			*svc = optarg;
+			break;
+		case 'f':
+			if (conf_parse_duration(optarg, ms) == -1 || *ms == 0) {
+				fprintf(stderr,
+				    "peerwatch: --for %s: not a duration "
+				    "(like 30m, 2h)\n",
+				    optarg);
+				return 2;
+			}
+			break;
+		case 'j':
+			*json = 1;
+			break;
+		case 'h':
+			printf("%s", help);
+			return -1;
+		default:
+			return 2;
+		}
+	}
+	return 0;
+}
+
+int
+cli_maintenance(int argc, char **argv)
+{
+	static const char help[] =
+	    "usage: peerwatch maintenance on|off [--for DURATION] "
+	    "[--peer NAME | --service SERVICE@PEER]\n"
+	    "                             [-c FILE] [--name NAME] [--json]\n"
+	    "\nPut a peer (default: this host) or a service in maintenance: "
+	    "it is shown\nas such, never revived or restarted, never paged "
+	    "about, on every peer (the\nsetting travels in the heartbeats). "
+	    "It ends by itself after DURATION\n(default 1h, at most 7 days) "
+	    "or with `off`.\n";
+	const char *cpath = NULL, *name = NULL, *peer = NULL, *svc = NULL;
+	uint64_t ms = 60 * 60 * 1000;
+	json_t *reply;
+	struct conf *c;
+	int json = 0, self, rc, on;
+
+	if ((rc = cli_hold_opts(argc, argv, &cpath, &name, &peer, &svc, &ms,
+	         &json, help)) != 0)
+		return rc == -1 ? 0 : rc;
+	if (optind != argc - 1 ||
+	    (strcmp(argv[optind], "on") != 0 &&
+	        strcmp(argv[optind], "off") != 0) ||
+	    (peer && svc)) {
+		fprintf(stderr, "usage: peerwatch maintenance on|off [--for "
+		                "DURATION] [--peer NAME | --service S@PEER]\n");
+		return 2;
+	}
+	on = strcmp(argv[optind], "on") == 0;
+	if ((c = cli_load(cpath, name, &self)) == NULL)
+		return 1;
+	if (peer && conf_peer_index(c, peer) < 0) {
+		fprintf(stderr, "peerwatch: no peer %s in %s\n", peer, c->path);
+		conf_free(c);
+		return 1;
+	}
+	reply = cli_ask(c, self,
+	    json_pack("{sssssI}", "cmd", "maintenance", "key",
+	        svc    ? svc
+	        : peer ? peer
+	               : c->peers[self].name,
+	        "duration_ms", (json_int_t)(on ? ms : 0)),
+	    5000, json, cli_print_hold);
+	rc = reply ? 0 : 1;
+	json_decref(reply);
+	conf_free(c);
+	return rc;
+}
+
+int
+cli_sleep_notice(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"name", required_argument, NULL, 'n'},
+	    {"cancel", no_argument, NULL, 'x'},
+	    {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+	const char *cpath = NULL, *name = NULL;
+	json_t *reply;
+	struct conf *c;
+	int ch, self, rc, cancel = 0;
+
+	while ((ch = getopt_long(argc, argv, "c:n:xh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			cpath = optarg;
+			break;
+		case 'n':
+			name = optarg;
+			break;
+		case 'x':
+			cancel = 1;
+			break;
+		case 'h':
+			printf(
+			    "usage: peerwatch sleep-notice [--cancel] [-c "
+			    "FILE] "
+			    "[--name NAME]\n\nTell the mesh this host is "
+			    "about to sleep: the peers show it asleep,\nnever "
+			    "down, revived or paged, until it is heard again "
+			    "or max_sleep\npasses. The notice ends by itself "
+			    "when the daemon wakes; --cancel ends it\nnow. "
+			    "Run before suspend (deploy-units --linux writes "
+			    "a unit for\nsleep.target).\n");
+			return 0;
+		default:
+			return 2;
+		}
+	}
+	if ((c = cli_load(cpath, name, &self)) == NULL)
+		return 1;
+	reply = cli_ask(c, self,
+	    json_pack("{sssb}", "cmd", "sleep", "sleeping", !cancel), 5000, 0,
+	    cli_print_ok);
+	rc = reply ? 0 : 1;
+	json_decref(reply);
 	conf_free(c);
 	return rc;
 }

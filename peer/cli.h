@@ -25,5 +25,7 @@ int cli_run_once(const char *cpath, const char *name, int json);
 int cli_reset(int argc, char **argv);
 /* alert-test: a Telegram message now; prints the API's answer */
 int cli_alert_test(int argc, char **argv);
+int cli_maintenance(int argc, char **argv);
+int cli_sleep_notice(int argc, char **argv);
 
 #endif

@@ -24,6 +24,7 @@
 #include "heal/ollama/failover.h"
 #include "heal/revive.h"
 #include "heal/cmdrun.h"
+#include "heal/resguard.h"
 #include "heal/watch.h"
 #include "peer/ctl.h"
 #include "peer/loop.h"
@@ -50,6 +51,7 @@ struct loop {
 	struct revive *rv;
 	struct failover *fo; /* NULL: no peer has an ollama URL */
 	struct watch *watch;
+	struct resguard *rg;
 	struct event *tick_ev, *sigterm_ev, *sigint_ev, *sighup_ev;
 	uint64_t started_ms;
 	uint64_t reloads, reload_failures;
@@ -97,11 +99,22 @@ loop_would_act(size_t target, void *arg)
 }
 
 static const char *
-loop_service_state(size_t target, const char *service, void *arg)
+loop_service_state(
+    size_t target, const char *service, uint64_t since_wall, void *arg)
 {
 	struct loop *l = arg;
 
+	if (target == l->self)
+		return watch_service_state(l->watch, service, since_wall);
 	return membership_service_state(l->mb, target, service);
+}
+
+static int
+loop_still_silent(size_t target, void *arg)
+{
+	struct loop *l = arg;
+
+	return membership_state_of(l->mb, target) != MEMBERSHIP_ALIVE;
 }
 
 static void
@@ -133,17 +146,20 @@ loop_on_watch_change(void *arg)
 	hb_kick(l->hb);
 }
 
-/* the services get at most this much of the datagram; Ollama the rest */
+/* the services get at most this much of the datagram, the resource
+ * figures this much, Ollama the rest */
 #define LOOP_SV_BUDGET 400
+#define LOOP_RES_BUDGET 200
 
 static const char *
 loop_status_payload(void *arg)
 {
 	struct loop *l = arg;
+	const char *p;
 
-	return failover_payload(l->fo,
-	    watch_payload(l->watch, membership_payload(l->mb), LOOP_SV_BUDGET),
-	    l->conf->peers[l->self].name);
+	p = watch_payload(l->watch, membership_payload(l->mb), LOOP_SV_BUDGET);
+	p = resguard_payload(l->rg, p, LOOP_RES_BUDGET);
+	return failover_payload(l->fo, p, l->conf->peers[l->self].name);
 }
 
 static json_t *
@@ -176,7 +192,17 @@ loop_status_json(void *arg)
 	if (l->fo != NULL)
 		json_object_set_new(o, "ollama", failover_status_json(l->fo));
 	json_object_set_new(o, "services", watch_status_json(l->watch));
+	json_object_set_new(o, "resources", resguard_status_json(l->rg));
 	return o;
+}
+
+/* GET /events: from the event log's in-memory ring, never the file */
+static char *
+loop_events(size_t n, void *arg)
+{
+	struct loop *l = arg;
+
+	return evlog_recent(l->ev, n);
 }
 
 static char *
@@ -260,6 +286,7 @@ loop_metrics(void *arg)
 	watch_metrics(l->watch, m);
 	if (l->alert != NULL)
 		alert_metrics(l->alert, m);
+	resguard_metrics(l->rg, m);
 	return metrics_finish(m);
 }
 
@@ -311,6 +338,37 @@ loop_ctl_alert_test(struct loop *l, struct ctl_req *r)
 	return NULL;
 }
 
+static int
+loop_service_hold(const char *key, void *arg)
+{
+	struct loop *l = arg;
+
+	return membership_maintenance_until(l->mb, key) != 0;
+}
+
+/* maintenance {key, duration_ms}; sleep {sleeping} */
+static json_t *
+loop_ctl_hold(struct loop *l, const json_t *req, int sleep)
+{
+	const char *key = json_string_value(json_object_get(req, "key"));
+	json_int_t ms = json_integer_value(json_object_get(req, "duration_ms"));
+	char err[256];
+
+	if (sleep) {
+		membership_sleep_notice(
+		    l->mb, json_is_true(json_object_get(req, "sleeping")));
+		return json_pack("{sb}", "ok", 1);
+	}
+	if (key == NULL)
+		key = l->conf->peers[l->self].name;
+	if (ms < 0 || membership_maintenance(
+	                  l->mb, key, (uint64_t)ms, err, sizeof(err)) == -1)
+		return json_pack(
+		    "{ss}", "error", ms < 0 ? "bad duration" : err);
+	return json_pack("{sbsssI}", "ok", 1, "key", key, "until",
+	    (json_int_t)membership_maintenance_until(l->mb, key));
+}
+
 /* beat NAME, reset NAME */
 static json_t *
 loop_ctl_service(struct loop *l, const json_t *req, int reset)
@@ -334,6 +392,8 @@ loop_on_ctl(const json_t *req, struct ctl_req *r, void *arg)
 	struct loop *l = arg;
 	const char *cmd = json_string_value(json_object_get(req, "cmd"));
 
+	if (strcmp(cmd, "maintenance") == 0 || strcmp(cmd, "sleep") == 0)
+		return loop_ctl_hold(l, req, strcmp(cmd, "sleep") == 0);
 	if (strcmp(cmd, "beat") == 0 || strcmp(cmd, "reset") == 0)
 		return loop_ctl_service(l, req, strcmp(cmd, "reset") == 0);
 	if (strcmp(cmd, "revive") == 0)
@@ -439,6 +499,7 @@ loop_reload(struct loop *l)
 		log_warnx("reload: telegram settings added; escalation starts "
 		          "with the next restart");
 	watch_reconf(l->watch, c, self);
+	resguard_reconf(l->rg, c, self);
 	conf_free(l->conf);
 	l->conf = c;
 	l->self = self;
@@ -488,10 +549,11 @@ loop_start_modules(struct loop *l, char *err, size_t errlen)
 	l->rv = revive_new(l->base, l->conf, l->self, l->worker, l->ev, l->inc,
 	    loop_on_revive_step, loop_would_act, l);
 	revive_set_service_cb(l->rv, loop_service_state);
+	revive_set_silent_cb(l->rv, loop_still_silent);
 	l->mb = membership_new(l->conf, l->self, hb_incarnation(l->hb), l->ev,
 	    loop_on_member_event, l, now);
 	l->status = status_new(l->base, l->conf, l->self, loop_status_json,
-	    loop_metrics, l, err, errlen);
+	    loop_metrics, loop_events, l, err, errlen);
 	if (l->status == NULL)
 		return -1;
 	l->ctl = ctl_new(l->base, sd, loop_on_ctl, l, err, errlen);
@@ -503,6 +565,8 @@ loop_start_modules(struct loop *l, char *err, size_t errlen)
 		return -1;
 	l->watch = watch_new(
 	    l->base, l->ev, l->inc, l->conf, l->self, loop_on_watch_change, l);
+	watch_set_hold_cb(l->watch, loop_service_hold, l);
+	l->rg = resguard_new(l->base, l->ev, l->inc, l->conf, l->self);
 	return 0;
 }
 
@@ -593,6 +657,7 @@ loop_free(struct loop *l)
 	if (l->sighup_ev)
 		event_free(l->sighup_ev);
 	watch_free(l->watch);
+	resguard_free(l->rg);
 	cmdrun_shutdown(); /* probes and restarts still running */
 	failover_free(l->fo);
 	ctl_free(l->ctl);

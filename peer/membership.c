@@ -52,6 +52,7 @@ struct mb_peer {
 	enum membership_state *view; /* their view of each peer */
 	struct mb_act *acts;         /* their acting, by target */
 	json_t *services;            /* their "sv": {NAME: "u"|"d"|"?"...} */
+	uint64_t asleep_until;       /* wall ms: said it goes to sleep */
 	/* this host's own acting for this peer as target */
 	int self_acting;
 	char step[32];
@@ -74,6 +75,9 @@ struct membership {
 	uint64_t wake_ms;
 	char *payload;
 	int payload_dirty;
+	int self_sleeping; /* sleep-notice: "sleeping" in our status */
+	uint64_t sleep_at; /* wall ms of that notice */
+	json_t *maint;     /* {"peer" or "svc@peer": [until, set_at]} */
 	uint64_t n_suspect, n_down, n_confirmed, n_stall;
 	uint64_t n_resolved, n_held;
 };
@@ -170,6 +174,7 @@ membership_new(const struct conf *conf, size_t self, uint64_t incarnation,
 	m->p[self].heard = 1;
 	m->p[self].state = MEMBERSHIP_ALIVE;
 	m->payload_dirty = 1;
+	m->maint = json_object();
 	return m;
 }
 
@@ -179,6 +184,7 @@ membership_free(struct membership *m)
 	if (m == NULL)
 		return;
 	mb_free_peers(m->p, m->n);
+	json_decref(m->maint);
 	free(m->payload);
 	free(m);
 }
@@ -261,6 +267,167 @@ mb_parse_services(const json_t *sv)
 	return o;
 }
 
+/* --- laptops and planned work ---------------------------------------- */
+
+/* entries of "maint" reach this far into the future at most */
+#define MB_MAINT_MAX_MS (7ULL * 24 * 60 * 60 * 1000)
+/* an ended entry is still sent this long, so "off" reaches everyone */
+#define MB_MAINT_LINGER_MS (10ULL * 60 * 1000)
+
+static void
+mb_parse_sleep(struct membership *m, struct mb_peer *p, int sleeping)
+{
+	size_t i = (size_t)(p - m->p);
+
+	if (sleeping && p->asleep_until == 0) {
+		p->asleep_until = clock_wall_ms() + m->conf->mesh.max_sleep_ms;
+		mb_event(m, "peer_asleep", i, NULL,
+		    "%s says it goes to sleep: not watched for up to %llu s",
+		    p->name,
+		    (unsigned long long)m->conf->mesh.max_sleep_ms / 1000);
+		m->payload_dirty = 1;
+	} else if (!sleeping && p->asleep_until != 0) {
+		p->asleep_until = 0;
+		mb_event(m, "peer_awake", i, NULL, "%s is awake", p->name);
+		m->payload_dirty = 1;
+	}
+}
+
+/* [until, set_at]: the newer setting of a key wins everywhere */
+static int
+mb_maint_entry(const json_t *v, uint64_t *until, uint64_t *set_at)
+{
+	json_int_t u, s;
+
+	if (!json_is_array(v) || json_array_size(v) != 2 ||
+	    !json_is_integer(json_array_get(v, 0)) ||
+	    !json_is_integer(json_array_get(v, 1)))
+		return -1;
+	u = json_integer_value(json_array_get(v, 0));
+	s = json_integer_value(json_array_get(v, 1));
+	if (u < 0 || s <= 0 ||
+	    (uint64_t)u > clock_wall_ms() + MB_MAINT_MAX_MS ||
+	    (uint64_t)s > clock_wall_ms() + MB_MAINT_MAX_MS)
+		return -1;
+	*until = (uint64_t)u;
+	*set_at = (uint64_t)s;
+	return 0;
+}
+
+/* valid keys: a peer name, or NAME@PEER, of at most 127 characters */
+static int
+mb_maint_key_ok(const char *k)
+{
+	size_t n = strlen(k);
+
+	return n > 0 && n <= 2 * CONF_NAME_MAX + 1 &&
+	       strspn(k, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	                 "0123456789_.-@") == n;
+}
+
+static void
+mb_maint_set(struct membership *m, const char *key, uint64_t until,
+    uint64_t set_at, int local)
+{
+	json_t *cur = json_object_get(m->maint, key);
+	uint64_t cu, cs;
+
+	if (cur != NULL && mb_maint_entry(cur, &cu, &cs) == 0 && cs >= set_at)
+		return;
+	json_object_set_new(m->maint, key,
+	    json_pack("[II]", (json_int_t)until, (json_int_t)set_at));
+	m->payload_dirty = 1;
+	if (m->ev)
+		evlog_writef_new(m->ev,
+		    until > clock_wall_ms() ? "maintenance_on"
+		                            : "maintenance_off",
+		    m->p[m->self].name,
+		    json_pack("{sssb}", "subject", key, "local", local),
+		    until > clock_wall_ms() ? "%s in maintenance for %llu s"
+		                            : "%s back to normal watching",
+		    key,
+		    (unsigned long long)(until > clock_wall_ms()
+		                             ? (until - clock_wall_ms()) / 1000
+		                             : 0));
+}
+
+static void
+mb_merge_maint(struct membership *m, const json_t *maint)
+{
+	const char *k;
+	json_t *v;
+	uint64_t until, set_at;
+
+	if (!json_is_object(maint))
+		return;
+	json_object_foreach((json_t *)(uintptr_t)maint, k, v) {
+		if (!mb_maint_key_ok(k) || mb_maint_entry(v, &until, &set_at))
+			continue;
+		mb_maint_set(m, k, until, set_at, 0);
+	}
+}
+
+int
+membership_maintenance(struct membership *m, const char *key,
+    uint64_t duration_ms, char *err, size_t errlen)
+{
+	uint64_t now = clock_wall_ms();
+
+	if (!mb_maint_key_ok(key)) {
+		snprintf(
+		    err, errlen, "\"%s\" is not a peer or SERVICE@PEER", key);
+		return -1;
+	}
+	if (duration_ms > MB_MAINT_MAX_MS) {
+		snprintf(err, errlen, "at most 7 days of maintenance");
+		return -1;
+	}
+	mb_maint_set(m, key, duration_ms ? now + duration_ms : 0, now, 1);
+	if (m->cb)
+		m->cb(MEMBERSHIP_EV_VIEW_CHANGED, m->self, m->arg);
+	return 0;
+}
+
+uint64_t
+membership_maintenance_until(const struct membership *m, const char *key)
+{
+	uint64_t until, set_at;
+
+	if (mb_maint_entry(json_object_get(m->maint, key), &until, &set_at))
+		return 0;
+	return until > clock_wall_ms() ? until : 0;
+}
+
+/* asleep or in maintenance: never down, never revived, never paged */
+static const char *
+mb_hold(const struct membership *m, size_t i)
+{
+	if (m->p[i].asleep_until > clock_wall_ms())
+		return "asleep";
+	if (membership_maintenance_until(m, m->p[i].name))
+		return "maintenance";
+	return NULL;
+}
+
+void
+membership_sleep_notice(struct membership *m, int sleeping)
+{
+	if (m->self_sleeping == sleeping)
+		return;
+	m->self_sleeping = sleeping;
+	m->sleep_at = clock_wall_ms();
+	m->payload_dirty = 1;
+	if (m->ev)
+		evlog_write(m->ev,
+		    sleeping ? "sleep_notice" : "sleep_cancelled",
+		    m->p[m->self].name,
+		    sleeping ? "going to sleep: peers will not revive or page"
+		             : "not sleeping after all",
+		    NULL);
+	if (m->cb)
+		m->cb(MEMBERSHIP_EV_VIEW_CHANGED, m->self, m->arg);
+}
+
 static void
 mb_parse_view(struct membership *m, struct mb_peer *p, const json_t *payload,
     uint64_t now_ms)
@@ -274,6 +441,9 @@ mb_parse_view(struct membership *m, struct mb_peer *p, const json_t *payload,
 	p->quorum = json_is_true(json_object_get(payload, "quorum"));
 	json_decref(p->services);
 	p->services = mb_parse_services(json_object_get(payload, "sv"));
+	mb_parse_sleep(
+	    m, p, json_is_true(json_object_get(payload, "sleeping")));
+	mb_merge_maint(m, json_object_get(payload, "maint"));
 	for (i = 0; i < m->n; i++) {
 		const json_t *a = json_object_get(acting, m->p[i].name);
 		const char *step =
@@ -622,7 +792,8 @@ mb_detect(struct membership *m, size_t i, uint64_t now_ms)
 	enum membership_state s = p->state;
 	int by = -1;
 
-	if (p->raw_down != (age >= m->conf->mesh.down_after_ms)) {
+	if (p->raw_down !=
+	    (age >= m->conf->mesh.down_after_ms && mb_hold(m, i) == NULL)) {
 		p->raw_down = !p->raw_down;
 		m->payload_dirty = 1; /* the others vote by it */
 	}
@@ -636,6 +807,9 @@ mb_detect(struct membership *m, size_t i, uint64_t now_ms)
 				m->n_held++;
 		}
 	} else if (age >= m->conf->mesh.suspect_after_ms)
+		s = MEMBERSHIP_SUSPECT;
+	/* asleep or in maintenance: silent, but never down */
+	if (s == MEMBERSHIP_DOWN && mb_hold(m, i) != NULL)
 		s = MEMBERSHIP_SUSPECT;
 	p->held_by = by;
 	if (s == p->state || s < p->state)
@@ -673,6 +847,9 @@ mb_check_stall(struct membership *m, uint64_t now_ms)
 		return;
 	m->n_stall++;
 	m->distrust = 1;
+	/* the sleep we announced is over */
+	if (m->self_sleeping)
+		membership_sleep_notice(m, 0);
 	m->wake_ms = now_ms;
 	for (i = 0; i < m->n; i++)
 		if (i != m->self)
@@ -694,6 +871,9 @@ membership_tick(struct membership *m, uint64_t now_ms)
 	size_t i;
 
 	mb_check_stall(m, now_ms);
+	if (m->self_sleeping &&
+	    clock_wall_ms() - m->sleep_at > m->conf->mesh.max_sleep_ms)
+		membership_sleep_notice(m, 0);
 	for (i = 0; i < m->n; i++)
 		if (i != m->self)
 			mb_detect(m, i, now_ms);
@@ -759,6 +939,24 @@ membership_payload(struct membership *m)
 	}
 	root = json_pack("{soso*sb}", "view", view, "acting", acting, "quorum",
 	    m->has_quorum);
+	if (m->self_sleeping)
+		json_object_set_new(root, "sleeping", json_true());
+	if (json_object_size(m->maint) > 0) {
+		/* ended entries linger a while, so an "off" reaches all */
+		const char *k;
+		json_t *v, *tmp;
+		uint64_t until, set_at, now = clock_wall_ms();
+
+		json_object_foreach_safe(m->maint, tmp, k, v)
+		{
+			if (mb_maint_entry(v, &until, &set_at) == -1 ||
+			    (until < now && set_at + MB_MAINT_LINGER_MS < now &&
+			        until + MB_MAINT_LINGER_MS < now))
+				json_object_del(m->maint, k);
+		}
+		if (json_object_size(m->maint) > 0)
+			json_object_set(root, "maint", m->maint);
+	}
 	free(m->payload);
 	m->payload = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(root);
@@ -781,8 +979,10 @@ mb_peer_json(
 			json_object_set_new(view, m->p[j].name,
 			    json_string(membership_state_name(p->view[j])));
 	o = json_pack("{sssbsosIsIsisosIsbsb}", "state",
-	    membership_state_name(p->state), "confirmed_down", p->confirmed,
-	    "last_heard_ms",
+	    mb_hold(m, i) && p->state != MEMBERSHIP_ALIVE
+	        ? mb_hold(m, i)
+	        : membership_state_name(p->state),
+	    "confirmed_down", p->confirmed, "last_heard_ms",
 	    p->heard ? json_integer((json_int_t)(now_ms - p->last_heard_ms))
 	             : json_null(),
 	    "incarnation", (json_int_t)p->incarnation, "votes_down",
@@ -802,6 +1002,13 @@ mb_peer_json(
 		        (json_int_t)(now_ms - m->p[p->held_by].view_at_ms)));
 	else
 		json_object_set_new(o, "heard_by", json_null());
+	if (p->asleep_until > clock_wall_ms())
+		json_object_set_new(o, "asleep_until",
+		    json_integer((json_int_t)p->asleep_until));
+	if (membership_maintenance_until(m, p->name))
+		json_object_set_new(o, "maintenance_until",
+		    json_integer(
+		        (json_int_t)membership_maintenance_until(m, p->name)));
 	/* the services it watches, as its last full status said */
 	if (p->services != NULL)
 		json_object_set_new(o, "services", json_copy(p->services));
@@ -833,6 +1040,19 @@ membership_status_json(const struct membership *m, uint64_t now_ms)
 	    "has_quorum", m->has_quorum, "incarnation",
 	    (json_int_t)m->incarnation, "distrust_self", m->distrust, "peers",
 	    peers, "acting", acting);
+	json_object_set_new(root, "sleeping", json_boolean(m->self_sleeping));
+	{
+		json_t *mt = json_object(), *v;
+		const char *k;
+
+		json_object_foreach(m->maint, k, v)
+			if (membership_maintenance_until(m, k))
+				json_object_set_new(mt, k,
+				    json_integer((json_int_t)
+				            membership_maintenance_until(
+				                m, k)));
+		json_object_set_new(root, "maintenance", mt);
+	}
 	return root;
 }
 

@@ -87,4 +87,20 @@ const char *membership_state_name(enum membership_state);
 const char *membership_service_state(
     const struct membership *, size_t peer, const char *service);
 
+/*
+ * Laptops and planned work. sleep_notice: this host says in its status
+ * that it goes to sleep (the peers show it asleep: never down, revived or
+ * paged, until it is heard without the notice or max_sleep passes); the
+ * notice ends by itself when the loop wakes from a stall. maintenance:
+ * key is a peer name or SERVICE@PEER, held for duration_ms (0 ends it);
+ * the newest setting of a key travels in every status and wins on every
+ * peer. 0, or -1 with err.
+ */
+void membership_sleep_notice(struct membership *, int sleeping);
+int membership_maintenance(struct membership *, const char *key,
+    uint64_t duration_ms, char *err, size_t errlen);
+/* wall ms until which key is in maintenance; 0 when it is not */
+uint64_t membership_maintenance_until(
+    const struct membership *, const char *key);
+
 #endif

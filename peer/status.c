@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * status: a small HTTP/1.x server for /status, /metrics and / on
+ * status: a small HTTP/1.x server for /status, /metrics, /events and the
+ * status page (/, /app.css, /app.js, embedded in the binary) on
  * status_listen, answering from callbacks into the loop's state. Read-only
  * by construction: there is no handler that changes anything.
  *
@@ -12,7 +13,9 @@
  * within STATUS_DEADLINE_MS of accept() or it is cut. At most
  * STATUS_MAX_OPEN are open at once (peer/listener.h). The Host header must
  * name this host (an IP literal, localhost, or a name from peers.conf), so
- * a web page cannot read /status through DNS rebinding.
+ * a web page cannot read /status through DNS rebinding. Every answer
+ * carries a Content-Security-Policy that lets the page load only its own
+ * script and style and fetch only from this origin.
  */
 #include <sys/queue.h>
 #include <sys/socket.h>
@@ -32,12 +35,23 @@
 #include <event2/listener.h>
 #include <jansson.h>
 
+#include "common/evlog.h"
 #include "common/log.h"
 #include "common/tcplisten.h"
 #include "common/xmalloc.h"
 #include "config/conf.h"
 #include "peer/listener.h"
 #include "peer/status.h"
+#include "peer/status_assets.h"
+
+/* GET /events without n */
+#define STATUS_EVENTS_DEFAULT 50
+
+/* the page may load its own script and style, fetch this origin, no more */
+#define STATUS_CSP                                                             \
+	"default-src 'none'; script-src 'self'; style-src 'self'; "            \
+	"connect-src 'self'; img-src 'self' data:; base-uri 'none'; "          \
+	"form-action 'none'; frame-ancestors 'none'"
 
 struct status_conn {
 	struct status *st;
@@ -54,6 +68,7 @@ struct status {
 	size_t nnames;
 	status_json_cb json_cb;
 	status_metrics_cb metrics_cb;
+	status_events_cb events_cb;
 	void *arg;
 };
 
@@ -61,7 +76,8 @@ struct status {
 struct status_req {
 	char *method;
 	char *path;
-	const char *host; /* NULL: no Host header */
+	const char *query; /* after '?', or NULL */
+	const char *host;  /* NULL: no Host header */
 	int http11;
 };
 
@@ -93,15 +109,17 @@ status_reason(int code)
 /* the one answer of this connection; it ends once the answer is out */
 static void
 status_send(struct status_conn *c, int code, const char *ctype,
-    const char *body, int head_only)
+    const void *body, size_t len, int head_only)
 {
 	struct evbuffer *out = bufferevent_get_output(c->bev);
-	size_t len = strlen(body);
 
 	bufferevent_disable(c->bev, EV_READ);
 	evbuffer_add_printf(out,
 	    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-	    "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n",
+	    "Cache-Control: no-store\r\nConnection: close\r\n"
+	    "Content-Security-Policy: " STATUS_CSP "\r\n"
+	    "X-Content-Type-Options: nosniff\r\n"
+	    "Referrer-Policy: no-referrer\r\n%s\r\n",
 	    code, status_reason(code), ctype, len,
 	    code == 405 ? "Allow: GET, HEAD\r\n" : "");
 	if (!head_only)
@@ -115,71 +133,111 @@ status_error(struct status_conn *c, int code, const char *msg, int head_only)
 	char body[256];
 
 	snprintf(body, sizeof(body), "%s\n", msg);
-	status_send(c, code, "text/plain", body, head_only);
+	status_send(c, code, "text/plain", body, strlen(body), head_only);
 }
 
-static char *
-status_page(struct status *st)
+/*
+ * n from the query "n=N" (other parameters ignored): absent is
+ * STATUS_EVENTS_DEFAULT, more than EVLOG_RECENT_MAX is EVLOG_RECENT_MAX;
+ * -1 if n is there but not a whole number.
+ */
+static long
+status_events_n(const char *query)
 {
-	json_t *o = st->json_cb(st->arg), *p;
-	const char *name;
-	char *html, *rows = xstrdup(""), *tmp;
+	const char *p = query;
+	long n = -1;
 
-	json_object_foreach(json_object_get(o, "peers"), name, p) {
-		const json_t *a = json_object_get(p, "acting_peer");
-		tmp = xasprintf("%s<tr><td>%s</td><td class=%s>%s</td><td>%s"
-		                "</td><td>%s</td></tr>\n",
-		    rows, name, json_string_value(json_object_get(p, "state")),
-		    json_string_value(json_object_get(p, "state")),
-		    json_is_true(json_object_get(p, "confirmed_down")) ? "yes"
-		                                                       : "no",
-		    json_is_string(a) ? json_string_value(a) : "-");
-		free(rows);
-		rows = tmp;
+	while (p != NULL && *p != '\0') {
+		if (strncmp(p, "n=", 2) == 0) {
+			for (p += 2, n = 0; *p >= '0' && *p <= '9'; p++)
+				if ((n = n * 10 + (*p - '0')) >
+				    EVLOG_RECENT_MAX)
+					n = EVLOG_RECENT_MAX;
+			if (*p != '\0' && *p != '&')
+				return -1;
+			if (p[-1] == '=')
+				return -1;
+		}
+		if ((p = strchr(p, '&')) != NULL)
+			p++;
 	}
-	html = xasprintf(
-	    "<!doctype html><html><head><meta charset=utf-8>"
-	    "<meta http-equiv=refresh content=2><title>peerwatch %s</title>"
-	    "<style>body{font-family:sans-serif}td,th{padding:2px 12px}"
-	    ".alive{color:green}.suspect{color:orange}.down{color:red}"
-	    "</style></head><body><h1>peerwatch: %s</h1><p>quorum: %s</p>"
-	    "<table><tr><th>peer</th><th>state</th><th>confirmed down</th>"
-	    "<th>acting peer</th></tr>\n%s</table><p><a href=/status>"
-	    "/status</a> <a href=/metrics>/metrics</a></p></body></html>\n",
-	    json_string_value(json_object_get(o, "self")),
-	    json_string_value(json_object_get(o, "self")),
-	    json_is_true(json_object_get(o, "has_quorum")) ? "yes" : "no",
-	    rows);
-	free(rows);
-	json_decref(o);
-	return html;
+	return n == -1 ? STATUS_EVENTS_DEFAULT : n;
 }
 
 static void
-status_route(struct status_conn *c, const char *path, int head_only)
+status_events(struct status_conn *c, const char *query, int head_only)
+{
+	long n = status_events_n(query);
+	char *body;
+
+	if (n < 0) {
+		status_error(c, 400,
+		    "n: want a whole number (at most 200 are "
+		    "kept)",
+		    head_only);
+		return;
+	}
+	body = c->st->events_cb((size_t)n, c->st->arg);
+	status_send(c, 200, "application/json", body, strlen(body), head_only);
+	free(body);
+}
+
+/* the page's own files; 0 if path is none of them */
+static int
+status_asset(struct status_conn *c, const char *path, int head_only)
+{
+	static const struct {
+		const char *path;
+		const char *ctype;
+		const unsigned char *data;
+		const size_t *len;
+	} a[] = {
+	    {"/", "text/html; charset=utf-8", status_page_html,
+	        &status_page_html_len},
+	    {"/app.css", "text/css; charset=utf-8", status_page_css,
+	        &status_page_css_len},
+	    {"/app.js", "text/javascript; charset=utf-8", status_page_js,
+	        &status_page_js_len},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(a) / sizeof(a[0]); i++)
+		if (strcmp(path, a[i].path) == 0) {
+			status_send(c, 200, a[i].ctype, a[i].data, *a[i].len,
+			    head_only);
+			return 1;
+		}
+	return 0;
+}
+
+static void
+status_route(struct status_conn *c, const struct status_req *r, int head_only)
 {
 	struct status *st = c->st;
 	char *body = NULL;
 	const char *ctype = "text/plain; version=0.0.4";
 	json_t *o;
 
-	if (strcmp(path, "/") == 0) {
-		body = status_page(st);
-		ctype = "text/html; charset=utf-8";
-	} else if (strcmp(path, "/status") == 0) {
+	if (status_asset(c, r->path, head_only))
+		return;
+	if (strcmp(r->path, "/events") == 0) {
+		status_events(c, r->query, head_only);
+		return;
+	}
+	if (strcmp(r->path, "/status") == 0) {
 		o = st->json_cb(st->arg);
 		body = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		json_decref(o);
 		ctype = "application/json";
 		if (body == NULL)
 			body = xstrdup("{}");
-	} else if (strcmp(path, "/metrics") == 0)
+	} else if (strcmp(r->path, "/metrics") == 0)
 		body = st->metrics_cb(st->arg);
 	if (body == NULL) {
 		status_error(c, 404, "not found", head_only);
 		return;
 	}
-	status_send(c, 200, ctype, body, head_only);
+	status_send(c, 200, ctype, body, strlen(body), head_only);
 	free(body);
 }
 
@@ -227,7 +285,7 @@ status_host_ok(const struct status *st, const char *host)
 static int
 status_parse(char *head, struct status_req *r)
 {
-	char *line, *next, *colon, *version;
+	char *line, *next, *colon, *version, *q;
 
 	memset(r, 0, sizeof(*r));
 	for (line = head; line != NULL; line = next) {
@@ -265,7 +323,11 @@ status_parse(char *head, struct status_req *r)
 	}
 	if (r->method == NULL || *r->path != '/')
 		return 400;
-	r->path[strcspn(r->path, "?#")] = '\0';
+	r->path[strcspn(r->path, "#")] = '\0';
+	if ((q = strchr(r->path, '?')) != NULL) {
+		*q++ = '\0';
+		r->query = q;
+	}
 	return 0;
 }
 
@@ -292,7 +354,7 @@ status_handle(struct status_conn *c, char *head)
 		status_error(c, 405, "read-only: GET and HEAD only", 0);
 		return;
 	}
-	status_route(c, r.path, head_only);
+	status_route(c, &r, head_only);
 }
 
 /* the end of the head: after "\n\n" or "\n\r\n"; 0 if not there yet */
@@ -433,8 +495,8 @@ status_reconf(struct status *st, const struct conf *conf, size_t self)
 
 struct status *
 status_new(struct event_base *base, const struct conf *conf, size_t self,
-    status_json_cb jcb, status_metrics_cb mcb, void *arg, char *err,
-    size_t errlen)
+    status_json_cb jcb, status_metrics_cb mcb, status_events_cb ecb, void *arg,
+    char *err, size_t errlen)
 {
 	struct status *st = xcalloc(1, sizeof(*st));
 	const char *listen = conf_status_listen(conf, self);
@@ -448,6 +510,7 @@ status_new(struct event_base *base, const struct conf *conf, size_t self,
 	st->base = base;
 	st->json_cb = jcb;
 	st->metrics_cb = mcb;
+	st->events_cb = ecb;
 	st->arg = arg;
 	if (conf_parse_hostport(listen, &host, &port) == -1 || port == 0) {
 		snprintf(

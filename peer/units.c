@@ -23,7 +23,7 @@
 #include "peer/units.h"
 
 /* launchd's log of peerwatch, and newsyslog's rotation of it */
-#define UNITS_MACOS_LOG "/var/log/peerwatch.log"
+#define UNITS_MACOS_LOG "/usr/local/var/log/peerwatch/peerwatch.log"
 
 #ifndef PW_SBINDIR
 #define PW_SBINDIR "/usr/local/sbin"
@@ -380,21 +380,149 @@ units_linux_flag(struct units_out *o, const char *base, const char *what,
 	free(qflag);
 }
 
+/* the directories the sandbox leaves writable, each once */
+struct units_dirs {
+	char *dir[64];
+	size_t n;
+};
+
+/* add path (parent: its directory); names with " \\ or a newline are
+ * left out: systemd's unquoting would not take them back as they are */
+static void
+units_dirs_add(struct units_dirs *d, const char *path, int parent)
+{
+	const char *slash;
+	size_t n = strlen(path), i;
+	char *dir;
+
+	if (path[0] != '/' || d->n == sizeof(d->dir) / sizeof(d->dir[0]))
+		return;
+	if (parent) {
+		slash = strrchr(path, '/');
+		n = slash == path ? 1 : (size_t)(slash - path);
+	}
+	dir = xstrndup(path, n);
+	for (i = 0; i < d->n; i++)
+		if (strcmp(d->dir[i], dir) == 0)
+			break;
+	if (i < d->n || strpbrk(dir, "\"\\\n") != NULL) {
+		free(dir);
+		return;
+	}
+	d->dir[d->n++] = dir;
+}
+
+/* one word of a ReadWritePaths= list: "-" (a missing one is skipped),
+ * quoted when it has blanks, % doubled */
+static char *
+units_rw_word(const char *dir)
+{
+	char *out = xmalloc(strlen(dir) * 2 + 4), *q = out;
+	int quote = strpbrk(dir, " \t") != NULL;
+
+	if (quote)
+		*q++ = '"';
+	*q++ = '-';
+	for (; *dir; dir++) {
+		if (*dir == '%')
+			*q++ = '%';
+		*q++ = *dir;
+	}
+	if (quote)
+		*q++ = '"';
+	*q = '\0';
+	return out;
+}
+
+/*
+ * The sandbox of peerwatch.service. The daemon runs as root (it gives a
+ * restored file its owner back, runs restart commands) but writes only
+ * state_dir, the revive flag's directory and, per guard of this host, the
+ * guarded file's directory (temporary file, broken copies, the rename)
+ * and its flag's: ProtectSystem=strict with those as ReadWritePaths.
+ * The daemon would create a missing one itself; inside the sandbox it
+ * cannot, so ExecStartPre does (+: outside the sandbox; -: a failure
+ * does not stop the start), state_dir 0700 as the daemon makes it.
+ * ProtectHome=read-only, not yes: exec probes and restart commands may live
+ * under /home; a guard there gets its directory back as writable through
+ * ReadWritePaths.
+ */
+static char *
+units_linux_sandbox(const struct conf *c, size_t self)
+{
+	struct units_dirs d = {{NULL}, 0};
+	char *rw = xstrdup(""), *mk = xstrdup(""), *w, *t, *out;
+	size_t i;
+
+	units_dirs_add(&d, conf_state_dir(c, self), 0);
+	units_dirs_add(&d, conf_revive_flag(c, self), 1);
+	for (i = 0; i < c->nguards; i++) {
+		const struct conf_guard *g = &c->guards[i];
+		if (g->peer_idx != self)
+			continue;
+		units_dirs_add(&d, g->file, 1);
+		if (g->flag != NULL)
+			units_dirs_add(&d, g->flag, 1);
+	}
+	for (i = 0; i < d.n; i++) {
+		w = units_rw_word(d.dir[i]);
+		t = xasprintf("%s%s%s", rw, i ? " " : "", w);
+		free(rw);
+		free(w);
+		rw = t;
+		w = units_sd_quote(d.dir[i]);
+		t = xasprintf("%sExecStartPre=-+/bin/mkdir -p %s%s\n", mk,
+		    i == 0 ? "-m 0700 " : "", w);
+		free(mk);
+		free(w);
+		mk = t;
+	}
+	out = xasprintf("%sNoNewPrivileges=yes\nProtectSystem=strict\n"
+	                "ReadWritePaths=%s\nProtectHome=read-only\n"
+	                "ProtectKernelTunables=yes\n"
+	                "ProtectKernelModules=yes\nProtectControlGroups=yes\n"
+	                "RestrictSUIDSGID=yes\nLockPersonality=yes\n",
+	    mk, rw);
+	for (i = 0; i < d.n; i++)
+		free(d.dir[i]);
+	free(rw);
+	free(mk);
+	return out;
+}
+
 static void
 units_linux(struct units_out *o, const struct conf *c, size_t self,
     const char *bin, const char *cpath)
 {
-	char base[256], *body;
+	char base[256], *body, *sandbox;
 	size_t i;
 
+	/*
+	 * Restart every 2 s; ten failed starts within a minute and systemd
+	 * gives up (a config that cannot load is not retried forever): the
+	 * peers' revive (flag -> reset-failed, restart) brings it back.
+	 */
+	sandbox = units_linux_sandbox(c, self);
 	body = xasprintf(
 	    "[Unit]\nDescription=peerwatch peer-watchdog mesh\n"
-	    "After=network-online.target\nWants=network-online.target\n\n"
+	    "After=network-online.target\nWants=network-online.target\n"
+	    "StartLimitIntervalSec=60\nStartLimitBurst=10\n\n"
 	    "[Service]\nExecStart=%s run -c %s\nExecReload=/bin/kill -HUP "
-	    "$MAINPID\nRestart=always\nRestartSec=2\n\n[Install]\n"
+	    "$MAINPID\nRestart=always\nRestartSec=2\n%s\n[Install]\n"
 	    "WantedBy=multi-user.target\n",
-	    bin, cpath);
+	    bin, cpath, sandbox);
 	units_emit(o, "peerwatch.service", body);
+	free(body);
+	free(sandbox);
+	/* a laptop tells the mesh before it suspends: the peers show it
+	 * asleep instead of reviving it (systemctl enable this one) */
+	body = xasprintf(
+	    "[Unit]\nDescription=peerwatch: tell the mesh this host goes to "
+	    "sleep\nBefore=sleep.target\n\n[Service]\nType=oneshot\n"
+	    "ExecStart=-%s sleep-notice -c %s\nTimeoutStartSec=5\n\n"
+	    "[Install]\nWantedBy=sleep.target\n",
+	    bin, cpath);
+	units_emit(o, "peerwatch-sleep.service", body);
 	free(body);
 	units_linux_flag(o, "peerwatch-revive", "peerwatch",
 	    conf_revive_flag(c, self), "systemctl restart peerwatch.service");
@@ -493,6 +621,32 @@ units_macos(struct units_out *o, const struct conf *c, size_t self,
 	}
 }
 
+/*
+ * --paths: what this host's daemon and its peers' SFTP restores touch, one
+ * "KIND<TAB>PATH" a line, for install scripts (the SSH account's ACLs):
+ * state_dir, flag (a flag's file), guard (a guarded file), backup (a
+ * plain backup path or a glob, "mesh" left out).
+ */
+static void
+units_paths(const struct conf *c, size_t self)
+{
+	size_t i, b;
+
+	printf("state_dir\t%s\n", conf_state_dir(c, self));
+	printf("flag\t%s\n", conf_revive_flag(c, self));
+	for (i = 0; i < c->nguards; i++) {
+		const struct conf_guard *g = &c->guards[i];
+		if (g->peer_idx != self)
+			continue;
+		printf("guard\t%s\n", g->file);
+		if (g->flag != NULL)
+			printf("flag\t%s\n", g->flag);
+		for (b = 0; b < g->nbackups; b++)
+			if (strcmp(g->backups[b], "mesh") != 0)
+				printf("backup\t%s\n", g->backups[b]);
+	}
+}
+
 int
 cli_deploy_units(int argc, char **argv)
 {
@@ -504,7 +658,8 @@ cli_deploy_units(int argc, char **argv)
 	    {"output", required_argument, NULL, 'o'},
 	    {"bin", required_argument, NULL, 'b'},
 	    {"unit-config", required_argument, NULL, 'u'},
-	    {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+	    {"paths", no_argument, NULL, 'P'}, {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0}};
 	struct units_out o = {NULL, 0, 0};
 	const char *cpath = NULL, *name = NULL, *bin = PW_SBINDIR "/peerwatch";
 	const char *unit_conf = NULL;
@@ -535,6 +690,9 @@ cli_deploy_units(int argc, char **argv)
 		case 'u':
 			unit_conf = optarg;
 			break;
+		case 'P':
+			os = 'P';
+			break;
 		case 'h':
 			printf(
 			    "usage: peerwatch deploy-units --linux|--macos "
@@ -555,7 +713,11 @@ cli_deploy_units(int argc, char **argv)
 			    "run (default %s/peerwatch)\n"
 			    "  --unit-config PATH  the config path the units "
 			    "name "
-			    "(default: the -c one)\n",
+			    "(default: the -c one)\n"
+			    "  --paths             instead, list what this "
+			    "host's guards touch, one\n"
+			    "                      KIND<TAB>PATH a line "
+			    "(state_dir, flag, guard, backup)\n",
 			    PW_SBINDIR);
 			return 0;
 		default:
@@ -563,12 +725,17 @@ cli_deploy_units(int argc, char **argv)
 		}
 	}
 	if (os == 0) {
-		fprintf(stderr, "peerwatch deploy-units: need --linux or "
-		                "--macos\n");
+		fprintf(stderr, "peerwatch deploy-units: need --linux, "
+		                "--macos or --paths\n");
 		return 2;
 	}
 	if ((c = cli_load(cpath, name, &self)) == NULL)
 		return 1;
+	if (os == 'P') {
+		units_paths(c, (size_t)self);
+		conf_free(c);
+		return 0;
+	}
 	/* systemd and launchd start from /: a relative path would not do */
 	cpath = unit_conf ? unit_conf : cli_config_path(cpath);
 	if (cpath[0] != '/' && (abs = realpath(cpath, NULL)) != NULL)

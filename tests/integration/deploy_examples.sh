@@ -12,6 +12,7 @@ mkdir "$T/linux" "$T/macos"
     --bin /usr/local/sbin/peerwatch --unit-config /etc/peerwatch/peers.conf -o "$T/linux" >/dev/null
 "$PW" deploy-units --macos -c "$SRC/deploy/peers.conf.example" \
     --name macbook --bin /usr/local/sbin/peerwatch --unit-config /etc/peerwatch/peers.conf -o "$T/macos" >/dev/null
-diff -ru "$SRC/deploy/linux" "$T/linux"
-diff -ru "$SRC/deploy/macos" "$T/macos"
+# the install scripts and the Homebrew formula live next to the units
+diff -ru -x '*.sh' -x '*.rb' "$SRC/deploy/linux" "$T/linux"
+diff -ru -x '*.sh' -x '*.rb' "$SRC/deploy/macos" "$T/macos"
 echo "deploy_examples: deploy/linux and deploy/macos match deploy-units"

@@ -7,7 +7,11 @@
 # the way the README says (`peerwatch deploy-units --linux -o
 # /etc/systemd/system`, `systemctl enable --now ...`); gamma also runs its
 # sshd and a guarded app (tests/tools/pwapp: Type=simple, Restart=always,
-# StartLimitBurst=3) under its systemd.
+# StartLimitBurst=3) under its systemd, its config under /home.
+#
+#   0. peerwatch runs in deploy-units' sandbox: in its mount namespace /etc
+#      and /home are read-only, state_dir, the flag directory and the
+#      guarded config's directory (under /home) writable.
 #
 #   1. A flag written while its path unit watches fires the flag unit once,
 #      which removes the flag and restarts the app; a second flag later
@@ -20,7 +24,11 @@
 #      and drops the flags; the path units fire, clear the start limit,
 #      restart the app and peerwatch; the app answers again and gamma is
 #      back with a new incarnation. Each step asserted from systemd's own
-#      view (systemctl show, the journal), with its timing.
+#      view (systemctl show, the journal), with its timing; the revive is
+#      revive_ok only once gamma's local watch reports app@gamma up.
+#   4. The same with a backup the app cannot start on: the app stays
+#      failed, the revive ends as revive_incomplete, escalated once, never
+#      revive_ok.
 #
 # Skips (77) where no systemd box can boot (not Linux, not root, no
 # root file system to be had).
@@ -103,7 +111,9 @@ evms() {
 mesh_netns alpha beta gamma
 GADDR=${ADDR[gamma]}
 FLAGS=/var/lib/peerwatch/flags
-APP=/srv/app/app.json
+# under /home: the sandbox's ProtectHome=read-only must leave its
+# directory writable (ReadWritePaths)
+APP=/home/app/app.json
 ssh-keygen -q -t ed25519 -N '' -C peerwatch-client -f "$T/client"
 ssh-keygen -q -t ed25519 -N '' -C gamma-host -f "$T/hostkey"
 FPR=$(ssh-keygen -lf "$T/hostkey.pub" -E sha256 | awk '{print $2}')
@@ -111,7 +121,7 @@ FPR=$(ssh-keygen -lf "$T/hostkey.pub" -E sha256 | awk '{print $2}')
 # leaves systemd's RestartSec=2 the time to bring a killed daemon back
 # before the mesh would call it down
 sed -i -e 's/^interval = .*/interval = 1s/' -e '/^suspect_after = /d' \
-    -e '/^down_after = /d' -e 's|^\[mesh\]$|[mesh]\nssh_key = /etc/peerwatch/ssh_client\nssh_timeout = 5s|' \
+    -e '/^down_after = /d' -e 's|^\[mesh\]$|[mesh]\nssh_key = /etc/peerwatch/ssh_client\nssh_timeout = 5s\nrevive_verify = 15s|' \
     "$T/peers.conf"
 awk -v a="$GADDR" -v f="$FPR" '
 	{ print }
@@ -126,6 +136,12 @@ require = server.port, server.tag
 backups = {file}.bak
 flag = $FLAGS/revive-app.flag
 on_flag = systemctl restart app.service
+service = app@gamma
+
+[service app@gamma]
+probe = http://$GADDR:8080/
+interval = 500ms
+timeout = 400ms
 EOF
 app_json() {
 	printf '{"server": {"port": 8080, "tag": "%s"}}\n' "$1"
@@ -140,7 +156,7 @@ for n in "${NAMES[@]}"; do
 	chmod 600 "$seed/etc/peerwatch/key" "$seed/etc/peerwatch/ssh_client"
 done
 seed=$T/seed-gamma
-mkdir -p "$seed/etc/ssh" "$seed/root/.ssh" "$seed/srv/app" "$seed/etc/systemd/system"
+mkdir -p "$seed/etc/ssh" "$seed/root/.ssh" "$seed/home/app" "$seed/etc/systemd/system"
 cp "$T/hostkey" "$seed/etc/ssh/ssh_host_ed25519_key"
 cp "$T/hostkey.pub" "$seed/etc/ssh/ssh_host_ed25519_key.pub"
 cp "$T/client.pub" "$seed/root/.ssh/authorized_keys"
@@ -180,6 +196,20 @@ for n in "${NAMES[@]}"; do
 	log "$n: systemd box up, enabled $units"
 done
 wait_until 15 all_alive || fail "mesh did not come up under systemd"
+# the sandbox deploy-units writes: in gamma's peerwatch's mount namespace
+# /etc is read-only, state_dir, the flag dir and the guarded file's
+# directory are writable
+gpid=$(sdshow gamma peerwatch.service MainPID)
+gstate=$(sd gamma "$PW" deploy-units --paths | awk -F'\t' '$1 == "state_dir" { print $2 }')
+in_gamma_pw() { sd gamma nsenter -t "$gpid" -m -r -w sh -c "$1" 2>/dev/null; }
+for d in /etc /home; do
+	in_gamma_pw "touch $d/pw-sandbox-probe" && fail "gamma's sandboxed peerwatch could write $d"
+done
+for d in "$gstate" "$FLAGS" "$(dirname "$APP")"; do
+	in_gamma_pw "touch '$d/.pw-sandbox-probe' && rm '$d/.pw-sandbox-probe'" ||
+	    fail "gamma's sandboxed peerwatch cannot write $d"
+done
+log "gamma: peerwatch sandboxed (/etc, /home read-only; $gstate, $FLAGS, $(dirname "$APP") writable)"
 [ "$(sdshow gamma ssh.service ActiveState)" = active ] || fail "gamma's sshd is not running"
 # check-config stays quiet about units that clear the start limit
 sd gamma "$PW" check-config 2>&1 | grep -q '^warning:' &&
@@ -263,8 +293,12 @@ log "gamma: peerwatch stopped, app crash-looped into start-limit-hit"
 pw_now
 t_down=$NOW_MS
 
+revive_ok_names_app() {
+	grep -F '"type":"revive_ok","peer":"gamma"' "$(events_file alpha)" |
+	    grep -q 'app@gamma up'
+}
 revived() {
-	ev_has alpha revive_ok gamma && app_up bak &&
+	revive_ok_names_app && app_up bak &&
 	    [ "$(sdshow gamma app.service ActiveState)" = active ] &&
 	    [ "$(sdshow gamma peerwatch.service ActiveState)" = active ]
 }
@@ -291,6 +325,34 @@ t_app=$(jms gamma app.service "Started app.service") || t_app=
 [ -n "$t_flag" ] && [ -n "$t_unit" ] && [ -n "$t_app" ] || fail "timings missing from the logs"
 log "timings: peerwatch stopped -> confirmed down $((t_conf - t_stop)) ms, -> flags dropped $((t_flag - t_stop)) ms"
 log "timings: flag -> path unit $((t_unit - t_flag)) ms -> app active $((t_app - t_flag)) ms; start-limit-hit -> app answering $((t_back - t_down)) ms"
+
+# --- 4. a restart that cannot succeed: revive_incomplete, never revive_ok --
+
+# the backup is valid for the guard (server.port and server.tag are there)
+# but the app refuses a port above 65535: restoring it cannot bring it up
+sd gamma systemctl stop peerwatch.service
+sd gamma sh -c "printf '{\"server\": {\"port\": 70000, \"tag\": \"bad\"}}\n' >$APP.bak"
+sd gamma sh -c "printf '{\"server\": {\"port\": 80 <<broken>>\n' >$APP"
+sd gamma systemctl reset-failed app.service
+sd gamma systemctl restart app.service 2>/dev/null || true
+limit_hit_again() {
+	[ "$(sdshow gamma app.service ActiveState)" = failed ] &&
+	    [ "$(jcount gamma "app.service: Start request repeated too quickly")" -ge 2 ]
+}
+wait_until 10 limit_hit_again || fail "part 4: the app did not crash-loop into its start limit"
+log "part 4: gamma's peerwatch stopped, app failed, its backup cannot start it"
+wait_until 60 ev_has alpha revive_incomplete gamma ||
+    fail "part 4: no revive_incomplete (app $(sdshow gamma app.service ActiveState))"
+[ "$(ev_count alpha revive_ok gamma)" -eq 1 ] || fail "part 4 ended as revive_ok"
+[ "$(sdshow gamma peerwatch.service ActiveState)" = active ] ||
+    fail "part 4: gamma's peerwatch is not back"
+incomplete_escalations() {
+	"$PWJSON" -l type kind peer <"$(events_file alpha)" | awk -F'\t' \
+	    '$1 == "escalation" && $2 == "revive_incomplete" && $3 == "gamma" {n++} END {print n+0}'
+}
+wait_until 5 eval '[ "$(incomplete_escalations)" -ge 1 ]' || fail "revive_incomplete was not escalated"
+hold 3 eval '[ "$(incomplete_escalations)" -eq 1 ]' || fail "revive_incomplete escalated more than once"
+log "part 4: $(grep -F '"type":"revive_incomplete"' "$(events_file alpha)" | sed 's/.*"detail":"\([^"]*\)".*/\1/')"
 
 # no sanitizer report in any box's journal
 for n in "${NAMES[@]}"; do

@@ -18,6 +18,10 @@ object of the same settings):
   first_ms   pause before the first byte (a model load)
   tokens     stream lines before the final one
   exit       exit the process at once (a dead Ollama)
+  sizes      {model: bytes} for /api/tags and /api/ps (else ~1 MB)
+A generate with keep_alive 0 and no prompt unloads the model as Ollama
+does (done_reason "unload", gone from /api/ps) and is recorded in the
+list "unloads" ({"model", "keep_alive"}), which GET /_fake shows.
 Every answer carries the header X-Fake-Name: NAME; streamed text too.
 """
 import argparse
@@ -43,7 +47,8 @@ def model_obj(name, loaded=False):
     o = {
         "name": name, "model": name,
         "modified_at": "2026-01-02T03:04:05.123456789Z",
-        "size": 1000000 + len(name), "digest": "%064x" % abs(hash(name)),
+        "size": STATE.get("sizes", {}).get(name, 1000000 + len(name)),
+        "digest": "%064x" % abs(hash(name)),
         "details": {"parent_model": "", "format": "gguf", "family": "llama",
                     "families": ["llama"], "parameter_size": "1B",
                     "quantization_level": "Q4_K_M"},
@@ -206,8 +211,11 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/_fake":
             with LOCK:
                 for k, v in (req or {}).items():
-                    STATE[k] = [norm(m) for m in v] if k in (
-                        "models", "loaded") else v
+                    if k in ("models", "loaded"):
+                        v = [norm(m) for m in v]
+                    elif k == "sizes":
+                        v = {norm(m): n for m, n in v.items()}
+                    STATE[k] = v
             self.send_json(200, {"ok": True})
             if STATE.get("exit"):
                 os._exit(0)
@@ -241,6 +249,15 @@ class Handler(BaseHTTPRequestHandler):
         model = self.need_model(req)
         if not model:
             return
+        if req.get("keep_alive") in (0, "0", "0s") and not req.get("prompt"):
+            with LOCK:
+                STATE["unloads"].append({"model": model,
+                                         "keep_alive": req["keep_alive"]})
+                STATE["loaded"] = [m for m in STATE["loaded"]
+                                   if m != norm(model)]
+            return self.send_json(200, {
+                "model": model, "created_at": now_iso(), "response": "",
+                "done": True, "done_reason": "unload"})
         toks = self.tokens()
         base = {"model": model, "created_at": now_iso()}
         final = dict(base, response="", done=True, done_reason="stop",
@@ -351,11 +368,16 @@ def main():
     ap.add_argument("--models", default="tiny")
     ap.add_argument("--loaded", default="")
     ap.add_argument("--tokens", type=int, default=8)
+    ap.add_argument("--sizes", default="",
+                    help="MODEL=BYTES,... for /api/tags and /api/ps")
     ap.add_argument("--verbose", action="store_true")
     a = ap.parse_args()
     STATE.update(name=a.name, tokens=a.tokens, verbose=a.verbose,
                  models=[norm(m) for m in a.models.split(",") if m],
-                 loaded=[norm(m) for m in a.loaded.split(",") if m])
+                 loaded=[norm(m) for m in a.loaded.split(",") if m],
+                 sizes={norm(kv.split("=")[0]): int(kv.split("=")[1])
+                        for kv in a.sizes.split(",") if kv},
+                 unloads=[])
     srv = Server((a.host, a.port), Handler)
     sys.stderr.write("fake_ollama %s listening on %s:%d\n"
                      % (a.name, a.host, a.port))

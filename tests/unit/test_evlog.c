@@ -356,7 +356,7 @@ static void
 test_short_write(void **state)
 {
 	struct tdir *t = *state;
-	char err[256], path[256], big[400];
+	char err[256], path[256], big[400], *recent;
 	struct rlimit old, lim;
 	struct evlog *ev;
 	struct lines l;
@@ -382,6 +382,11 @@ test_short_write(void **state)
 	assert_int_equal(evlog_errors(ev), 2);
 	assert_int_equal(evlog_write(ev, "c", "p", "after", NULL), 0);
 	assert_int_equal(evlog_count(ev), 2);
+	/* the ring behind GET /events keeps what the disk refused */
+	recent = evlog_recent(ev, 10);
+	assert_non_null(strstr(recent, "\"type\":\"b\""));
+	assert_non_null(strstr(recent, "\"after\""));
+	free(recent);
 	evlog_free(ev);
 	read_lines(path, &l);
 	assert_int_equal(l.n, 2);
@@ -402,6 +407,93 @@ write_n(struct evlog *ev, int from, int to)
 		    evlog_writef(ev, "tick", "alpha", f, "line %d", i), 0);
 		json_decref(f);
 	}
+}
+
+/* evlog_recent(ev, n) parsed: an array of want events */
+static json_t *
+recent_json(struct evlog *ev, size_t n, size_t want)
+{
+	json_error_t jerr;
+	char *s = evlog_recent(ev, n);
+	json_t *a = json_loads(s, 0, &jerr);
+
+	if (a == NULL)
+		fail_msg(
+		    "evlog_recent(%zu) is not JSON: %s: %s", n, jerr.text, s);
+	free(s);
+	assert_true(json_is_array(a));
+	assert_int_equal(json_array_size(a), want);
+	return a;
+}
+
+static int
+recent_n(const json_t *a, size_t i)
+{
+	return (int)json_integer_value(
+	    json_object_get(json_array_get(a, i), "n"));
+}
+
+/* the in-memory ring behind GET /events: newest last, capped, the same
+ * objects as the file's lines, long events cut on a character boundary */
+static void
+test_recent(void **state)
+{
+	struct tdir *t = *state;
+	char err[256], path[256], big[3 * 4000 + 1];
+	struct evlog *ev;
+	struct lines l;
+	json_t *a, *e;
+	const char *d;
+	size_t i;
+
+	ev = evlog_open(t->dir, 0, 0, err, sizeof(err));
+	assert_non_null(ev);
+	a = recent_json(ev, 50, 0);
+	json_decref(a);
+	write_n(ev, 0, 3);
+	a = recent_json(ev, 50, 3);
+	read_lines(path_of(t, "", path, sizeof(path)), &l);
+	for (i = 0; i < 3; i++) { /* the very lines of the file */
+		char *s = json_dumps(
+		    json_array_get(a, i), JSON_COMPACT | JSON_PRESERVE_ORDER);
+		assert_string_equal(s, l.v[i]);
+		free(s);
+	}
+	free_lines(&l);
+	json_decref(a);
+	a = recent_json(ev, 0, 0);
+	json_decref(a);
+
+	write_n(ev, 3, EVLOG_RECENT_MAX + 50);
+	a = recent_json(ev, 50, 50);
+	assert_int_equal(recent_n(a, 0), EVLOG_RECENT_MAX);
+	assert_int_equal(recent_n(a, 49), EVLOG_RECENT_MAX + 49);
+	json_decref(a);
+	a = recent_json(ev, 100000, EVLOG_RECENT_MAX);
+	assert_int_equal(recent_n(a, 0), 50);
+	assert_int_equal(
+	    recent_n(a, EVLOG_RECENT_MAX - 1), EVLOG_RECENT_MAX + 49);
+	json_decref(a);
+
+	/* 4000 three-byte characters: over EVLOG_RECENT_LINE */
+	for (i = 0; i < 4000; i++)
+		memcpy(big + 3 * i, "\xe2\x82\xac", 3);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(evlog_write(ev, "huge", "beta", big, NULL), 0);
+	a = recent_json(ev, 1, 1);
+	e = json_array_get(a, 0);
+	assert_string_equal(
+	    json_string_value(json_object_get(e, "type")), "huge");
+	assert_string_equal(
+	    json_string_value(json_object_get(e, "peer")), "beta");
+	assert_true(json_is_true(json_object_get(e, "truncated")));
+	d = json_string_value(json_object_get(e, "detail"));
+	assert_non_null(d);
+	assert_true(strlen(d) > 400 && strlen(d) <= 512);
+	assert_int_equal(strlen(d) % 3, 0);
+	assert_int_equal(strncmp(d, big, strlen(d)), 0);
+	json_decref(a);
+	evlog_free(ev);
 }
 
 /* the whole of a memstream's output after it is closed */
@@ -652,6 +744,7 @@ main(void)
 	        test_rotation_huge_line, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_short_write, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tail, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_recent, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_tail_long_lines, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tail_follow, setup, teardown),

@@ -598,6 +598,86 @@ test_stopped_job_keeps_restore_writes_no_flag(void **state)
 	env_teardown(&e);
 }
 
+/* the ask before writing (rvjob.h): answers recorded, in order */
+static int ask_answers[4], ask_calls;
+
+static int
+ask_stub(struct rvjob *j)
+{
+	(void)j;
+	return ask_answers[ask_calls++ % 4];
+}
+
+static void
+test_ask_before_writes(void **state)
+{
+	struct env e;
+	struct rvjob *j;
+	char *p, *data, dir[PATH_MAX + 8];
+
+	(void)state;
+	env_setup(&e);
+	snprintf(dir, sizeof(dir), "%s/flags", e.dir);
+	/* stop at the first ask: nothing written at all */
+	ask_calls = 0;
+	ask_answers[0] = 0;
+	j = beta_job(&e);
+	j->peer_silent = 1;
+	j->ask = ask_stub;
+	rvjob_heal(j, fslocal_ops());
+	assert_int_equal(ask_calls, 1);
+	assert_true(j->stopped);
+	p = xasprintf("%s/beta-app.json", e.dir);
+	data = slurp(p);
+	assert_string_equal(data, BAD); /* not restored */
+	free(data);
+	assert_false(exists(dir, "beta-app.flag"));
+	assert_false(exists(dir, "revive-beta.flag"));
+	rvjob_free(j);
+
+	/* go for the restore, stop before the flags: restored, no flag */
+	ask_calls = 0;
+	ask_answers[0] = 1;
+	ask_answers[1] = 0;
+	j = beta_job(&e);
+	j->peer_silent = 1;
+	j->ask = ask_stub;
+	rvjob_heal(j, fslocal_ops());
+	assert_int_equal(ask_calls, 2);
+	assert_true(j->stopped);
+	data = slurp(p);
+	assert_string_equal(data, GOOD);
+	free(data);
+	assert_false(exists(dir, "beta-app.flag"));
+	assert_false(exists(dir, "revive-beta.flag"));
+	rvjob_free(j);
+
+	/* go twice: restored and flagged, asked once per point only */
+	ask_calls = 0;
+	ask_answers[0] = ask_answers[1] = 1;
+	j = beta_job(&e);
+	j->peer_silent = 1;
+	j->ask = ask_stub;
+	rvjob_heal(j, fslocal_ops());
+	assert_int_equal(ask_calls, 2);
+	assert_false(j->stopped);
+	assert_true(exists(dir, "beta-app.flag"));
+	assert_true(exists(dir, "revive-beta.flag"));
+	rvjob_free(j);
+	clear_flags(dir);
+
+	/* a target not silent (an operator's revive) is never asked about */
+	ask_calls = 0;
+	j = beta_job(&e);
+	j->peer_silent = 0;
+	j->ask = ask_stub;
+	rvjob_heal(j, fslocal_ops());
+	assert_int_equal(ask_calls, 0);
+	rvjob_free(j);
+	free(p);
+	env_teardown(&e);
+}
+
 /* rvpool_cancel reaches a worker that is busy (a stand-in that waits for
  * SIGUSR1 once it has read its job and said so) */
 static void
@@ -661,6 +741,7 @@ main(void)
 	    cmocka_unit_test(test_pool_worker_gets_default_signals),
 	    cmocka_unit_test(test_revive_flags_only_what_needs_restart),
 	    cmocka_unit_test(test_stopped_job_keeps_restore_writes_no_flag),
+	    cmocka_unit_test(test_ask_before_writes),
 	    cmocka_unit_test(test_pool_cancel_signals_worker),
 	};
 

@@ -57,7 +57,7 @@ units() {
 # --- Linux -------------------------------------------------------------------
 mkdir "$T/linux"
 units --linux -o "$T/linux" >&2 || fail "deploy-units --linux -o failed"
-want="peerwatch-flag-app.path peerwatch-flag-app.service peerwatch-flag-bot.path peerwatch-flag-bot.service peerwatch-revive.path peerwatch-revive.service peerwatch.service"
+want="peerwatch-flag-app.path peerwatch-flag-app.service peerwatch-flag-bot.path peerwatch-flag-bot.service peerwatch-revive.path peerwatch-revive.service peerwatch-sleep.service peerwatch.service"
 have=$(ls "$T/linux" | sort | tr '\n' ' ')
 [ "$have" = "$want " ] || fail "unit files: $have; want $want"
 # the printed form is the same units
@@ -65,6 +65,10 @@ printed=$(units --linux) || fail "deploy-units --linux (stdout) failed"
 for u in $want; do
 	grep -qx "# ---- $u ----" <<<"$printed" || fail "stdout lacks $u"
 done
+grep -qxF "WantedBy=sleep.target" "$T/linux/peerwatch-sleep.service" ||
+    fail "peerwatch-sleep.service is not pulled in by sleep.target"
+grep -q "sleep-notice" "$T/linux/peerwatch-sleep.service" ||
+    fail "peerwatch-sleep.service does not send the notice"
 grep -qxF "PathExists=$T/flags dir/app.flag" "$T/linux/peerwatch-flag-app.path" ||
     fail "peerwatch-flag-app.path does not watch the app flag"
 grep -qxF "Unit=peerwatch-flag-app.service" "$T/linux/peerwatch-flag-app.path" ||
@@ -168,9 +172,9 @@ EOF
 	/bin/sh -c "$args" || fail "job at load with a flag failed"
 	[ "$(mac_job_runs)" = 2 ] ||
 	    fail "a flag present at load: on_flag ran $(mac_job_runs) times in all, want 2"
-	grep -qE '^/var/log/peerwatch\.log[[:space:]].*[[:space:]]N$' \
+	grep -qE '^/usr/local/var/log/peerwatch/peerwatch\.log[[:space:]].*[[:space:]]N$' \
 	    "$d/out/peerwatch.newsyslog.conf" ||
-	    fail "no newsyslog entry for /var/log/peerwatch.log"
+	    fail "no newsyslog entry for /usr/local/var/log/peerwatch/peerwatch.log"
 	"$PY" - "$d/out/com.peerwatch.peerwatch.plist" <<'EOF' ||
 import plistlib, sys
 d = plistlib.load(open(sys.argv[1], "rb"))

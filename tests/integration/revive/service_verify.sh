@@ -9,7 +9,9 @@
 # flag): no revive_ok before, then revive_ok naming app@gamma up. Death 2:
 # the app never comes back: revive_incomplete within revive_verify,
 # escalated once, never revive_ok; when the app comes up after all, the
-# incident closes (revive_completed).
+# incident closes (revive_completed). Then gamma repairs its own config
+# while running: repair_ok only once the app is up again; with the app
+# down, repair_incomplete (escalated), closed by repair_completed.
 set -euo pipefail
 . "$(dirname "$0")/revive_lib.sh"
 rv_setup "$@"
@@ -81,4 +83,30 @@ wait_until 10 ev_has alpha revive_completed gamma || fail "no revive_completed"
 wait_until 5 rv_no_incident alpha revive_incomplete gamma ||
     fail "the revive_incomplete incident stayed open"
 [ "$(ev_count alpha revive_ok gamma)" -eq 1 ] || fail "a late revive_ok for death 2"
+
+# --- gamma repairs its own config while it runs: the same rule -----------------
+wait_until 10 all_alive || fail "gamma not alive everywhere"
+repairs() {
+	ev_count gamma config_restored gamma
+}
+n=$(repairs)
+rm -f "$UP"
+wait_until 5 app_reported d || fail "app@gamma not reported down"
+rv_corrupt "$f"
+wait_until 10 eval '[ "$(repairs)" -gt '"$n"' ]' || fail "gamma did not repair its config"
+hold 1 eval '[ "$(ev_count gamma repair_ok gamma)" -eq 0 ]' ||
+    fail "repair_ok while app@gamma was down"
+touch "$UP"
+wait_until 10 ev_has gamma repair_ok gamma || fail "no repair_ok once the app was up"
+# and when the app stays down: repair_incomplete, escalated by gamma itself
+n=$(repairs)
+rm -f "$UP"
+wait_until 5 app_reported d || fail "app@gamma not reported down"
+rv_corrupt "$f"
+wait_until 10 eval '[ "$(repairs)" -gt '"$n"' ]' || fail "gamma did not repair again"
+wait_until 15 ev_has gamma repair_incomplete gamma || fail "no repair_incomplete"
+wait_until 5 rv_escalations_ge gamma repair_incomplete 1 gamma ||
+    fail "repair_incomplete not escalated"
+touch "$UP"
+wait_until 10 ev_has gamma repair_completed gamma || fail "no repair_completed"
 rv_pass
