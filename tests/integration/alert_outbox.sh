@@ -7,7 +7,8 @@
 # (500) while the daemon is killed -9 and restarted: the message waits in
 # state_dir/outbox and is delivered after the restart, once; incidents
 # sent before the restart are not sent again, and their recovery still
-# goes out. Reminders follow every alert_repeat while an incident stays
+# goes out. An API that hangs times out and is retried while the daemon
+# keeps answering. Reminders follow every alert_repeat while an incident stays
 # open. Without Telegram the daemon says once that escalation is off.
 # The token is in no file under the test's temp dir but the token file.
 . "$(dirname "$0")/lib.sh"
@@ -95,7 +96,19 @@ pw_cli alpha reset dead1 >/dev/null || fail "reset dead1 failed"
 wait_until 10 tg_has 1 "RESOLVED circuit_open dead1@alpha" || fail "no recovery message for dead1"
 hold 2 eval '[ "$(tg_count "RESOLVED circuit_open dead1@alpha")" -eq 1 ]' || fail "two recoveries"
 
-# 6. reminders: alert_repeat shortened by SIGHUP applies to dead2 (open)
+# 6. the API hangs once: the loop keeps answering, the request times out
+# (15 s) and the retry delivers, once
+tg_set '{"mode":"hang","count":1,"then":"ok"}'
+a0=$(tg_attempts)
+add_dead dead3 18073
+kill_peer alpha HUP
+wait_until 10 eval '[ "$(tg_attempts)" -gt '"$a0"' ]' || fail "no attempt for dead3"
+hold 3 status alpha || fail "alpha's control socket stopped answering while the API hangs"
+wait_until 25 tg_has 1 "PROBLEM circuit_open dead3@alpha" || fail "dead3 never delivered after the hang"
+grep -q 'not delivered (transfer: Operation timed out' "$T/alpha.log" || fail "the timeout is not logged"
+hold 2 eval '[ "$(tg_count "PROBLEM circuit_open dead3@alpha")" -eq 1 ]' || fail "dead3 delivered twice"
+
+# 7. reminders: alert_repeat shortened by SIGHUP applies to dead2 (open)
 sed -i 's/^alert_grace = 1s$/alert_grace = 1s\nalert_repeat = 3s/' "$T/peers.conf"
 grep -q '^alert_repeat = 3s$' "$T/peers.conf" || fail "could not set alert_repeat"
 kill_peer alpha HUP
@@ -108,7 +121,7 @@ sys.exit(not (t[1] - t[0] >= 2.8))' "$T/tg.messages" || fail "reminders less tha
 [ "$(tg_count "STILL OPEN circuit_open dead1@alpha")" -eq 0 ] || fail "a reminder for dead1, which is closed"
 stop_all_clean
 
-# 7. without Telegram: said once at start; alert-test refuses
+# 8. without Telegram: said once at start; alert-test refuses
 grep -v '^telegram_' "$T/peers.conf" >"$T/peers.off" && mv "$T/peers.off" "$T/peers.conf"
 : >"$T/alpha.log"
 start alpha
