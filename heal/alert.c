@@ -225,71 +225,74 @@ alert_unlink(struct alert *a, const char *name, const char *rename_to)
 		log_warn("unlink %s", p);
 }
 
+/* the API took the head of the queue */
 static void
-alert_on_sent(
-    CURLcode rc, long http, const json_t *ans, const char *error, void *arg)
+alert_sent_ok(struct alert *a, const json_t *ans, uint64_t now)
 {
-	struct alert *a = arg;
+	json_int_t id = json_integer_value(
+	    json_object_get(json_object_get(ans, "result"), "message_id"));
+
+	log_info(
+	    "alert sent: %s (message_id %lld)", a->queue[0], (long long)id);
+	evlog_write_new(a->ev, "alert_sent", a->name, a->queue[0],
+	    json_pack("{sI}", "message_id", id));
+	alert_unlink(a, a->queue[0], NULL);
+	alert_drop_head(a);
+	a->sent++;
+	a->backoff_ms = 0;
+	a->next_try_ms = now + ALERT_PACE_MS;
+}
+
+/* 429: wait what the API asks (range-checked) */
+static void
+alert_sent_429(
+    struct alert *a, const json_t *ans, const char *desc, uint64_t now)
+{
 	json_t *ra =
 	    json_object_get(json_object_get(ans, "parameters"), "retry_after");
-	const char *desc =
-	    json_string_value(json_object_get(ans, "description"));
-	uint64_t now = clock_mono_ms();
-	char rej[64];
-	json_int_t secs;
+	json_int_t secs = json_is_integer(ra) ? json_integer_value(ra) : 0;
 
-	a->sending = NULL;
-	if (rc == CURLE_OK && http == 200 &&
-	    json_is_true(json_object_get(ans, "ok"))) {
-		json_int_t id = json_integer_value(json_object_get(
-		    json_object_get(ans, "result"), "message_id"));
-		log_info("alert sent: %s (message_id %lld)", a->queue[0],
-		    (long long)id);
-		evlog_write_new(a->ev, "alert_sent", a->name, a->queue[0],
-		    json_pack("{sI}", "message_id", id));
-		alert_unlink(a, a->queue[0], NULL);
-		alert_drop_head(a);
-		a->sent++;
-		a->backoff_ms = 0;
-		a->next_try_ms = now + ALERT_PACE_MS;
-		return;
-	}
-	a->failed++;
-	if (rc == CURLE_OK && http == 429) {
-		secs = json_is_integer(ra) ? json_integer_value(ra) : 0;
-		if (secs < 1)
-			secs = 1;
-		if (secs > ALERT_RETRY_AFTER_MAX)
-			secs = ALERT_RETRY_AFTER_MAX;
-		alert_set_error(a, "429", desc ? desc : "Too Many Requests");
-		log_warnx("alert %s: rate limited, retrying in %lld s",
-		    a->queue[0], (long long)secs);
-		a->next_try_ms = now + (uint64_t)secs * 1000;
-		return;
-	}
-	if (rc == CURLE_OK && http >= 400 && http < 500) {
-		/* the same payload would fail again: set it aside */
-		snprintf(rej, sizeof(rej), "rejected-%s", a->queue[0]);
-		alert_set_error(a, "rejected", desc ? desc : "client error");
-		log_warnx(
-		    "alert %s rejected by the API (HTTP %ld): %s; kept as "
-		    "%s",
-		    a->queue[0], http, a->last_error, rej);
-		evlog_writef_new(a->ev, "alert_rejected", a->name,
-		    json_pack("{si}", "http", (int)http), "%s", a->last_error);
-		alert_unlink(a, a->queue[0], rej);
-		alert_drop_head(a);
-		a->rejected++;
-		a->next_try_ms = now + ALERT_PACE_MS;
-		return;
-	}
-	if (rc != CURLE_OK)
-		alert_set_error(a, "transfer", error);
-	else {
-		char h[32];
-		snprintf(h, sizeof(h), "HTTP %ld", http);
-		alert_set_error(a, h, desc ? desc : "no ok answer");
-	}
+	if (secs < 1)
+		secs = 1;
+	if (secs > ALERT_RETRY_AFTER_MAX)
+		secs = ALERT_RETRY_AFTER_MAX;
+	alert_set_error(a, "429", desc ? desc : "Too Many Requests");
+	log_warnx("alert %s: rate limited, retrying in %lld s", a->queue[0],
+	    (long long)secs);
+	a->next_try_ms = now + (uint64_t)secs * 1000;
+}
+
+/* 400: this payload would fail again; set it aside, go on */
+static void
+alert_sent_rejected(struct alert *a, long http, const char *desc, uint64_t now)
+{
+	char rej[64];
+
+	snprintf(rej, sizeof(rej), "rejected-%s", a->queue[0]);
+	alert_set_error(a, "rejected", desc ? desc : "bad request");
+	log_warnx("alert %s rejected by the API (HTTP %ld): %s; kept as %s",
+	    a->queue[0], http, a->last_error, rej);
+	evlog_writef_new(a->ev, "alert_rejected", a->name,
+	    json_pack("{si}", "http", (int)http), "%s", a->last_error);
+	alert_unlink(a, a->queue[0], rej);
+	alert_drop_head(a);
+	a->rejected++;
+	a->next_try_ms = now + ALERT_PACE_MS;
+}
+
+/* anything else (network, timeout, 5xx, and 401/403/404, which a fixed
+ * token or chat cures): try again later, doubling the wait */
+static void
+alert_sent_retry(struct alert *a, CURLcode rc, long http, const char *desc,
+    const char *error, uint64_t now)
+{
+	char h[32];
+
+	snprintf(h, sizeof(h), "HTTP %ld", http);
+	alert_set_error(a, rc != CURLE_OK ? "transfer" : h,
+	    rc != CURLE_OK ? error
+	    : desc         ? desc
+	                   : "no ok answer");
 	a->backoff_ms =
 	    a->backoff_ms ? a->backoff_ms * 2 : ALERT_BACKOFF_MIN_MS;
 	if (a->backoff_ms > ALERT_BACKOFF_MAX_MS)
@@ -297,6 +300,30 @@ alert_on_sent(
 	log_warnx("alert %s not delivered (%s); retrying in %llu ms",
 	    a->queue[0], a->last_error, (unsigned long long)a->backoff_ms);
 	a->next_try_ms = now + a->backoff_ms;
+}
+
+static void
+alert_on_sent(
+    CURLcode rc, long http, const json_t *ans, const char *error, void *arg)
+{
+	struct alert *a = arg;
+	const char *desc =
+	    json_string_value(json_object_get(ans, "description"));
+	uint64_t now = clock_mono_ms();
+
+	a->sending = NULL;
+	if (rc == CURLE_OK && http == 200 &&
+	    json_is_true(json_object_get(ans, "ok"))) {
+		alert_sent_ok(a, ans, now);
+		return;
+	}
+	a->failed++;
+	if (rc == CURLE_OK && http == 429)
+		alert_sent_429(a, ans, desc, now);
+	else if (rc == CURLE_OK && http == 400)
+		alert_sent_rejected(a, http, desc, now);
+	else
+		alert_sent_retry(a, rc, http, desc, error, now);
 }
 
 static void

@@ -8,7 +8,8 @@
 # state_dir/outbox and is delivered after the restart, once; incidents
 # sent before the restart are not sent again, and their recovery still
 # goes out. An API that hangs times out and is retried while the daemon
-# keeps answering. Reminders follow every alert_repeat while an incident stays
+# keeps answering. A 401 is retried; a 400 sets the message aside as
+# outbox/rejected-* and the queue goes on. Reminders follow every alert_repeat while an incident stays
 # open. Without Telegram the daemon says once that escalation is off.
 # The token is in no file under the test's temp dir but the token file.
 . "$(dirname "$0")/lib.sh"
@@ -108,7 +109,24 @@ wait_until 25 tg_has 1 "PROBLEM circuit_open dead3@alpha" || fail "dead3 never d
 grep -q 'not delivered (transfer: Operation timed out' "$T/alpha.log" || fail "the timeout is not logged"
 hold 2 eval '[ "$(tg_count "PROBLEM circuit_open dead3@alpha")" -eq 1 ]' || fail "dead3 delivered twice"
 
-# 7. reminders: alert_repeat shortened by SIGHUP applies to dead2 (open)
+# 7. 401 (a revoked token: retried, a new token would cure it); 400 (this
+# message would never pass: set aside as rejected-*, the queue goes on)
+tg_set '{"mode":"401","count":1,"then":"ok"}'
+add_dead dead4 18074
+kill_peer alpha HUP
+wait_until 15 tg_has 1 "PROBLEM circuit_open dead4@alpha" || fail "dead4 not delivered after a 401"
+tg_set '{"mode":"400","count":1,"then":"ok"}'
+add_dead dead5 18075
+add_dead dead6 18076
+kill_peer alpha HUP
+wait_until 15 ev_has alpha alert_rejected || fail "no alert_rejected event"
+[ "$(find "${ETC[alpha]}/state/outbox" -name 'rejected-m*.json' | wc -l)" -eq 1 ] ||
+    fail "the rejected message was not set aside"
+grep -q 'rejected by the API (HTTP 400): rejected: Bad Request: chat not found' "$T/alpha.log" ||
+    fail "the rejection is not logged"
+wait_until 10 eval '[ "$(outbox_count alpha)" -eq 0 ]' || fail "the queue stopped after a rejection"
+
+# 8. reminders: alert_repeat shortened by SIGHUP applies to dead2 (open)
 sed -i 's/^alert_grace = 1s$/alert_grace = 1s\nalert_repeat = 3s/' "$T/peers.conf"
 grep -q '^alert_repeat = 3s$' "$T/peers.conf" || fail "could not set alert_repeat"
 kill_peer alpha HUP
@@ -121,7 +139,7 @@ sys.exit(not (t[1] - t[0] >= 2.8))' "$T/tg.messages" || fail "reminders less tha
 [ "$(tg_count "STILL OPEN circuit_open dead1@alpha")" -eq 0 ] || fail "a reminder for dead1, which is closed"
 stop_all_clean
 
-# 8. without Telegram: said once at start; alert-test refuses
+# 9. without Telegram: said once at start; alert-test refuses
 grep -v '^telegram_' "$T/peers.conf" >"$T/peers.off" && mv "$T/peers.off" "$T/peers.conf"
 : >"$T/alpha.log"
 start alpha

@@ -17,6 +17,8 @@ Modes (--mode at start; POST /_fake {"mode":..., ...} at run time):
   ok        200 and the message
   429       429 with parameters.retry_after (--retry-after, default 2)
   500       500 Internal Server Error (JSON envelope)
+  400       400 "Bad Request: chat not found"
+  401       401 "Unauthorized" (as for a wrong or revoked token)
   hang      read the request, never answer
   then      after `count` answers in the current mode, switch to `then`
             (e.g. {"mode":"429","count":1,"then":"ok"})
@@ -109,13 +111,16 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             return self.fail(400, "Bad Request: can't parse JSON")
         mode = self.take_mode()
-        code = {"ok": 200, "429": 429, "500": 500, "hang": 0}.get(mode, 200)
+        code = {"ok": 200, "429": 429, "500": 500, "400": 400, "401": 401,
+                "hang": 0}.get(mode, 200)
         record(ARGS.attempts, {"t": time.time(), "mode": mode, "http": code})
         if mode == "hang":
             time.sleep(3600)
             return
-        if parts[1][3:] != ARGS.token:
+        if parts[1][3:] != ARGS.token or mode == "401":
             return self.fail(401, "Unauthorized")
+        if mode == "400":
+            return self.fail(400, "Bad Request: chat not found")
         if mode == "429":
             ra = int(STATE["retry_after"])
             return self.fail(429, "Too Many Requests: retry after %d" % ra,
