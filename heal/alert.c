@@ -1020,10 +1020,10 @@ alert_test(
 json_t *
 alert_status_json(const struct alert *a)
 {
-	return json_pack("{sIsIsIsIsIss}", "outbox", (json_int_t)a->nqueue,
-	    "sent", (json_int_t)a->sent, "failed", (json_int_t)a->failed,
-	    "rejected", (json_int_t)a->rejected, "held", (json_int_t)a->held,
-	    "last_error", a->last_error);
+	return json_pack("{sbsIsIsIsIsIss}", "enabled", 1, "outbox",
+	    (json_int_t)a->nqueue, "sent", (json_int_t)a->sent, "failed",
+	    (json_int_t)a->failed, "rejected", (json_int_t)a->rejected, "held",
+	    (json_int_t)a->held, "last_error", a->last_error);
 }
 
 static void

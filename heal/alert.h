@@ -50,7 +50,7 @@ typedef void (*alert_test_cb)(json_t *result, void *arg);
 int alert_test(
     struct alert *, alert_test_cb, void *arg, char *err, size_t errlen);
 
-/* {"outbox","sent","failed","rejected","held","last_error"} */
+/* {"enabled":true,"outbox","sent","failed","rejected","held","last_error"} */
 json_t *alert_status_json(const struct alert *);
 void alert_metrics(const struct alert *, struct metrics *);
 
