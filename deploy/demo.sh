@@ -6,7 +6,11 @@
 # revive: gamma's config is corrupted while it is down, the acting peer
 # restores it over SFTP from its backup and drops gamma's revive flag, and
 # a small watcher (standing in for the systemd path unit `peerwatch
-# deploy-units` generates) restarts gamma.
+# deploy-units` generates) restarts gamma. With python3 it goes on: alpha's
+# local watch restarts a web service the demo kills; beta's worker cannot
+# start and its circuit breaker opens; and the Ollama failover endpoint
+# streams a chat from a (fake, tests/tools/fake_ollama.py) Ollama, then
+# from a peer's once alpha's own Ollama is killed.
 #
 # usage: demo.sh [--check | --stay] [PEERWATCH]
 #   On a terminal the story plays, then the mesh stays up to explore until
@@ -48,6 +52,7 @@ FAILED=0
 
 cleanup() {
 	trap - EXIT INT TERM
+	set +e # a process already gone must not stop the cleanup
 	[ -n "$WATCH_PID" ] && kill "$WATCH_PID" 2>/dev/null
 	for f in "$DIR"/*.pid; do
 		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
@@ -159,8 +164,43 @@ CONF
 		printf 'ssh = root@%s:%s\nssh_hostkey = %s\n' "$GADDR" \
 		    "$SSH_PORT" "$FP" >>"$DIR/peers.conf"
 	fi
+	if command -v python3 >/dev/null 2>&1 && [ $n != gamma ]; then
+		echo "ollama = http://$a:$(($(port 0 "$i") + 50))" >>"$DIR/peers.conf"
+	fi
 	echo >>"$DIR/peers.conf"
 done
+# the local watch and the Ollama failover need python3 (a web server to
+# watch, fake Ollamas to fail over between)
+PY=0
+FAKE_OLLAMA=$(cd "$(dirname "$0")/.." && pwd)/tests/tools/fake_ollama.py
+if command -v python3 >/dev/null 2>&1 && command -v curl >/dev/null 2>&1 &&
+    [ -f "$FAKE_OLLAMA" ]; then
+	PY=1
+fi
+WEB_ADDR=$(addr 0)
+WEB_PORT=$(port 0 0)
+WEB_PORT=$((WEB_PORT + 40))
+WEB_START="python3 -m http.server $WEB_PORT --bind $WEB_ADDR --directory $DIR"
+if [ $PY = 1 ]; then
+	cat >>"$DIR/peers.conf" <<CONF
+[service web@alpha]
+probe = http://$WEB_ADDR:$WEB_PORT/
+interval = 500ms
+timeout = 400ms
+start_grace = 2s
+restart = sh -c '$WEB_START >/dev/null 2>&1 & echo \$! >$DIR/web.pid'
+
+[service worker@beta]
+probe = tcp://$(addr 1):$(($(port 0 1) + 41))
+interval = 300ms
+timeout = 250ms
+failures_before_restart = 1
+start_grace = 300ms
+restart = sh -c 'echo "worker: cannot open its queue" >&2; exit 1'
+breaker_failures = 3
+
+CONF
+fi
 BOT=$DIR/gamma/bot/config.json
 if [ $REVIVE = 1 ]; then
 	mkdir -p "$DIR/gamma/bot"
@@ -194,6 +234,18 @@ fi
 
 say "2. peerwatch check-config (one peers.conf for every host)"
 "$PW" check-config -c "$DIR/peers.conf"
+
+if [ $PY = 1 ]; then
+	# alpha's web service, and an Ollama on alpha and on beta
+	$WEB_START >/dev/null 2>&1 &
+	echo $! >"$DIR/web.pid"
+	python3 "$FAKE_OLLAMA" --host "$(addr 0)" --port $(($(port 0 0) + 50)) \
+	    --name alpha --models llama3 --loaded llama3 2>/dev/null &
+	echo $! >"$DIR/ollama-alpha.pid"
+	python3 "$FAKE_OLLAMA" --host "$(addr 1)" --port $(($(port 0 1) + 50)) \
+	    --name beta --models llama3 2>/dev/null &
+	echo $! >"$DIR/ollama-beta.pid"
+fi
 
 say "3. start three daemons"
 start() {
@@ -279,8 +331,59 @@ st beta
 say "5. the acting peer's event log (peerwatch events --name alpha)"
 "$PW" events -c "$DIR/peers.conf" --name alpha -n 0 | grep -v 'mesh_backup' | tail -n 14
 
+evtype() { ev "$1" | grep -q "\"type\":\"$2\""; }
+evdetail() {
+	ev "$1" | grep "\"type\":\"$2\"" | tail -n 1 |
+	    sed 's/.*"detail":"\([^"]*\)".*/\1/'
+}
+CHAT_OK=0 FAILOVER_OK=0
+if [ $PY = 1 ]; then
+	say "6. alpha's web service is killed: its local watch restarts it"
+	wait_for 10 evtype alpha service_up
+	T0=$(now_ms)
+	kill "$(cat "$DIR/web.pid")"
+	web_back() {
+		ev alpha | grep -q '"type":"service_restarted"' &&
+		    [ "$(ev alpha | grep -c '"type":"service_up"')" -ge 2 ]
+	}
+	wait_for 20 web_back
+	echo "   web down, restarted and up again $(($(now_ms) - T0)) ms after the kill"
+	echo "   $(evdetail alpha service_restarted)"
+	st alpha | sed -n '/^Service/,/^$/p'
+
+	say "7. beta's worker cannot start: its circuit breaker opens after 3 tries"
+	wait_for 20 evtype beta circuit_open
+	echo "   $(evdetail beta circuit_open)"
+	echo "   (an incident in $(status_url beta)/status; 'peerwatch reset worker' re-arms it)"
+
+	say "8. Ollama failover: a streaming chat through alpha's endpoint"
+	OLL=http://$(addr 0):$(port 2 0)
+	chat() {
+		curl -sS -N --max-time 10 -D "$DIR/chat.hdr" "$OLL/api/chat" \
+		    -d '{"model":"llama3","messages":[{"role":"user","content":"why is the sky blue?"}]}'
+	}
+	backend() { tr -d '\r' <"$DIR/chat.hdr" | sed -n 's/^[Xx]-[Pp]eerwatch-[Bb]ackend: //p'; }
+	chat1() { chat >"$DIR/chat1.out" 2>&1 && grep -q '"done": *true' "$DIR/chat1.out"; }
+	if wait_for 10 chat1; then
+		CHAT_OK=1
+		echo "   $(wc -l <"$DIR/chat1.out" | tr -d ' ') NDJSON lines from backend $(backend), the last:"
+		echo "   $(tail -n 1 "$DIR/chat1.out" | cut -c1-100)..."
+	else
+		echo "   no answer: $(head -c 300 "$DIR/chat1.out")"
+	fi
+	kill "$(cat "$DIR/ollama-alpha.pid")"
+	echo "   alpha's own Ollama killed; the same request again:"
+	chat2() { chat >"$DIR/chat2.out" 2>&1 && grep -q '"done": *true' "$DIR/chat2.out" && [ "$(backend)" = beta ]; }
+	if wait_for 15 chat2; then
+		FAILOVER_OK=1
+		echo "   answered by backend $(backend): $(wc -l <"$DIR/chat2.out" | tr -d ' ') lines, done"
+	fi
+else
+	say "6-8. skipped: the local watch and Ollama failover steps need python3"
+fi
+
 if [ "$MODE" = check ]; then
-	say "6. checking the story's outcome"
+	say "9. checking the story's outcome"
 	check "alpha and beta confirmed gamma down by quorum" confirmed
 	check "all three alive again at every peer" all_alive
 	check "gamma is back with a new incarnation" \
@@ -290,6 +393,14 @@ if [ "$MODE" = check ]; then
 		check "gamma's bot config restored from its backup" cmp "$BOT" "$BOT.bak"
 		check "the broken config kept beside it" \
 		    sh -c "ls '$DIR/gamma/bot/' | grep -q broken"
+	fi
+	if [ $PY = 1 ]; then
+		check "alpha's watch restarted its killed web service" web_back
+		check "beta's breaker opened on a worker that cannot start" \
+		    evtype beta circuit_open
+		check "a streamed chat through the failover endpoint" test $CHAT_OK = 1
+		check "the same chat from beta once alpha's Ollama died" \
+		    test $FAILOVER_OK = 1
 	fi
 	if [ $FAILED = 1 ]; then
 		echo "demo: the story did not happen as told; logs in $DIR were:" >&2
@@ -307,8 +418,11 @@ if [ $REVIVE = 1 ]; then
              config restored from its backup (the broken copy kept), the
              revive flag dropped, gamma restarted and back with a new
              incarnation; the status table and the event log.
-  not yet:   Ollama failover, local service watch and Telegram delivery
-             are open work; escalations are events and /status incidents.
+  and:       (with python3) a local service restarted by its host's
+             watch, a circuit breaker opened on a service that cannot
+             start, a streamed Ollama chat failing over to a peer.
+  not yet:   Telegram delivery is open work; escalations are events and
+             /status incidents.
 TXT
 else
 	cat <<TXT
@@ -317,8 +431,7 @@ else
              the single acting peer, recovery on a new incarnation, the
              status table and the event log.
   skipped:   the revive over SSH needs root and OpenSSH's sshd
-             (run 'sudo make demo'). Ollama failover, local service watch
-             and Telegram delivery are open work.
+             (run 'sudo make demo'). Telegram delivery is open work.
 TXT
 fi
 

@@ -80,6 +80,7 @@ struct resguard {
 	char model[RG_MODEL_MAX + 1];
 	uint64_t model_bytes;
 	uint64_t unloads, unload_failures;
+	uint64_t next_unload_ms; /* mono: swap gets time to drop after one */
 	/* the test hook */
 	char *test_file;
 	char test_err[256]; /* the last warning about it */
@@ -547,6 +548,9 @@ rg_on_post_done(CURL *easy, CURLcode rc, void *arg)
 	g->hdrs = NULL;
 	if (rc == CURLE_OK && code == 200) {
 		g->unloads++;
+		/* swap in use falls slowly after memory is freed: three
+		 * readings before the next model goes */
+		g->next_unload_ms = clock_mono_ms() + 3 * g->c.interval_ms;
 		rg_event(g, "ollama_unload",
 		    json_pack("{sssIss}", "model", g->model, "bytes",
 		        (json_int_t)g->model_bytes, "result", "ok"),
@@ -631,13 +635,15 @@ rg_on_ps(const json_t *ps, void *arg)
 		rg_unload(g);
 }
 
-/* at most one unload in flight, so at most one per interval */
+/* at most one unload in flight, and three readings after each before the
+ * next */
 static void
 rg_unload_start(struct resguard *g)
 {
 	char *url;
 
-	if (g->ollama == NULL || g->ps != NULL || g->post != NULL)
+	if (g->ollama == NULL || g->ps != NULL || g->post != NULL ||
+	    clock_mono_ms() < g->next_unload_ms)
 		return;
 	url = xasprintf("%s/api/ps", g->ollama);
 	g->ps = curlev_get_json(g->cv, url, RG_HTTP_TIMEOUT_MS, rg_on_ps, g);

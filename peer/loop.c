@@ -29,6 +29,7 @@
 #include "peer/ctl.h"
 #include "peer/loop.h"
 #include "peer/membership.h"
+#include "peer/sleepwatch.h"
 #include "peer/status.h"
 #include "transport/hb.h"
 #include "transport/wire.h"
@@ -51,6 +52,9 @@ struct loop {
 	struct revive *rv;
 	struct failover *fo; /* NULL: no peer has an ollama URL */
 	struct watch *watch;
+	struct sleepwatch *sw; /* the system's sleep notices (macOS) */
+	struct event
+	    *sleep_ev; /* lets the system sleep once the notice is out */
 	struct resguard *rg;
 	struct event *tick_ev, *sigterm_ev, *sigint_ev, *sighup_ev;
 	uint64_t started_ms;
@@ -122,6 +126,7 @@ loop_on_heartbeat(const struct hb_msg *msg, void *arg)
 {
 	struct loop *l = arg;
 
+	membership_note_seq(l->mb, msg->peer, msg->incarnation, msg->seq);
 	membership_on_heartbeat(l->mb, msg->peer, msg->incarnation,
 	    msg->sent_at_ms, msg->new_incarnation, msg->payload,
 	    clock_mono_ms(), clock_wall_ms());
@@ -336,6 +341,30 @@ loop_ctl_alert_test(struct loop *l, struct ctl_req *r)
 	if (alert_test(l->alert, loop_on_alert_test, r, err, sizeof(err)) == -1)
 		return json_pack("{ss}", "error", err);
 	return NULL;
+}
+
+static void
+loop_on_sleep_sent(evutil_socket_t fd, short what, void *arg)
+{
+	struct loop *l = arg;
+
+	(void)fd;
+	(void)what;
+	sleepwatch_ack(l->sw);
+}
+
+/* the system is about to sleep (or woke): tell the mesh, then let it */
+static void
+loop_on_system_sleep(int sleeping, void *arg)
+{
+	struct loop *l = arg;
+	struct timeval tv = {0, 300 * 1000};
+
+	log_info("system %s", sleeping ? "about to sleep" : "awake");
+	membership_sleep_notice(l->mb, sleeping);
+	hb_kick(l->hb);
+	if (sleeping)
+		evtimer_add(l->sleep_ev, &tv); /* the notice, sent twice */
 }
 
 static int
@@ -567,6 +596,12 @@ loop_start_modules(struct loop *l, char *err, size_t errlen)
 	    l->base, l->ev, l->inc, l->conf, l->self, loop_on_watch_change, l);
 	watch_set_hold_cb(l->watch, loop_service_hold, l);
 	l->rg = resguard_new(l->base, l->ev, l->inc, l->conf, l->self);
+	l->sleep_ev = evtimer_new(l->base, loop_on_sleep_sent, l);
+	l->sw = sleepwatch_new(l->base, loop_on_system_sleep, l, err, errlen);
+	if (l->sw == NULL && err[0] != '\0') {
+		log_warnx("%s; run `peerwatch sleep-notice` before sleep", err);
+		err[0] = '\0';
+	}
 	return 0;
 }
 
@@ -656,6 +691,9 @@ loop_free(struct loop *l)
 		event_free(l->sigint_ev);
 	if (l->sighup_ev)
 		event_free(l->sighup_ev);
+	sleepwatch_free(l->sw);
+	if (l->sleep_ev)
+		event_free(l->sleep_ev);
 	watch_free(l->watch);
 	resguard_free(l->rg);
 	cmdrun_shutdown(); /* probes and restarts still running */

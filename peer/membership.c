@@ -53,6 +53,8 @@ struct mb_peer {
 	struct mb_act *acts;         /* their acting, by target */
 	json_t *services;            /* their "sv": {NAME: "u"|"d"|"?"...} */
 	uint64_t asleep_until;       /* wall ms: said it goes to sleep */
+	uint64_t seq_inc, seq;       /* the last datagram counted for loss */
+	double loss;                 /* its datagrams lost here, EWMA 0..1 */
 	/* this host's own acting for this peer as target */
 	int self_acting;
 	char step[32];
@@ -784,20 +786,79 @@ mb_heard_by(const struct membership *m, size_t i, uint64_t now_ms)
 	return best;
 }
 
+/* a datagram lost here counts this much in a peer's loss estimate */
+#define MB_LOSS_WEIGHT 0.02
+/* a longer gap is an outage (a roaming laptop, a cable), not random loss:
+ * at 50 % loss 9 in a row happen once in 500 */
+#define MB_LOSS_MAX_GAP 8
+/* how unlikely a false down may be: every datagram lost for that long */
+#define MB_FALSE_DOWN 1e-4
+
+void
+membership_note_seq(
+    struct membership *m, size_t i, uint64_t incarnation, uint64_t seq)
+{
+	struct mb_peer *p;
+	uint64_t gap, k;
+
+	if (i >= m->n || i == m->self)
+		return;
+	p = &m->p[i];
+	if (incarnation == p->seq_inc && seq > p->seq) {
+		gap = seq - p->seq - 1;
+		if (gap > MB_LOSS_MAX_GAP)
+			gap = 0;
+		for (k = 0; k < gap; k++)
+			p->loss += MB_LOSS_WEIGHT * (1.0 - p->loss);
+		p->loss -= MB_LOSS_WEIGHT * p->loss;
+	}
+	if (incarnation > p->seq_inc ||
+	    (incarnation == p->seq_inc && seq > p->seq)) {
+		p->seq_inc = incarnation;
+		p->seq = seq;
+	}
+}
+
+/*
+ * down_after for peer i, stretched on a lossy link (in the spirit of
+ * Lifeguard's local health): long enough that losing every datagram of it
+ * by chance is below MB_FALSE_DOWN at the loss measured from its sequence
+ * gaps; never shorter than down_after, never more than four times it. At
+ * 10 % loss it is down_after itself; at 50 % about 14 intervals.
+ */
+static uint64_t
+mb_down_after(const struct membership *m, size_t i)
+{
+	const struct conf_mesh *mesh = &m->conf->mesh;
+	double loss = m->p[i].loss, chance = 1.0;
+	uint64_t n = 0, w;
+
+	if (loss < 0.1)
+		return mesh->down_after_ms;
+	while (chance > MB_FALSE_DOWN && n < 64) {
+		chance *= loss;
+		n++;
+	}
+	w = n * mesh->interval_ms;
+	if (w < mesh->down_after_ms)
+		return mesh->down_after_ms;
+	return w > 4 * mesh->down_after_ms ? 4 * mesh->down_after_ms : w;
+}
+
 static void
 mb_detect(struct membership *m, size_t i, uint64_t now_ms)
 {
 	struct mb_peer *p = &m->p[i];
 	uint64_t age = now_ms - p->last_heard_ms;
 	enum membership_state s = p->state;
+	uint64_t down_after = mb_down_after(m, i);
 	int by = -1;
 
-	if (p->raw_down !=
-	    (age >= m->conf->mesh.down_after_ms && mb_hold(m, i) == NULL)) {
+	if (p->raw_down != (age >= down_after && mb_hold(m, i) == NULL)) {
 		p->raw_down = !p->raw_down;
 		m->payload_dirty = 1; /* the others vote by it */
 	}
-	if (age >= m->conf->mesh.down_after_ms) {
+	if (age >= down_after) {
 		s = MEMBERSHIP_DOWN;
 		/* once down, down until heard: evidence only holds it back */
 		if (p->state != MEMBERSHIP_DOWN && p->heard &&
@@ -1002,6 +1063,10 @@ mb_peer_json(
 		        (json_int_t)(now_ms - m->p[p->held_by].view_at_ms)));
 	else
 		json_object_set_new(o, "heard_by", json_null());
+	json_object_set_new(
+	    o, "loss_pct", json_integer((json_int_t)(p->loss * 100.0 + 0.5)));
+	json_object_set_new(
+	    o, "down_after_ms", json_integer((json_int_t)mb_down_after(m, i)));
 	if (p->asleep_until > clock_wall_ms())
 		json_object_set_new(o, "asleep_until",
 		    json_integer((json_int_t)p->asleep_until));

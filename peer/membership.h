@@ -103,4 +103,9 @@ int membership_maintenance(struct membership *, const char *key,
 uint64_t membership_maintenance_until(
     const struct membership *, const char *key);
 
+/* a datagram (incarnation, seq) from peer arrived: its sequence gaps
+ * feed the loss estimate that stretches its down_after on a lossy link */
+void membership_note_seq(
+    struct membership *, size_t peer, uint64_t incarnation, uint64_t seq);
+
 #endif

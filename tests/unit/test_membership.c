@@ -604,6 +604,69 @@ test_skew_extremes(void **state)
 	teardown(f);
 }
 
+/* peer 1's down_after as this host's status gives it */
+static json_int_t
+down_after_of(struct fixture *f, const char *name)
+{
+	json_t *st = membership_status_json(f->m, f->now), *p;
+	json_int_t v;
+
+	p = json_object_get(json_object_get(st, "peers"), name);
+	v = json_integer_value(json_object_get(p, "down_after_ms"));
+	json_decref(st);
+	return v;
+}
+
+/* a lossy link stretches down_after (sequence gaps measure the loss); a
+ * clean one keeps the configured one; a long outage is not loss */
+static void
+test_loss_stretches_down_after(void **state)
+{
+	struct fixture *f = mesh(3, 0);
+	uint64_t seq = 1, i;
+	json_t *st;
+
+	(void)state;
+	beat(f, 1, "a-a", 1, -1);
+	beat(f, 2, "aa-", 1, -1);
+	/* clean: every datagram of b's arrives */
+	for (i = 0; i < 300; i++)
+		membership_note_seq(f->m, 1, 101, seq++);
+	assert_int_equal(down_after_of(f, "b"), 2000);
+	/* 10 % loss: the configured 2 s still makes a false down unlikely */
+	for (i = 0; i < 500; i++, seq++)
+		if (i % 10 != 0)
+			membership_note_seq(f->m, 1, 101, seq);
+	assert_int_equal(down_after_of(f, "b"), 2000);
+	/* 50 %: every other one lost; 14 intervals would be 7 s, capped at
+	 * four times down_after */
+	for (i = 0; i < 500; i++, seq += 2)
+		membership_note_seq(f->m, 1, 101, seq);
+	st = membership_status_json(f->m, f->now);
+	assert_true(json_integer_value(json_object_get(json_object_get(
+	                json_object_get(st, "peers"), "b"),
+	                "loss_pct")) >= 45);
+	json_decref(st);
+	assert_int_equal(down_after_of(f, "b"), 7000);
+	/* c lost nothing: its own */
+	assert_int_equal(down_after_of(f, "c"), 2000);
+	/* b silent 3 s on this lossy link: suspect, not down */
+	membership_on_heartbeat(f->m, 1, 101, 0, 0, NULL, f->now, 0);
+	beat(f, 2, "aa-", 1, -1);
+	run_for(f, 3000);
+	assert_int_not_equal(membership_state_of(f->m, 1), MEMBERSHIP_DOWN);
+	run_for(f, 4500);
+	assert_int_equal(membership_state_of(f->m, 1), MEMBERSHIP_DOWN);
+	teardown(f);
+
+	/* an outage (1000 datagrams in a row) is not loss */
+	f = mesh(3, 0);
+	membership_note_seq(f->m, 1, 101, 1);
+	membership_note_seq(f->m, 1, 101, 1002);
+	assert_int_equal(down_after_of(f, "b"), 2000);
+	teardown(f);
+}
+
 int
 main(void)
 {
@@ -623,6 +686,7 @@ main(void)
 	    cmocka_unit_test(test_two_node),
 	    cmocka_unit_test(test_status_contract),
 	    cmocka_unit_test(test_skew_extremes),
+	    cmocka_unit_test(test_loss_stretches_down_after),
 	};
 
 	log_init(1, -1);
