@@ -55,6 +55,11 @@ enum key {
 	K_TELEGRAM_TOKEN_FILE,
 	K_TELEGRAM_CHAT,
 	K_TELEGRAM_API,
+	K_ALERT_GRACE,
+	K_ALERT_REPEAT,
+	K_ALERT_FLAP_LIMIT,
+	K_ALERT_EXPLAIN_MODEL,
+	K_ALERT_EXPLAIN_TIMEOUT,
 	K_SSH_KEY,
 	K_KNOWN_HOSTS,
 	K_REVIVE_FLAG,
@@ -172,6 +177,13 @@ static const struct keyword {
         MESH(telegram_token_file)},
     {"telegram_chat", K_TELEGRAM_CHAT, V_STRING, MESH(telegram_chat)},
     {"telegram_api", K_TELEGRAM_API, V_URL, MESH(telegram_api)},
+    {"alert_grace", K_ALERT_GRACE, V_DURATION, MESH(alert_grace_ms)},
+    {"alert_repeat", K_ALERT_REPEAT, V_DURATION, MESH(alert_repeat_ms)},
+    {"alert_flap_limit", K_ALERT_FLAP_LIMIT, V_UINT, MESH(alert_flap_limit)},
+    {"alert_explain_model", K_ALERT_EXPLAIN_MODEL, V_STRING,
+        MESH(alert_explain_model)},
+    {"alert_explain_timeout", K_ALERT_EXPLAIN_TIMEOUT, V_DURATION,
+        MESH(alert_explain_timeout_ms)},
     {"ssh_key", K_SSH_KEY, V_PATH, MESH(ssh_key)},
     {"known_hosts", K_KNOWN_HOSTS, V_PATH, MESH(known_hosts)},
     {"revive_flag", K_REVIVE_FLAG, V_ABSPATH, MESH(revive_flag)},
@@ -320,6 +332,10 @@ conf_new(const char *path)
 	m->ollama_probe_interval_ms = 5 * 1000;
 	m->ollama_backoff_ms = 10 * 1000;
 	m->telegram_api = xstrdup("https://api.telegram.org");
+	m->alert_grace_ms = 30 * 1000;
+	m->alert_repeat_ms = 4 * 60 * 60 * 1000;
+	m->alert_flap_limit = 5;
+	m->alert_explain_timeout_ms = 20 * 1000;
 	m->ssh_key = xstrdup("/etc/peerwatch/ssh_id_ed25519");
 	m->revive_flag =
 	    xstrdup("/var/lib/peerwatch/flags/revive-peerwatch.flag");
@@ -370,6 +386,7 @@ conf_free(struct conf *c)
 	free(m->telegram_token_file);
 	free(m->telegram_chat);
 	free(m->telegram_api);
+	free(m->alert_explain_model);
 	free(m->ssh_key);
 	free(m->known_hosts);
 	free(m->revive_flag);

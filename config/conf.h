@@ -134,10 +134,15 @@ struct conf_mesh {
 	uint64_t ollama_backoff_ms;        /* 10000: a failed backend rests */
 	char *telegram_token_file;         /* NULL if unset */
 	char *telegram_chat;
-	char *telegram_api; /* https://api.telegram.org */
-	char *ssh_key;      /* /etc/peerwatch/ssh_id_ed25519 */
-	char *known_hosts;  /* NULL: only ssh_hostkey pins */
-	char *revive_flag;  /* /var/lib/peerwatch/flags/revive-peerwatch.flag */
+	char *telegram_api;        /* https://api.telegram.org */
+	uint64_t alert_grace_ms;   /* 30000: closed sooner = only logged */
+	uint64_t alert_repeat_ms;  /* 4 h: reminders while open */
+	unsigned alert_flap_limit; /* 5 opens an hour, then `flapping`; 0 off */
+	char *alert_explain_model; /* NULL: no explanation */
+	uint64_t alert_explain_timeout_ms; /* 20000 */
+	char *ssh_key;                     /* /etc/peerwatch/ssh_id_ed25519 */
+	char *known_hosts;                 /* NULL: only ssh_hostkey pins */
+	char *revive_flag; /* /var/lib/peerwatch/flags/revive-peerwatch.flag */
 	struct conf_resources res;
 };
 

@@ -233,6 +233,10 @@ struct curlev_get {
 	char *buf;
 	size_t len;
 	curlev_json_cb cb;
+	curlev_post_cb post_cb; /* a POST: this instead of cb */
+	char *body;
+	struct curl_slist *hdrs;
+	char errbuf[CURL_ERROR_SIZE];
 	void *arg;
 };
 
@@ -254,6 +258,8 @@ static void
 curlev_get_free(struct curlev_get *g)
 {
 	curl_easy_cleanup(g->easy);
+	curl_slist_free_all(g->hdrs);
+	free(g->body);
 	free(g->buf);
 	free(g);
 }
@@ -266,6 +272,18 @@ curlev_get_on_done(CURL *easy, CURLcode rc, void *arg)
 	long code = 0;
 
 	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
+	if (g->post_cb != NULL) {
+		if (rc == CURLE_OK && g->buf != NULL)
+			o = json_loadb(g->buf, g->len, 0, NULL);
+		g->post_cb(rc, code, o,
+		    g->errbuf[0]
+		        ? g->errbuf
+		        : (rc != CURLE_OK ? curl_easy_strerror(rc) : ""),
+		    g->arg);
+		json_decref(o);
+		curlev_get_free(g);
+		return;
+	}
 	if (rc == CURLE_OK && code == 200 && g->buf != NULL)
 		o = json_loadb(g->buf, g->len, 0, NULL);
 	g->cb(o, g->arg);
@@ -273,9 +291,9 @@ curlev_get_on_done(CURL *easy, CURLcode rc, void *arg)
 	curlev_get_free(g);
 }
 
-struct curlev_get *
-curlev_get_json(struct curlev *cv, const char *url, long timeout_ms,
-    curlev_json_cb cb, void *arg)
+/* a transfer of url collecting its answer, not yet started */
+static struct curlev_get *
+curlev_get_prepare(const char *url, long timeout_ms, void *arg)
 {
 	struct curlev_get *g = xcalloc(1, sizeof(*g));
 
@@ -283,7 +301,6 @@ curlev_get_json(struct curlev *cv, const char *url, long timeout_ms,
 		free(g);
 		return NULL;
 	}
-	g->cb = cb;
 	g->arg = arg;
 	curl_easy_setopt(g->easy, CURLOPT_URL, url);
 	curl_easy_setopt(g->easy, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -291,11 +308,47 @@ curlev_get_json(struct curlev *cv, const char *url, long timeout_ms,
 	curl_easy_setopt(g->easy, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(g->easy, CURLOPT_WRITEFUNCTION, curlev_get_on_body);
 	curl_easy_setopt(g->easy, CURLOPT_WRITEDATA, g);
+	curl_easy_setopt(g->easy, CURLOPT_ERRORBUFFER, g->errbuf);
+	return g;
+}
+
+static struct curlev_get *
+curlev_get_start(struct curlev *cv, struct curlev_get *g)
+{
 	if (curlev_add(cv, g->easy, curlev_get_on_done, g) == -1) {
 		curlev_get_free(g);
 		return NULL;
 	}
 	return g;
+}
+
+struct curlev_get *
+curlev_get_json(struct curlev *cv, const char *url, long timeout_ms,
+    curlev_json_cb cb, void *arg)
+{
+	struct curlev_get *g = curlev_get_prepare(url, timeout_ms, arg);
+
+	if (g == NULL)
+		return NULL;
+	g->cb = cb;
+	return curlev_get_start(cv, g);
+}
+
+struct curlev_get *
+curlev_post_json(struct curlev *cv, const char *url, const char *body,
+    long timeout_ms, curlev_post_cb cb, void *arg)
+{
+	struct curlev_get *g = curlev_get_prepare(url, timeout_ms, arg);
+
+	if (g == NULL)
+		return NULL;
+	g->post_cb = cb;
+	g->body = xstrdup(body);
+	g->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+	curl_easy_setopt(g->easy, CURLOPT_HTTPHEADER, g->hdrs);
+	curl_easy_setopt(g->easy, CURLOPT_POSTFIELDS, g->body);
+	curl_easy_setopt(g->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(g->body));
+	return curlev_get_start(cv, g);
 }
 
 void

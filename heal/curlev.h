@@ -44,7 +44,19 @@ struct curlev_get;
 typedef void (*curlev_json_cb)(const json_t *body, void *arg);
 struct curlev_get *curlev_get_json(
     struct curlev *, const char *url, long timeout_ms, curlev_json_cb, void *);
-/* stop it without its callback */
+/* stop it (or a curlev_post_json) without its callback */
 void curlev_get_cancel(struct curlev *, struct curlev_get *);
+
+/*
+ * POST body (JSON text, copied) to url within timeout_ms. cb runs once
+ * (unless cancelled) with curl's result, the HTTP status (0 if none), the
+ * answer parsed as JSON whatever the status (borrowed; NULL if it was not
+ * JSON) and curl's error text ("" if none). That text may name the URL:
+ * scrub it before showing it anywhere. NULL if nothing could be started.
+ */
+typedef void (*curlev_post_cb)(
+    CURLcode rc, long http, const json_t *answer, const char *error, void *arg);
+struct curlev_get *curlev_post_json(struct curlev *, const char *url,
+    const char *body, long timeout_ms, curlev_post_cb, void *);
 
 #endif

@@ -105,8 +105,16 @@ incident_raise(struct incidents *is, const char *kind, const char *subject,
 		evlog_write_new(is->ev, "escalation", subject, i->detail,
 		    json_pack("{ss}", "kind", kind));
 	if (is->cb)
-		is->cb(1, kind, subject, i->detail, is->arg);
+		is->cb(INCIDENT_RAISED, kind, subject, i->detail, is->arg);
 	return 1;
+}
+
+void
+incident_note(struct incidents *is, const char *kind, const char *subject,
+    const char *detail)
+{
+	if (is->cb)
+		is->cb(INCIDENT_NOTE, kind, subject, detail, is->arg);
 }
 
 static void
@@ -123,7 +131,7 @@ incident_remove(struct incidents *is, size_t k, const char *why)
 		                         ? clock_wall_ms() - i->since_ms
 		                         : 0)));
 	if (is->cb)
-		is->cb(0, i->kind, i->subject, why, is->arg);
+		is->cb(INCIDENT_CLOSED, i->kind, i->subject, why, is->arg);
 	incident_clear(i);
 	memmove(i, i + 1, (is->n - k - 1) * sizeof(*i));
 	is->n--;

@@ -19,9 +19,14 @@
 
 struct incidents;
 
-/* an incident was raised (new) or closed; for delivery */
-typedef void (*incident_cb)(int raised, const char *kind, const char *subject,
-    const char *detail, void *arg);
+/* what happened, for delivery */
+enum incident_what {
+	INCIDENT_CLOSED, /* detail: why */
+	INCIDENT_RAISED, /* new; detail: what is wrong */
+	INCIDENT_NOTE    /* a one-off report (a revive that worked) */
+};
+typedef void (*incident_cb)(enum incident_what, const char *kind,
+    const char *subject, const char *detail, void *arg);
 
 struct incidents *incidents_new(struct evlog *, incident_cb, void *arg);
 void incidents_free(struct incidents *);
@@ -30,6 +35,9 @@ void incidents_free(struct incidents *);
 int incident_raise(struct incidents *, const char *kind, const char *subject,
     uint64_t wall_ms, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+/* a one-off report for delivery (no incident is kept): the cb only */
+void incident_note(struct incidents *, const char *kind, const char *subject,
+    const char *detail);
 /* close one (kind may be NULL: every kind for subject); returns count */
 int incident_close(
     struct incidents *, const char *kind, const char *subject, const char *why);

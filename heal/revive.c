@@ -461,6 +461,9 @@ rv_revive_ok(struct revive *rv, struct rv_target *t, const char *services)
 	snprintf(t->last_outcome, sizeof(t->last_outcome), "revived in %llu s",
 	    (unsigned long long)secs);
 	incident_close_peer(rv->inc, t->name, "revived");
+	snprintf(detail + strlen(detail), sizeof(detail) - strlen(detail),
+	    " (in %llu s)", (unsigned long long)secs);
+	incident_note(rv->inc, "revive_ok", t->name, detail);
 	t->phase = RV_IDLE;
 	if (t->acting && rv->step_cb)
 		rv->step_cb(t->idx, "done", t->attempt, rv->arg);

@@ -716,6 +716,17 @@ wsvc_new(struct watch *w, const struct conf_service *c, const json_t *saved)
 	s->probe_ev = evtimer_new(w->base, wsvc_on_probe_timer, s);
 	if (saved != NULL)
 		watch_load_breaker(w, s, saved);
+	/* still open across a restart: so is its incident (escalation knows
+	 * whether it was sent) */
+	if (s->breaker == BR_OPEN && w->inc != NULL && !w->once) {
+		char subj[2 * CONF_NAME_MAX + 2];
+		wsvc_subject(s, subj, sizeof(subj));
+		incident_raise(w->inc, "circuit_open", subj,
+		    s->opened_wall ? s->opened_wall : clock_wall_ms(),
+		    "%s is down and its restarts failed; its breaker was "
+		    "open when peerwatch restarted",
+		    subj);
+	}
 	/* the first probe soon, spread by name so they do not all align */
 	if (!w->once)
 		wsvc_schedule(s, 20 + wsvc_hash(c->name) % 100);

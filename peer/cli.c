@@ -419,9 +419,15 @@ cli_print_ok(json_t *r)
 	(void)r;
 }
 
-/* peerwatch beat NAME / peerwatch reset NAME */
-static int
-cli_service_cmd(int argc, char **argv, const char *cmd, const char *help)
+/*
+ * A command with the common options and, when key is not NULL, one
+ * argument sent as key (beat SERVICE, reset SERVICE; alert-test has none).
+ * Returns the daemon's reply (new reference), or NULL with *rc the exit
+ * code (0 after --help).
+ */
+static json_t *
+cli_simple(int argc, char **argv, const char *cmd, const char *key,
+    const char *help, int timeout_ms, void (*print)(json_t *), int *rc)
 {
 	static const struct option opts[] = {
 	    {"config", required_argument, NULL, 'c'},
@@ -429,10 +435,11 @@ cli_service_cmd(int argc, char **argv, const char *cmd, const char *help)
 	    {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
 	const char *cpath = NULL, *name = NULL;
-	json_t *reply;
+	json_t *reply, *req;
 	struct conf *c;
-	int ch, json = 0, self, rc;
+	int ch, json = 0, self;
 
+	*rc = 2;
 	while ((ch = getopt_long(argc, argv, "c:n:jh", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
@@ -446,24 +453,40 @@ cli_service_cmd(int argc, char **argv, const char *cmd, const char *help)
 			break;
 		case 'h':
 			printf("%s", help);
-			return 0;
+			*rc = 0;
+			return NULL;
 		default:
-			return 2;
+			return NULL;
 		}
 	}
-	if (optind != argc - 1) {
-		fprintf(stderr, "usage: peerwatch %s SERVICE\n", cmd);
-		return 2;
+	if (optind != argc - (key ? 1 : 0)) {
+		fprintf(stderr, "usage: peerwatch %s%s\n", cmd,
+		    key ? " SERVICE" : "");
+		return NULL;
 	}
+	*rc = 1;
 	if ((c = cli_load(cpath, name, &self)) == NULL)
-		return 1;
-	reply = cli_ask(c, self,
-	    json_pack("{ssss}", "cmd", cmd, "service", argv[optind]), 5000,
-	    json, cli_print_ok);
-	rc = reply ? 0 : 1;
-	json_decref(reply);
+		return NULL;
+	req = json_pack("{ss}", "cmd", cmd);
+	if (key != NULL)
+		json_object_set_new(req, key, json_string(argv[optind]));
+	reply = cli_ask(c, self, req, timeout_ms, json, print);
 	conf_free(c);
-	return rc;
+	return reply;
+}
+
+/* peerwatch beat NAME / peerwatch reset NAME */
+static int
+cli_service_cmd(int argc, char **argv, const char *cmd, const char *help)
+{
+	int rc;
+	json_t *reply = cli_simple(
+	    argc, argv, cmd, "service", help, 5000, cli_print_ok, &rc);
+
+	if (reply == NULL)
+		return rc;
+	json_decref(reply);
+	return 0;
 }
 
 int
@@ -488,6 +511,43 @@ cli_reset(int argc, char **argv)
 	    "(instead of\nwaiting for breaker_cooldown), close its "
 	    "circuit_open incident, and probe\nit now: if it is still down "
 	    "the next restart follows.\n");
+}
+
+static void
+cli_print_alert_test(json_t *r)
+{
+	json_t *ans = json_object_get(r, "answer");
+	char *s;
+
+	printf("%s: HTTP %d\n",
+	    json_is_true(json_object_get(r, "ok")) ? "sent" : "not sent",
+	    (int)json_integer_value(json_object_get(r, "http")));
+	if (json_object_get(r, "error"))
+		printf("error: %s\n",
+		    json_string_value(json_object_get(r, "error")));
+	if (ans != NULL) {
+		s = json_dumps(ans, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		printf("answer: %s\n", s);
+		free(s);
+	}
+}
+
+int
+cli_alert_test(int argc, char **argv)
+{
+	int rc;
+	json_t *reply = cli_simple(argc, argv, "alert-test", NULL,
+	    "usage: peerwatch alert-test [-c FILE] [--name NAME] [--json]\n\n"
+	    "Send a test message to telegram_chat through the running daemon "
+	    "(not\nthrough the outbox) and print the Bot API's answer. Exit 0 "
+	    "when the API\nsaid ok.\n",
+	    20000, cli_print_alert_test, &rc);
+
+	if (reply == NULL)
+		return rc;
+	rc = json_is_true(json_object_get(reply, "ok")) ? 0 : 1;
+	json_decref(reply);
+	return rc;
 }
 
 static void

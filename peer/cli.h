@@ -23,6 +23,8 @@ int cli_beat(int argc, char **argv);
 /* run --once: every local check once, a table or JSON; 1 if any is down */
 int cli_run_once(const char *cpath, const char *name, int json);
 int cli_reset(int argc, char **argv);
+/* alert-test: a Telegram message now; prints the API's answer */
+int cli_alert_test(int argc, char **argv);
 int cli_maintenance(int argc, char **argv);
 int cli_sleep_notice(int argc, char **argv);
 

@@ -19,6 +19,7 @@
 #include "common/metrics.h"
 #include "common/xmalloc.h"
 #include "config/conf.h"
+#include "heal/alert.h"
 #include "heal/incident.h"
 #include "heal/ollama/failover.h"
 #include "heal/revive.h"
@@ -46,6 +47,8 @@ struct loop {
 	struct status *status;
 	struct ctl *ctl;
 	struct incidents *inc;
+	struct alert *alert; /* NULL: Telegram not configured */
+	int had_quorum;      /* quorum_lost is raised only after it held */
 	struct revive *rv;
 	struct failover *fo; /* NULL: no peer has an ollama URL */
 	struct watch *watch;
@@ -184,6 +187,9 @@ loop_status_json(void *arg)
 	        (json_int_t)c->send_errors, "replay_saves",
 	        (json_int_t)c->replay_saves));
 	json_object_set_new(o, "incidents", incidents_json(l->inc));
+	json_object_set_new(o, "alerts",
+	    l->alert ? alert_status_json(l->alert)
+	             : json_pack("{sb}", "enabled", 0));
 	json_object_set_new(o, "revive", revive_status_json(l->rv));
 	json_object_set_new(o, "uptime_ms",
 	    json_integer((json_int_t)(clock_mono_ms() - l->started_ms)));
@@ -283,6 +289,8 @@ loop_metrics(void *arg)
 	if (l->fo != NULL)
 		failover_metrics(l->fo, m);
 	watch_metrics(l->watch, m);
+	if (l->alert != NULL)
+		alert_metrics(l->alert, m);
 	resguard_metrics(l->rg, m);
 	return metrics_finish(m);
 }
@@ -308,6 +316,29 @@ loop_ctl_revive(struct loop *l, const json_t *req, struct ctl_req *r)
 		    "busy: other revive requests are running; try again");
 	if (revive_manual(l->rv, (size_t)idx, dry, loop_on_manual_done, r, err,
 	        sizeof(err)) == -1)
+		return json_pack("{ss}", "error", err);
+	return NULL;
+}
+
+static void
+loop_on_alert_test(json_t *result, void *arg)
+{
+	ctl_reply(arg, result);
+}
+
+static json_t *
+loop_ctl_alert_test(struct loop *l, struct ctl_req *r)
+{
+	char err[256];
+
+	if (l->alert == NULL)
+		return json_pack("{ss}", "error",
+		    "escalation is off: telegram_token_file and telegram_chat "
+		    "are not set");
+	if (r == NULL)
+		return json_pack("{ss}", "error",
+		    "busy: other requests are running; try again");
+	if (alert_test(l->alert, loop_on_alert_test, r, err, sizeof(err)) == -1)
 		return json_pack("{ss}", "error", err);
 	return NULL;
 }
@@ -396,6 +427,8 @@ loop_on_ctl(const json_t *req, struct ctl_req *r, void *arg)
 		return loop_ctl_service(l, req, strcmp(cmd, "reset") == 0);
 	if (strcmp(cmd, "revive") == 0)
 		return loop_ctl_revive(l, req, r);
+	if (strcmp(cmd, "alert-test") == 0)
+		return loop_ctl_alert_test(l, r);
 	if (strcmp(cmd, "status") == 0)
 		return loop_status_json(l);
 	if (strcmp(cmd, "metrics") == 0) {
@@ -407,6 +440,23 @@ loop_on_ctl(const json_t *req, struct ctl_req *r, void *arg)
 	return json_pack("{ss}", "error", "unknown command");
 }
 
+/* this host's own isolation is its own incident: it may still reach the
+ * internet while the others cannot reach it */
+static void
+loop_check_quorum(struct loop *l)
+{
+	const char *me = l->conf->peers[l->self].name;
+	int q = membership_has_quorum(l->mb);
+
+	if (q && !l->had_quorum)
+		incident_close(l->inc, "quorum_lost", me, "quorum regained");
+	else if (!q && l->had_quorum)
+		incident_raise(l->inc, "quorum_lost", me, clock_wall_ms(),
+		    "%s hears fewer than a quorum of the %zu peers", me,
+		    l->conf->npeers);
+	l->had_quorum = q;
+}
+
 static void
 loop_on_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -415,6 +465,7 @@ loop_on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	membership_tick(l->mb, clock_mono_ms());
+	loop_check_quorum(l);
 }
 
 static struct conf *
@@ -472,6 +523,10 @@ loop_reload(struct loop *l)
 	revive_reconf(l->rv, c, self);
 	status_reconf(l->status, c, self);
 	failover_reconf(l->fo, c, self);
+	alert_reconf(l->alert, c, self);
+	if (l->alert == NULL && c->mesh.telegram_token_file != NULL)
+		log_warnx("reload: telegram settings added; escalation starts "
+		          "with the next restart");
 	watch_reconf(l->watch, c, self);
 	resguard_reconf(l->rg, c, self);
 	conf_free(l->conf);
@@ -511,7 +566,15 @@ loop_start_modules(struct loop *l, char *err, size_t errlen)
 	    loop_status_payload, l, err, errlen);
 	if (l->hb == NULL)
 		return -1;
-	l->inc = incidents_new(l->ev, NULL, NULL);
+	l->alert = alert_new(l->base, l->ev, l->conf, l->self, err, errlen);
+	if (l->alert == NULL && err[0] != '\0')
+		return -1;
+	if (l->alert == NULL)
+		log_info("escalation is off: telegram_token_file and "
+		         "telegram_chat are not set; incidents go to the event "
+		         "log and /status only");
+	l->inc =
+	    incidents_new(l->ev, l->alert ? alert_on_incident : NULL, l->alert);
 	l->rv = revive_new(l->base, l->conf, l->self, l->worker, l->ev, l->inc,
 	    loop_on_revive_step, loop_would_act, l);
 	revive_set_service_cb(l->rv, loop_service_state);
@@ -639,6 +702,7 @@ loop_free(struct loop *l)
 	status_free(l->status);
 	revive_free(l->rv);
 	incidents_free(l->inc);
+	alert_free(l->alert);
 	membership_free(l->mb);
 	hb_free(l->hb);
 	evlog_free(l->ev);

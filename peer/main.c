@@ -49,6 +49,7 @@ static const struct main_cmd main_cmds[] = {
     {"revive", cli_revive, "revive a peer now (or --dry-run)"},
     {"beat", cli_beat, "a push beat for a service"},
     {"reset", cli_reset, "re-arm a service's circuit breaker"},
+    {"alert-test", cli_alert_test, "send a Telegram test message"},
     {"maintenance", cli_maintenance, "hold a peer or service: no revive"},
     {"sleep-notice", cli_sleep_notice, "tell the mesh this host sleeps"},
     {"deploy-units", cli_deploy_units,

@@ -758,6 +758,35 @@ test_telegram_pair(void **state)
 	        {8, "key: empty value"}, {0, NULL}});
 }
 
+/* the escalation keys: defaults, values, bad values */
+static void
+test_alert_keys(void **state)
+{
+	struct conf *c = load_ok(PEER_A);
+
+	(void)state;
+	assert_int_equal(c->mesh.alert_grace_ms, 30000);
+	assert_int_equal(c->mesh.alert_repeat_ms, 4 * 3600 * 1000);
+	assert_int_equal(c->mesh.alert_flap_limit, 5);
+	assert_null(c->mesh.alert_explain_model);
+	assert_int_equal(c->mesh.alert_explain_timeout_ms, 20000);
+	conf_free(c);
+	c = load_ok("[mesh]\nalert_grace = 2s\nalert_repeat = 1h\n"
+	            "alert_flap_limit = 0\nalert_explain_model = qwen3:8b\n"
+	            "alert_explain_timeout = 5s\n" PEER_A);
+	assert_int_equal(c->mesh.alert_grace_ms, 2000);
+	assert_int_equal(c->mesh.alert_repeat_ms, 3600 * 1000);
+	assert_int_equal(c->mesh.alert_flap_limit, 0);
+	assert_string_equal(c->mesh.alert_explain_model, "qwen3:8b");
+	assert_int_equal(c->mesh.alert_explain_timeout_ms, 5000);
+	conf_free(c);
+	expect_errors("[mesh]\nalert_grace = soon\nalert_flap_limit = -1\n"
+	              "alert_explain_timeout = 0s\n" PEER_A,
+	    (struct want[]){{2, "alert_grace: bad duration"},
+	        {3, "alert_flap_limit: bad number"},
+	        {4, "alert_explain_timeout: must be more than 0"}, {0, NULL}});
+}
+
 /* errors from parsing and from the final checks come out in line order */
 static void
 test_many_errors(void **state)
@@ -1626,6 +1655,7 @@ main(void)
 	    cmocka_unit_test(test_syntax),
 	    cmocka_unit_test(test_long_line),
 	    cmocka_unit_test(test_telegram_pair),
+	    cmocka_unit_test(test_alert_keys),
 	    cmocka_unit_test(test_many_errors),
 	    cmocka_unit_test(test_parse_duration),
 	    cmocka_unit_test(test_parse_hostport),

@@ -42,18 +42,22 @@
 
 static int raised, closed;
 
+static int noted;
+
 static void
-count_cb(
-    int r, const char *kind, const char *subject, const char *detail, void *arg)
+count_cb(enum incident_what r, const char *kind, const char *subject,
+    const char *detail, void *arg)
 {
 	(void)kind;
 	(void)subject;
 	(void)detail;
 	(void)arg;
-	if (r)
+	if (r == INCIDENT_RAISED)
 		raised++;
-	else
+	else if (r == INCIDENT_CLOSED)
 		closed++;
+	else
+		noted++;
 }
 
 static void
@@ -84,6 +88,10 @@ test_incident_dedup(void **state)
 	assert_int_equal(closed, 2);
 	assert_true(incident_is_open(is, "unreachable", "gamma"));
 	assert_int_equal(incident_close(is, NULL, "gamma", "back"), 1);
+	assert_int_equal(incident_count(is), 0);
+	/* a note reaches delivery and keeps nothing open */
+	incident_note(is, "revive_ok", "beta", "restored");
+	assert_int_equal(noted, 1);
 	assert_int_equal(incident_count(is), 0);
 	incidents_free(is);
 }

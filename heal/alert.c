@@ -1,0 +1,1049 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * alert: see alert.h. One timer (ALERT_TICK_MS) owns everything that
+ * waits: grace, reminders, the burst window, explanations and the sender's
+ * backoff. One message is in flight at a time, oldest outbox file first,
+ * at most one a second (Telegram's per-chat pace).
+ */
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <sodium.h>
+
+#include "common/clock.h"
+#include "common/evlog.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/mkdirs.h"
+#include "common/statefile.h"
+#include "common/xmalloc.h"
+#include "config/conf.h"
+#include "heal/alert.h"
+#include "heal/alertfmt.h"
+#include "heal/curlev.h"
+
+#define ALERT_TICK_MS 200
+#define ALERT_BURST_MS 1000         /* texts due this close go together */
+#define ALERT_PACE_MS 1000          /* between two messages */
+#define ALERT_BACKOFF_MIN_MS 1000   /* after a failed attempt, doubling */
+#define ALERT_BACKOFF_MAX_MS 300000 /* 5 min */
+#define ALERT_RETRY_AFTER_MAX 86400 /* s: a 429 asking longer is clamped */
+#define ALERT_SEND_TIMEOUT_MS 15000
+#define ALERT_TOKEN_MAX 256
+#define ALERT_HOUR_MS (60 * 60 * 1000ULL)
+#define ALERT_OUTBOX_MAX (256 * 1024)
+#define ALERT_SENT_FILE "alerts.json"
+#define ALERT_EXPLAIN_MAX 600  /* bytes of the model's answer kept */
+#define ALERT_EVENTS_TAIL 8192 /* bytes of events.jsonl read for a prompt */
+
+struct al_inc {
+	char *id; /* kind:subject */
+	char *kind;
+	char *subject;
+	char detail[512];
+	uint64_t opened_ms; /* mono */
+	uint64_t opened_wall;
+	uint64_t due_ms;    /* the first message, while !sent */
+	uint64_t remind_ms; /* the next reminder, once sent */
+	int sent;
+};
+
+struct al_piece {
+	char *text;
+	char *explain;         /* the model's answer, or NULL */
+	struct curlev_get *ex; /* asking for it */
+	uint64_t ex_deadline;
+	struct alert *a;
+};
+
+/* an incident sent before a restart (alerts.json): re-raised, it is not
+ * sent again */
+struct al_known {
+	char *id;
+	uint64_t sent_wall;
+};
+
+struct alert {
+	struct event_base *base;
+	struct evlog *ev;
+	struct curlev *cv;
+	struct event *timer;
+	char *name, *api, *chat, *state_dir, *outdir, *model, *gen_url;
+	char *token; /* sodium_malloc'd */
+	uint64_t grace_ms, repeat_ms, explain_ms;
+	unsigned flap_limit;
+	struct al_inc *inc;
+	size_t ninc;
+	struct al_known *known;
+	size_t nknown;
+	struct alert_flaps *flaps;
+	struct al_piece **batch;
+	size_t nbatch;
+	uint64_t batch_due;
+	char **queue; /* outbox names, oldest first */
+	size_t nqueue;
+	unsigned seq;
+	struct curlev_get *sending;
+	uint64_t next_try_ms, backoff_ms;
+	uint64_t sent, failed, rejected, held;
+	char last_error[256];
+	struct curlev_get *test;
+	alert_test_cb test_cb;
+	void *test_arg;
+};
+
+/* --- the token ------------------------------------------------------------ */
+
+int
+alert_read_token(
+    const char *path, char *buf, size_t len, char *err, size_t errlen)
+{
+	struct stat st;
+	ssize_t n;
+	size_t k;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "telegram_token_file %s: %s%s", path,
+		    strerror(errno),
+		    errno == ELOOP ? " (a symbolic link)" : "");
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen,
+		    "telegram_token_file %s: not a regular file", path);
+		goto fail;
+	}
+	if (st.st_mode & 077) {
+		snprintf(err, errlen,
+		    "telegram_token_file %s: readable by group or others "
+		    "(mode %03o); chmod 600 it",
+		    path, (unsigned)(st.st_mode & 0777));
+		goto fail;
+	}
+	n = read(fd, buf, len - 1);
+	if (n < 0) {
+		snprintf(err, errlen, "telegram_token_file %s: %s", path,
+		    strerror(errno));
+		goto fail;
+	}
+	buf[n] = '\0';
+	close(fd);
+	k = strcspn(buf, "\r\n");
+	buf[k] = '\0';
+	for (k = 0; buf[k] != '\0'; k++)
+		if (!isalnum((unsigned char)buf[k]) && buf[k] != ':' &&
+		    buf[k] != '_' && buf[k] != '-')
+			break;
+	if (k == 0 || buf[k] != '\0' || strchr(buf, ':') == NULL) {
+		sodium_memzero(buf, len);
+		snprintf(err, errlen,
+		    "telegram_token_file %s: no bot token on its first line "
+		    "(expected digits, a colon and letters, digits, _ or -)",
+		    path);
+		return -1;
+	}
+	return 0;
+fail:
+	close(fd);
+	return -1;
+}
+
+/* --- the sender ----------------------------------------------------------- */
+
+static void alert_send_next(struct alert *);
+
+static json_t *
+alert_body(const struct alert *a, const char *text)
+{
+	const char *c = a->chat;
+	size_t k = c[0] == '-' ? 1 : 0;
+
+	while (isdigit((unsigned char)c[k]))
+		k++;
+	if (c[k] == '\0' && k > (c[0] == '-' ? 1u : 0u))
+		return json_pack("{sIss}", "chat_id",
+		    (json_int_t)strtoll(c, NULL, 10), "text", text);
+	return json_pack("{ssss}", "chat_id", c, "text", text);
+}
+
+/* sendMessage: the URL with the token exists only in this frame */
+static struct curlev_get *
+alert_post(struct alert *a, const char *text, curlev_post_cb cb, void *arg)
+{
+	char url[1024];
+	struct curlev_get *g;
+	json_t *b = alert_body(a, text);
+	char *body = json_dumps(b, JSON_COMPACT);
+
+	json_decref(b);
+	snprintf(url, sizeof(url), "%s/bot%s/sendMessage", a->api, a->token);
+	g = curlev_post_json(a->cv, url, body, ALERT_SEND_TIMEOUT_MS, cb, arg);
+	sodium_memzero(url, sizeof(url));
+	free(body);
+	return g;
+}
+
+static void
+alert_set_error(struct alert *a, const char *what, const char *why)
+{
+	char tmp[512];
+
+	snprintf(tmp, sizeof(tmp), "%s: %s", what, why);
+	alert_scrub(tmp, a->token, a->last_error, sizeof(a->last_error));
+}
+
+static void
+alert_drop_head(struct alert *a)
+{
+	free(a->queue[0]);
+	memmove(a->queue, a->queue + 1, (a->nqueue - 1) * sizeof(*a->queue));
+	a->nqueue--;
+}
+
+static void
+alert_unlink(struct alert *a, const char *name, const char *rename_to)
+{
+	char p[4096], q[4096];
+
+	snprintf(p, sizeof(p), "%s/%s", a->outdir, name);
+	if (rename_to != NULL) {
+		snprintf(q, sizeof(q), "%s/%s", a->outdir, rename_to);
+		if (rename(p, q) == -1)
+			log_warn("rename %s", p);
+	} else if (unlink(p) == -1 && errno != ENOENT)
+		log_warn("unlink %s", p);
+}
+
+/* the API took the head of the queue */
+static void
+alert_sent_ok(struct alert *a, const json_t *ans, uint64_t now)
+{
+	json_int_t id = json_integer_value(
+	    json_object_get(json_object_get(ans, "result"), "message_id"));
+
+	log_info(
+	    "alert sent: %s (message_id %lld)", a->queue[0], (long long)id);
+	evlog_write_new(a->ev, "alert_sent", a->name, a->queue[0],
+	    json_pack("{sI}", "message_id", id));
+	alert_unlink(a, a->queue[0], NULL);
+	alert_drop_head(a);
+	a->sent++;
+	a->backoff_ms = 0;
+	a->next_try_ms = now + ALERT_PACE_MS;
+}
+
+/* 429: wait what the API asks (range-checked) */
+static void
+alert_sent_429(
+    struct alert *a, const json_t *ans, const char *desc, uint64_t now)
+{
+	json_t *ra =
+	    json_object_get(json_object_get(ans, "parameters"), "retry_after");
+	json_int_t secs = json_is_integer(ra) ? json_integer_value(ra) : 0;
+
+	if (secs < 1)
+		secs = 1;
+	if (secs > ALERT_RETRY_AFTER_MAX)
+		secs = ALERT_RETRY_AFTER_MAX;
+	alert_set_error(a, "429", desc ? desc : "Too Many Requests");
+	log_warnx("alert %s: rate limited, retrying in %lld s", a->queue[0],
+	    (long long)secs);
+	a->next_try_ms = now + (uint64_t)secs * 1000;
+}
+
+/* 400: this payload would fail again; set it aside, go on */
+static void
+alert_sent_rejected(struct alert *a, long http, const char *desc, uint64_t now)
+{
+	char rej[64];
+
+	snprintf(rej, sizeof(rej), "rejected-%s", a->queue[0]);
+	alert_set_error(a, "rejected", desc ? desc : "bad request");
+	log_warnx("alert %s rejected by the API (HTTP %ld): %s; kept as %s",
+	    a->queue[0], http, a->last_error, rej);
+	evlog_writef_new(a->ev, "alert_rejected", a->name,
+	    json_pack("{si}", "http", (int)http), "%s", a->last_error);
+	alert_unlink(a, a->queue[0], rej);
+	alert_drop_head(a);
+	a->rejected++;
+	a->next_try_ms = now + ALERT_PACE_MS;
+}
+
+/* anything else (network, timeout, 5xx, and 401/403/404, which a fixed
+ * token or chat cures): try again later, doubling the wait */
+static void
+alert_sent_retry(struct alert *a, CURLcode rc, long http, const char *desc,
+    const char *error, uint64_t now)
+{
+	char h[32];
+
+	snprintf(h, sizeof(h), "HTTP %ld", http);
+	alert_set_error(a, rc != CURLE_OK ? "transfer" : h,
+	    rc != CURLE_OK ? error
+	    : desc         ? desc
+	                   : "no ok answer");
+	a->backoff_ms =
+	    a->backoff_ms ? a->backoff_ms * 2 : ALERT_BACKOFF_MIN_MS;
+	if (a->backoff_ms > ALERT_BACKOFF_MAX_MS)
+		a->backoff_ms = ALERT_BACKOFF_MAX_MS;
+	log_warnx("alert %s not delivered (%s); retrying in %llu ms",
+	    a->queue[0], a->last_error, (unsigned long long)a->backoff_ms);
+	a->next_try_ms = now + a->backoff_ms;
+}
+
+static void
+alert_on_sent(
+    CURLcode rc, long http, const json_t *ans, const char *error, void *arg)
+{
+	struct alert *a = arg;
+	const char *desc =
+	    json_string_value(json_object_get(ans, "description"));
+	uint64_t now = clock_mono_ms();
+
+	a->sending = NULL;
+	if (rc == CURLE_OK && http == 200 &&
+	    json_is_true(json_object_get(ans, "ok"))) {
+		alert_sent_ok(a, ans, now);
+		return;
+	}
+	a->failed++;
+	if (rc == CURLE_OK && http == 429)
+		alert_sent_429(a, ans, desc, now);
+	else if (rc == CURLE_OK && http == 400)
+		alert_sent_rejected(a, http, desc, now);
+	else
+		alert_sent_retry(a, rc, http, desc, error, now);
+}
+
+static void
+alert_send_next(struct alert *a)
+{
+	char err[512], *data = NULL;
+	json_t *o;
+
+	while (a->sending == NULL && a->nqueue > 0 &&
+	       clock_mono_ms() >= a->next_try_ms) {
+		if (statefile_read(a->outdir, a->queue[0], ALERT_OUTBOX_MAX,
+		        &data, err, sizeof(err)) == -1) {
+			log_warnx("outbox: %s: dropped",
+			    errno == ENOENT ? a->queue[0] : err);
+			alert_drop_head(a);
+			continue;
+		}
+		o = json_loads(data, 0, NULL);
+		free(data);
+		if (json_string_value(json_object_get(o, "text")) == NULL) {
+			log_warnx("outbox %s: no text; set aside", a->queue[0]);
+			json_decref(o);
+			alert_unlink(a, a->queue[0], "rejected-unreadable");
+			alert_drop_head(a);
+			continue;
+		}
+		a->sending =
+		    alert_post(a, json_string_value(json_object_get(o, "text")),
+		        alert_on_sent, a);
+		json_decref(o);
+		if (a->sending == NULL)
+			a->next_try_ms = clock_mono_ms() + ALERT_BACKOFF_MIN_MS;
+	}
+}
+
+/* --- the outbox ----------------------------------------------------------- */
+
+static int
+alert_cmp_names(const void *x, const void *y)
+{
+	return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* what a previous run left to send, oldest first */
+static void
+alert_outbox_scan(struct alert *a)
+{
+	struct dirent *d;
+	DIR *dir;
+
+	if ((dir = opendir(a->outdir)) == NULL)
+		return;
+	while ((d = readdir(dir)) != NULL) {
+		if (!alert_outbox_name_ok(d->d_name))
+			continue;
+		a->queue =
+		    xreallocarray(a->queue, a->nqueue + 1, sizeof(*a->queue));
+		a->queue[a->nqueue++] = xstrdup(d->d_name);
+	}
+	closedir(dir);
+	if (a->nqueue > 0) {
+		qsort(a->queue, a->nqueue, sizeof(*a->queue), alert_cmp_names);
+		log_info("outbox: %zu message(s) left from before; sending",
+		    a->nqueue);
+	}
+}
+
+static void
+alert_outbox_put(struct alert *a, const char *text)
+{
+	char name[ALERT_OUTBOX_NAME_LEN], err[512], iso[CLOCK_ISO_LEN];
+	uint64_t wall = clock_wall_ms();
+	json_t *o;
+	char *s;
+
+	alert_outbox_name(name, sizeof(name), wall, a->seq++);
+	o = json_pack("{ssss}", "created",
+	    clock_iso8601(wall, iso, sizeof(iso)), "text", text);
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (statefile_write(a->outdir, name, s, err, sizeof(err)) == -1)
+		/* kept in memory only: still sent unless we die first */
+		log_warnx("outbox: %s", err);
+	else {
+		a->queue =
+		    xreallocarray(a->queue, a->nqueue + 1, sizeof(*a->queue));
+		a->queue[a->nqueue++] = xstrdup(name);
+	}
+	free(s);
+}
+
+/* --- incidents already sent (survive a restart) --------------------------- */
+
+static void
+alert_known_save(struct alert *a)
+{
+	json_t *arr = json_array();
+	char err[512], *s;
+	size_t i;
+
+	for (i = 0; i < a->ninc; i++)
+		if (a->inc[i].sent)
+			json_array_append_new(
+			    arr, json_pack("{sssI}", "id", a->inc[i].id, "sent",
+			             (json_int_t)a->inc[i].opened_wall));
+	for (i = 0; i < a->nknown; i++)
+		json_array_append_new(
+		    arr, json_pack("{sssI}", "id", a->known[i].id, "sent",
+		             (json_int_t)a->known[i].sent_wall));
+	s = json_dumps(arr, JSON_COMPACT);
+	json_decref(arr);
+	if (statefile_write(
+	        a->state_dir, ALERT_SENT_FILE, s, err, sizeof(err)) == -1)
+		log_warnx("%s", err);
+	free(s);
+}
+
+static void
+alert_known_load(struct alert *a)
+{
+	char err[512], *s = NULL;
+	json_t *arr, *e;
+	size_t i;
+
+	if (statefile_read(a->state_dir, ALERT_SENT_FILE, 1024 * 1024, &s, err,
+	        sizeof(err)) == -1) {
+		if (errno != ENOENT)
+			log_warnx("%s", err);
+		return;
+	}
+	arr = json_loads(s, 0, NULL);
+	free(s);
+	json_array_foreach(arr, i, e) {
+		const char *id = json_string_value(json_object_get(e, "id"));
+		json_t *t = json_object_get(e, "sent");
+		/* a day later it is news again */
+		if (id == NULL || !json_is_integer(t) ||
+		    json_integer_value(t) < 0 ||
+		    (uint64_t)json_integer_value(t) + 24 * ALERT_HOUR_MS <
+		        clock_wall_ms())
+			continue;
+		a->known =
+		    xreallocarray(a->known, a->nknown + 1, sizeof(*a->known));
+		a->known[a->nknown].id = xstrdup(id);
+		a->known[a->nknown++].sent_wall =
+		    (uint64_t)json_integer_value(t);
+	}
+	json_decref(arr);
+}
+
+/* 1 (and forgotten) if id was sent before this run */
+static int
+alert_known_take(struct alert *a, const char *id, uint64_t *sent_wall)
+{
+	size_t i;
+
+	for (i = 0; i < a->nknown; i++) {
+		if (strcmp(a->known[i].id, id) != 0)
+			continue;
+		*sent_wall = a->known[i].sent_wall;
+		free(a->known[i].id);
+		a->known[i] = a->known[--a->nknown];
+		return 1;
+	}
+	return 0;
+}
+
+/* --- the explanation ------------------------------------------------------ */
+
+/* the last events whose peer is the subject's host, as JSON lines */
+static void
+alert_recent_events(
+    const struct alert *a, const char *subject, char *out, size_t outlen)
+{
+	char path[4096], buf[ALERT_EVENTS_TAIL + 1], needle[160];
+	const char *host = strrchr(subject, '@');
+	char *line, *nl;
+	size_t o = 0;
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	out[0] = '\0';
+	snprintf(needle, sizeof(needle), "\"peer\":\"%s\"",
+	    host ? host + 1 : subject);
+	snprintf(path, sizeof(path), "%s/events.jsonl", a->state_dir);
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    (n = pread(fd, buf, ALERT_EVENTS_TAIL,
+	         st.st_size > ALERT_EVENTS_TAIL ? st.st_size - ALERT_EVENTS_TAIL
+	                                        : 0)) <= 0) {
+		close(fd);
+		return;
+	}
+	close(fd);
+	buf[n] = '\0';
+	for (line = buf; (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
+		*nl = '\0';
+		if (strstr(line, needle) != NULL &&
+		    o + (size_t)(nl - line) + 2 <= outlen)
+			o +=
+			    (size_t)snprintf(out + o, outlen - o, "%s\n", line);
+	}
+}
+
+static void
+alert_on_explained(
+    CURLcode rc, long http, const json_t *ans, const char *error, void *arg)
+{
+	struct al_piece *p = arg;
+	const char *r = json_string_value(json_object_get(ans, "response"));
+	const char *t;
+	size_t len;
+
+	p->ex = NULL;
+	if (rc != CURLE_OK || http != 200 || r == NULL) {
+		log_info("explanation: none (%s)",
+		    rc != CURLE_OK ? error : "no answer");
+		return;
+	}
+	/* a thinking model's reasoning is not the diagnosis */
+	if ((t = strstr(r, "</think>")) != NULL)
+		r = t + strlen("</think>");
+	while (isspace((unsigned char)*r))
+		r++;
+	len = strlen(r);
+	while (len > 0 && isspace((unsigned char)r[len - 1]))
+		len--;
+	if (len == 0)
+		return;
+	p->explain =
+	    xstrndup(r, len > ALERT_EXPLAIN_MAX ? ALERT_EXPLAIN_MAX : len);
+}
+
+static void
+alert_explain(struct alert *a, struct al_piece *p, const char *kind,
+    const char *subject, const char *detail)
+{
+	char events[4096], *prompt, *body;
+	json_t *o;
+
+	alert_recent_events(a, subject, events, sizeof(events));
+	prompt = xasprintf(
+	    "You are the diagnostic helper of peerwatch, a mesh of hosts "
+	    "that watch and revive each other. In 2-3 short lines, say the "
+	    "most likely cause of this incident and the first thing a human "
+	    "should check. No preamble.\n\nIncident: %s on %s: %s\n\n"
+	    "Recent events about %s (JSON lines):\n%s",
+	    kind, subject, detail, subject, events[0] ? events : "(none)\n");
+	o = json_pack(
+	    "{sssssb}", "model", a->model, "prompt", prompt, "stream", 0);
+	body = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	free(prompt);
+	p->ex_deadline = clock_mono_ms() + a->explain_ms;
+	p->ex = curlev_post_json(a->cv, a->gen_url, body, (long)a->explain_ms,
+	    alert_on_explained, p);
+	free(body);
+}
+
+/* --- the burst ------------------------------------------------------------ */
+
+static void
+alert_piece_free(struct alert *a, struct al_piece *p)
+{
+	curlev_get_cancel(a->cv, p->ex);
+	free(p->text);
+	free(p->explain);
+	free(p);
+}
+
+/* a text for the next message; an escalation may ask the model first */
+static void
+alert_queue(struct alert *a, const char *text, const char *kind,
+    const char *subject, const char *detail)
+{
+	struct al_piece *p = xcalloc(1, sizeof(*p));
+
+	p->text = xstrdup(text);
+	p->a = a;
+	if (a->model != NULL && kind != NULL)
+		alert_explain(a, p, kind, subject, detail);
+	if (a->nbatch == 0)
+		a->batch_due = clock_mono_ms() + ALERT_BURST_MS;
+	a->batch = xreallocarray(a->batch, a->nbatch + 1, sizeof(*a->batch));
+	a->batch[a->nbatch++] = p;
+}
+
+static int
+alert_batch_ready(const struct alert *a, uint64_t now)
+{
+	size_t i;
+
+	if (a->nbatch == 0 || now < a->batch_due)
+		return 0;
+	for (i = 0; i < a->nbatch; i++)
+		if (a->batch[i]->ex != NULL && now < a->batch[i]->ex_deadline)
+			return 0;
+	return 1;
+}
+
+static void
+alert_flush(struct alert *a)
+{
+	char **texts = xreallocarray(NULL, a->nbatch, sizeof(*texts)), **m;
+	size_t i, n;
+
+	for (i = 0; i < a->nbatch; i++) {
+		struct al_piece *p = a->batch[i];
+		if (p->ex != NULL)
+			log_info("explanation: none within %llu ms; sending "
+			         "without",
+			    (unsigned long long)a->explain_ms);
+		texts[i] = p->explain == NULL
+		               ? xstrdup(p->text)
+		               : xasprintf("%s\nThe model's guess (%s, "
+		                           "unverified): %s",
+		                     p->text, a->model, p->explain);
+		alert_piece_free(a, p);
+	}
+	n = alert_pack(
+	    (const char *const *)texts, a->nbatch, ALERT_MSG_MAX, &m);
+	for (i = 0; i < a->nbatch; i++)
+		free(texts[i]);
+	free(texts);
+	a->nbatch = 0;
+	for (i = 0; i < n; i++)
+		alert_outbox_put(a, m[i]);
+	alert_pack_free(m, n);
+	alert_known_save(a);
+}
+
+/* --- incidents ------------------------------------------------------------ */
+
+static struct al_inc *
+alert_find(struct alert *a, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < a->ninc; i++)
+		if (strcmp(a->inc[i].id, id) == 0)
+			return &a->inc[i];
+	return NULL;
+}
+
+static struct al_inc *
+alert_add(
+    struct alert *a, const char *kind, const char *subject, const char *detail)
+{
+	struct al_inc *i;
+	uint64_t now = clock_mono_ms(), sent_wall;
+
+	a->inc = xreallocarray(a->inc, a->ninc + 1, sizeof(*a->inc));
+	i = &a->inc[a->ninc++];
+	memset(i, 0, sizeof(*i));
+	i->id = xasprintf("%s:%s", kind, subject);
+	i->kind = xstrdup(kind);
+	i->subject = xstrdup(subject);
+	snprintf(i->detail, sizeof(i->detail), "%s", detail);
+	i->opened_ms = now;
+	i->opened_wall = clock_wall_ms();
+	i->due_ms = now + a->grace_ms;
+	if (alert_known_take(a, i->id, &sent_wall)) {
+		/* sent before a restart: remind on the old schedule */
+		log_info(
+		    "incident %s was sent before this start; not again", i->id);
+		i->sent = 1;
+		i->opened_wall = sent_wall;
+		i->remind_ms = now + a->repeat_ms;
+	}
+	return i;
+}
+
+/* save: record that it is no longer open (not when shutting down: what
+ * was sent stays known for the next start) */
+static void
+alert_remove(struct alert *a, struct al_inc *i, int save)
+{
+	int was_sent = i->sent;
+
+	free(i->id);
+	free(i->kind);
+	free(i->subject);
+	*i = a->inc[--a->ninc];
+	if (was_sent && save)
+		alert_known_save(a);
+}
+
+static void
+alert_on_raised(
+    struct alert *a, const char *kind, const char *subject, const char *detail)
+{
+	char id[512], fid[600];
+	unsigned opens;
+	struct al_inc *f;
+
+	snprintf(id, sizeof(id), "%s:%s", kind, subject);
+	opens = alert_flaps_open(a->flaps, id, clock_mono_ms());
+	if (a->flap_limit == 0 || opens <= a->flap_limit) {
+		if (alert_find(a, id) == NULL)
+			alert_add(a, kind, subject, detail);
+		return;
+	}
+	snprintf(fid, sizeof(fid), "flapping:%s", id);
+	if ((f = alert_find(a, fid)) == NULL) {
+		f = alert_add(a, "flapping", id, "");
+		f->due_ms = clock_mono_ms(); /* it has lasted long enough */
+		log_warnx(
+		    "incident %s flapping: %u opens in an hour", id, opens);
+	}
+	snprintf(f->detail, sizeof(f->detail),
+	    "opened %u times in the last hour; latest: %s", opens, detail);
+}
+
+static void
+alert_on_closed(
+    struct alert *a, const char *kind, const char *subject, const char *why)
+{
+	char id[512], text[2048], since[CLOCK_ISO_LEN];
+	struct al_inc *i;
+	uint64_t open_s;
+
+	snprintf(id, sizeof(id), "%s:%s", kind, subject);
+	if ((i = alert_find(a, id)) == NULL)
+		return; /* flapping: its own entry closes later */
+	open_s = (clock_mono_ms() - i->opened_ms + 500) / 1000;
+	if (!i->sent) {
+		a->held++;
+		log_info("incident %s closed after %llu s, within alert_grace: "
+		         "not sent",
+		    id, (unsigned long long)open_s);
+		alert_remove(a, i, 1);
+		return;
+	}
+	snprintf(text, sizeof(text),
+	    "RESOLVED %s %s: %s\n(open since %s, %llu s; from %s)", kind,
+	    subject, why, clock_iso8601(i->opened_wall, since, sizeof(since)),
+	    (unsigned long long)open_s, a->name);
+	alert_queue(a, text, NULL, NULL, NULL);
+	alert_remove(a, i, 1);
+}
+
+void
+alert_on_incident(enum incident_what w, const char *kind, const char *subject,
+    const char *detail, void *arg)
+{
+	struct alert *a = arg;
+	char text[1024];
+
+	switch (w) {
+	case INCIDENT_RAISED:
+		alert_on_raised(a, kind, subject, detail);
+		break;
+	case INCIDENT_CLOSED:
+		alert_on_closed(a, kind, subject, detail);
+		break;
+	case INCIDENT_NOTE:
+		snprintf(text, sizeof(text), "REVIVED %s: %s (by %s)", subject,
+		    detail, a->name);
+		alert_queue(a, text, NULL, NULL, NULL);
+		break;
+	}
+}
+
+/* the first message of an incident, or a reminder */
+static void
+alert_due(struct alert *a, struct al_inc *i, uint64_t now)
+{
+	char text[2048], since[CLOCK_ISO_LEN];
+	int first = !i->sent;
+
+	snprintf(text, sizeof(text), "%s %s %s: %s\n(open since %s; from %s)",
+	    first ? "PROBLEM" : "STILL OPEN", i->kind, i->subject, i->detail,
+	    clock_iso8601(i->opened_wall, since, sizeof(since)), a->name);
+	alert_queue(a, text, first ? i->kind : NULL, i->subject, i->detail);
+	i->remind_ms = now + a->repeat_ms;
+	/* remembered as sent once its text is in the outbox (alert_flush) */
+	i->sent = 1;
+}
+
+static void
+alert_tick_incidents(struct alert *a, uint64_t now)
+{
+	size_t k = 0;
+	struct al_inc *i;
+
+	while (k < a->ninc) {
+		i = &a->inc[k];
+		/* a flapping entry ends after an hour without opens */
+		if (strcmp(i->kind, "flapping") == 0 &&
+		    alert_flaps_count(a->flaps, i->subject, now) == 0) {
+			alert_on_closed(
+			    a, i->kind, i->subject, "no opens for an hour");
+			continue;
+		}
+		if ((!i->sent && now >= i->due_ms) ||
+		    (i->sent && now >= i->remind_ms))
+			alert_due(a, i, now);
+		k++;
+	}
+}
+
+static void
+alert_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct alert *a = arg;
+	uint64_t now = clock_mono_ms();
+
+	(void)fd;
+	(void)what;
+	alert_tick_incidents(a, now);
+	if (alert_batch_ready(a, now))
+		alert_flush(a);
+	alert_send_next(a);
+}
+
+/* --- setup ---------------------------------------------------------------- */
+
+static void
+alert_settings(struct alert *a, const struct conf *c, size_t self)
+{
+	free(a->api);
+	free(a->chat);
+	free(a->model);
+	free(a->gen_url);
+	a->api = xstrdup(c->mesh.telegram_api);
+	/* "https://host/" and "https://host" mean the same */
+	if (strlen(a->api) > 0 && a->api[strlen(a->api) - 1] == '/')
+		a->api[strlen(a->api) - 1] = '\0';
+	a->chat = xstrdup(c->mesh.telegram_chat);
+	a->model = c->mesh.alert_explain_model
+	               ? xstrdup(c->mesh.alert_explain_model)
+	               : NULL;
+	a->gen_url =
+	    xasprintf("http://%s/api/generate", conf_ollama_listen(c, self));
+	a->grace_ms = c->mesh.alert_grace_ms;
+	a->repeat_ms = c->mesh.alert_repeat_ms;
+	a->flap_limit = c->mesh.alert_flap_limit;
+	a->explain_ms = c->mesh.alert_explain_timeout_ms;
+}
+
+struct alert *
+alert_new(struct event_base *base, struct evlog *ev, const struct conf *c,
+    size_t self, char *err, size_t errlen)
+{
+	struct timeval tv = {0, ALERT_TICK_MS * 1000};
+	struct alert *a;
+
+	err[0] = '\0';
+	if (c->mesh.telegram_token_file == NULL)
+		return NULL;
+	a = xcalloc(1, sizeof(*a));
+	if ((a->token = sodium_malloc(ALERT_TOKEN_MAX)) == NULL) {
+		snprintf(err, errlen, "sodium_malloc failed");
+		free(a);
+		return NULL;
+	}
+	if (alert_read_token(c->mesh.telegram_token_file, a->token,
+	        ALERT_TOKEN_MAX, err, errlen) == -1) {
+		alert_free(a);
+		return NULL;
+	}
+	a->base = base;
+	a->ev = ev;
+	a->name = xstrdup(c->peers[self].name);
+	a->state_dir = xstrdup(conf_state_dir(c, self));
+	a->outdir = xasprintf("%s/outbox", a->state_dir);
+	if (mkdirs(a->outdir, 0700, err, errlen) == -1) {
+		alert_free(a);
+		return NULL;
+	}
+	alert_settings(a, c, self);
+	a->cv = curlev_new(base);
+	a->flaps = alert_flaps_new();
+	alert_known_load(a);
+	alert_outbox_scan(a);
+	a->timer = event_new(base, -1, EV_PERSIST, alert_on_tick, a);
+	event_add(a->timer, &tv);
+	return a;
+}
+
+void
+alert_reconf(struct alert *a, const struct conf *c, size_t self)
+{
+	char tok[ALERT_TOKEN_MAX], err[512];
+	uint64_t next = clock_mono_ms();
+	size_t i;
+
+	if (a == NULL)
+		return;
+	alert_settings(a, c, self);
+	/* a shorter alert_repeat applies to the open incidents at once */
+	next += a->repeat_ms;
+	for (i = 0; i < a->ninc; i++)
+		if (a->inc[i].sent && a->inc[i].remind_ms > next)
+			a->inc[i].remind_ms = next;
+	if (c->mesh.telegram_token_file == NULL)
+		log_warnx("reload: telegram settings removed; a restart turns "
+		          "escalation off");
+	else if (alert_read_token(c->mesh.telegram_token_file, tok, sizeof(tok),
+	             err, sizeof(err)) == -1)
+		log_warnx("reload: keeping the old token: %s", err);
+	else
+		memcpy(a->token, tok, sizeof(tok));
+	sodium_memzero(tok, sizeof(tok));
+}
+
+void
+alert_free(struct alert *a)
+{
+	size_t i;
+
+	if (a == NULL)
+		return;
+	if (a->timer)
+		event_free(a->timer);
+	if (a->cv != NULL) {
+		curlev_get_cancel(a->cv, a->sending);
+		curlev_get_cancel(a->cv, a->test);
+		/* what is due goes to the outbox, for the next start */
+		if (a->nbatch > 0)
+			alert_flush(a);
+	}
+	free(a->batch);
+	while (a->ninc > 0)
+		alert_remove(a, &a->inc[0], 0);
+	free(a->inc);
+	for (i = 0; i < a->nknown; i++)
+		free(a->known[i].id);
+	free(a->known);
+	for (i = 0; i < a->nqueue; i++)
+		free(a->queue[i]);
+	free(a->queue);
+	alert_flaps_free(a->flaps);
+	curlev_free(a->cv);
+	if (a->token)
+		sodium_free(a->token);
+	free(a->name);
+	free(a->api);
+	free(a->chat);
+	free(a->model);
+	free(a->gen_url);
+	free(a->state_dir);
+	free(a->outdir);
+	free(a);
+}
+
+/* --- alert-test, /status, /metrics ---------------------------------------- */
+
+static void
+alert_on_test(
+    CURLcode rc, long http, const json_t *ans, const char *error, void *arg)
+{
+	struct alert *a = arg;
+	char clean[512];
+	json_t *r;
+
+	a->test = NULL;
+	r = json_pack("{sbsi}", "ok",
+	    rc == CURLE_OK && http == 200 &&
+	        json_is_true(json_object_get(ans, "ok")),
+	    "http", (int)http);
+	if (ans != NULL)
+		json_object_set_new(r, "answer", json_deep_copy(ans));
+	if (rc != CURLE_OK) {
+		alert_scrub(error, a->token, clean, sizeof(clean));
+		json_object_set_new(r, "error", json_string(clean));
+	}
+	a->test_cb(r, a->test_arg);
+}
+
+int
+alert_test(
+    struct alert *a, alert_test_cb cb, void *arg, char *err, size_t errlen)
+{
+	char text[256];
+
+	if (a->test != NULL) {
+		snprintf(err, errlen, "busy: a test message is on its way");
+		return -1;
+	}
+	snprintf(text, sizeof(text),
+	    "peerwatch alert-test from %s: escalation works.", a->name);
+	a->test_cb = cb;
+	a->test_arg = arg;
+	if ((a->test = alert_post(a, text, alert_on_test, a)) == NULL) {
+		snprintf(err, errlen, "could not start the request");
+		return -1;
+	}
+	return 0;
+}
+
+json_t *
+alert_status_json(const struct alert *a)
+{
+	return json_pack("{sbsIsIsIsIsIss}", "enabled", 1, "outbox",
+	    (json_int_t)a->nqueue, "sent", (json_int_t)a->sent, "failed",
+	    (json_int_t)a->failed, "rejected", (json_int_t)a->rejected, "held",
+	    (json_int_t)a->held, "last_error", a->last_error);
+}
+
+static void
+alert_metric(struct metrics *m, const char *name, const char *type,
+    const char *help, uint64_t v)
+{
+	metrics_family(m, name, type, help);
+	metrics_u64(m, name, NULL, v);
+}
+
+void
+alert_metrics(const struct alert *a, struct metrics *m)
+{
+	alert_metric(m, "peerwatch_alerts_sent_total", "counter",
+	    "Telegram messages the API accepted.", a->sent);
+	alert_metric(m, "peerwatch_alert_failures_total", "counter",
+	    "Telegram send attempts that failed (retried or set aside).",
+	    a->failed);
+	alert_metric(m, "peerwatch_alert_outbox", "gauge",
+	    "Messages waiting in the outbox.", a->nqueue);
+	alert_metric(m, "peerwatch_alerts_held_total", "counter",
+	    "Incidents closed within alert_grace, only logged.", a->held);
+}

@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * alertfmt: see alertfmt.h. The flap counter keeps at most ALERT_FLAP_KEEP
+ * timestamps per id, which is all a limit up to that needs.
+ */
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/xmalloc.h"
+#include "heal/alertfmt.h"
+
+#define ALERT_HOUR_MS (60 * 60 * 1000ULL)
+#define ALERT_FLAP_KEEP 64
+
+/* --- packing -------------------------------------------------------------- */
+
+/* where to cut s (longer than max) so the first part has at most max bytes:
+ * after the last newline in range, else at a UTF-8 character start */
+static size_t
+alert_cut(const char *s, size_t max)
+{
+	size_t k;
+
+	for (k = max; k > max / 2; k--)
+		if (s[k - 1] == '\n')
+			return k;
+	k = max;
+	while (k > 1 && ((unsigned char)s[k] & 0xc0) == 0x80)
+		k--;
+	return k;
+}
+
+static void
+alert_push(char ***v, size_t *n, const char *s, size_t len)
+{
+	*v = xreallocarray(*v, *n + 1, sizeof(**v));
+	(*v)[(*n)++] = xstrndup(s, len);
+}
+
+size_t
+alert_pack(const char *const *texts, size_t n, size_t max, char ***out)
+{
+	char **v = NULL, *cur = xcalloc(1, max + 1);
+	size_t nv = 0, cl = 0, i, len, k;
+	const char *s;
+
+	for (i = 0; i < n; i++) {
+		s = texts[i];
+		len = strlen(s);
+		if (cl > 0 && cl + 2 + len <= max) {
+			memcpy(cur + cl, "\n\n", 2);
+			memcpy(cur + cl + 2, s, len);
+			cl += 2 + len;
+			continue;
+		}
+		if (cl > 0)
+			alert_push(&v, &nv, cur, cl);
+		cl = 0;
+		while (len > max) {
+			k = alert_cut(s, max);
+			alert_push(&v, &nv, s, k);
+			s += k;
+			len -= k;
+		}
+		memcpy(cur, s, len);
+		cl = len;
+	}
+	if (cl > 0)
+		alert_push(&v, &nv, cur, cl);
+	free(cur);
+	*out = v;
+	return nv;
+}
+
+void
+alert_pack_free(char **msgs, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(msgs[i]);
+	free(msgs);
+}
+
+/* --- flapping ------------------------------------------------------------ */
+
+struct alert_flap {
+	char *id;
+	uint64_t at[ALERT_FLAP_KEEP]; /* ring of open times */
+	unsigned next;
+};
+
+struct alert_flaps {
+	struct alert_flap *v;
+	size_t n;
+};
+
+struct alert_flaps *
+alert_flaps_new(void)
+{
+	return xcalloc(1, sizeof(struct alert_flaps));
+}
+
+void
+alert_flaps_free(struct alert_flaps *f)
+{
+	size_t i;
+
+	if (f == NULL)
+		return;
+	for (i = 0; i < f->n; i++)
+		free(f->v[i].id);
+	free(f->v);
+	free(f);
+}
+
+static struct alert_flap *
+alert_flap_find(const struct alert_flaps *f, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++)
+		if (strcmp(f->v[i].id, id) == 0)
+			return &f->v[i];
+	return NULL;
+}
+
+static unsigned
+alert_flap_within(const struct alert_flap *fl, uint64_t now_ms)
+{
+	unsigned i, c = 0;
+
+	for (i = 0; i < ALERT_FLAP_KEEP; i++)
+		if (fl->at[i] != 0 && fl->at[i] <= now_ms &&
+		    now_ms - fl->at[i] < ALERT_HOUR_MS)
+			c++;
+	return c;
+}
+
+unsigned
+alert_flaps_open(struct alert_flaps *f, const char *id, uint64_t now_ms)
+{
+	struct alert_flap *fl = alert_flap_find(f, id);
+
+	if (fl == NULL) {
+		f->v = xreallocarray(f->v, f->n + 1, sizeof(*f->v));
+		fl = &f->v[f->n++];
+		memset(fl, 0, sizeof(*fl));
+		fl->id = xstrdup(id);
+	}
+	/* 0 marks an empty slot; a clock at 0 still counts */
+	fl->at[fl->next] = now_ms ? now_ms : 1;
+	fl->next = (fl->next + 1) % ALERT_FLAP_KEEP;
+	return alert_flap_within(fl, now_ms ? now_ms : 1);
+}
+
+unsigned
+alert_flaps_count(const struct alert_flaps *f, const char *id, uint64_t now_ms)
+{
+	const struct alert_flap *fl = alert_flap_find(f, id);
+
+	return fl ? alert_flap_within(fl, now_ms) : 0;
+}
+
+/* --- outbox names -------------------------------------------------------- */
+
+void
+alert_outbox_name(char *buf, size_t len, uint64_t wall_ms, unsigned seq)
+{
+	snprintf(buf, len, "m%016" PRIu64 "-%06u.json", wall_ms, seq % 1000000);
+}
+
+int
+alert_outbox_name_ok(const char *name)
+{
+	size_t i;
+
+	if (strlen(name) != 29 || name[0] != 'm' || name[17] != '-' ||
+	    strcmp(name + 24, ".json") != 0)
+		return 0;
+	for (i = 1; i < 24; i++)
+		if (i != 17 && !isdigit((unsigned char)name[i]))
+			return 0;
+	return 1;
+}
+
+/* --- scrubbing ----------------------------------------------------------- */
+
+static int
+alert_tokch(int c)
+{
+	return isalnum(c) || c == '_' || c == '-';
+}
+
+/* length of a bot-token shape at s ("123:abc"), else 0 */
+static size_t
+alert_tokshape(const char *s)
+{
+	size_t k = 0;
+
+	while (isdigit((unsigned char)s[k]))
+		k++;
+	if (k == 0 || s[k] != ':' || !alert_tokch((unsigned char)s[k + 1]))
+		return 0;
+	k++;
+	while (alert_tokch((unsigned char)s[k]))
+		k++;
+	return k;
+}
+
+void
+alert_scrub(const char *in, const char *token, char *out, size_t outlen)
+{
+	size_t tl = token ? strlen(token) : 0, o = 0, k;
+	const char *rep;
+
+	if (outlen == 0)
+		return;
+	while (*in != '\0' && o + 1 < outlen) {
+		rep = NULL;
+		if (tl > 0 && strncmp(in, token, tl) == 0) {
+			rep = "<token>";
+			k = tl;
+		} else if (strncmp(in, "bot", 3) == 0 &&
+		           (k = alert_tokshape(in + 3)) > 0) {
+			rep = "bot<token>";
+			k += 3;
+		}
+		if (rep == NULL) {
+			out[o++] = *in++;
+			continue;
+		}
+		o += (size_t)snprintf(out + o, outlen - o, "%s", rep);
+		if (o >= outlen)
+			o = outlen - 1;
+		in += k;
+	}
+	out[o] = '\0';
+}
