@@ -8,9 +8,11 @@
 # a small watcher (standing in for the systemd path unit `peerwatch
 # deploy-units` generates) restarts gamma. With python3 it goes on: alpha's
 # local watch restarts a web service the demo kills; beta's worker cannot
-# start and its circuit breaker opens; and the Ollama failover endpoint
+# start and its circuit breaker opens; the Ollama failover endpoint
 # streams a chat from a (fake, tests/tools/fake_ollama.py) Ollama, then
-# from a peer's once alpha's own Ollama is killed.
+# from a peer's once alpha's own Ollama is killed; and alpha, cut off from
+# the others, loses quorum; each escalation goes once to a stand-in
+# Telegram Bot API (tests/tools/fake_telegram.py), whose messages it shows.
 #
 # usage: demo.sh [--check | --stay] [PEERWATCH]
 #   On a terminal the story plays, then the mesh stays up to explore until
@@ -83,6 +85,9 @@ now_ms() {
 	fi
 }
 
+# (a `grep -q` after `ev` would stop reading early: with pipefail the
+# events command's SIGPIPE fails the test once the log outgrows a pipe)
+
 # wait_for SECONDS CMD...: poll until CMD succeeds, or fail
 wait_for() {
 	local end=$((SECONDS + $1))
@@ -130,10 +135,21 @@ idx() {
 status_url() { echo "http://$(addr "$(idx "$1")"):$(port 1 "$(idx "$1")")"; }
 
 say "1. keys: peerwatch keygen for each of $NAMES"
+TG_PORT=$(port 0 0)
+TG_PORT=$((TG_PORT + 60))
 {
 	printf '[mesh]\ninterval = 500ms\nrevive_verify = 15s\nssh_timeout = 3s\n'
-	printf 'mesh_backup_interval = 5s\nssh_key = %s/ssh/client\n\n' "$DIR"
+	printf 'mesh_backup_interval = 5s\nssh_key = %s/ssh/client\n' "$DIR"
+	# a stand-in Telegram Bot API prints what the mesh would page
+	if command -v python3 >/dev/null 2>&1; then
+		printf 'telegram_token_file = %s/telegram.token\n' "$DIR"
+		printf 'telegram_chat = 42\ntelegram_api = http://%s:%s\n' \
+		    "$(addr 0)" "$TG_PORT"
+		printf 'alert_grace = 1s\n'
+	fi
+	echo
 } >"$DIR/peers.conf"
+(umask 077 && echo "123456:demo-token-not-a-real-one" >"$DIR/telegram.token")
 if [ $REVIVE = 1 ]; then
 	mkdir -p "$DIR/ssh"
 	[ -d /run ] && mkdir -p /run/sshd # Debian's privilege separation dir
@@ -245,6 +261,11 @@ if [ $PY = 1 ]; then
 	python3 "$FAKE_OLLAMA" --host "$(addr 1)" --port $(($(port 0 1) + 50)) \
 	    --name beta --models llama3 2>/dev/null &
 	echo $! >"$DIR/ollama-beta.pid"
+	python3 "$(dirname "$FAKE_OLLAMA")/fake_telegram.py" --host "$(addr 0)" \
+	    --port "$TG_PORT" --token-file "$DIR/telegram.token" \
+	    --messages "$DIR/telegram.jsonl" --attempts "$DIR/telegram.attempts" \
+	    2>/dev/null &
+	echo $! >"$DIR/telegram.pid"
 fi
 
 say "3. start three daemons"
@@ -270,7 +291,7 @@ incarnation() {
 }
 wait_for 15 all_alive
 st alpha
-echo "   (the same as JSON: curl $(status_url alpha)/status; metrics: /metrics)"
+echo "   status page: $(status_url alpha)/  (JSON: /status; Prometheus: /metrics)"
 INC0=$(incarnation gamma)
 [ -n "$INC0" ] || { echo "demo: gamma reports no incarnation" >&2; exit 1; }
 
@@ -306,14 +327,14 @@ kill -9 "$(cat "$DIR/gamma.pid")"
 confirmed() {
 	local n
 	for n in alpha beta; do
-		ev $n | grep -q '"type":"peer_confirmed_down","peer":"gamma"' ||
+		ev $n | grep '"type":"peer_confirmed_down","peer":"gamma"' >/dev/null ||
 		    return 1
 	done
 }
 wait_for 15 confirmed
 T1=$(now_ms)
 echo "   confirmed down at every survivor $((T1 - T0)) ms after the kill"
-revived() { ev alpha | grep -q '"type":"revive_ok"'; }
+revived() { ev alpha | grep '"type":"revive_ok"' >/dev/null; }
 if [ $REVIVE = 1 ]; then
 	wait_for 30 revived
 	T2=$(now_ms)
@@ -331,7 +352,23 @@ st beta
 say "5. the acting peer's event log (peerwatch events --name alpha)"
 "$PW" events -c "$DIR/peers.conf" --name alpha -n 0 | grep -v 'mesh_backup' | tail -n 14
 
-evtype() { ev "$1" | grep -q "\"type\":\"$2\""; }
+evtype() { ev "$1" | grep "\"type\":\"$2\"" >/dev/null; }
+# the Telegram messages so far, from the stand-in Bot API
+TG_SEEN=0
+tg_count() {
+	[ -f "$DIR/telegram.jsonl" ] || { echo 0; return; }
+	grep -c "${1:-.}" "$DIR/telegram.jsonl" || true
+}
+tg_show() {
+	[ -f "$DIR/telegram.jsonl" ] || return 0
+	tail -n "+$((TG_SEEN + 1))" "$DIR/telegram.jsonl" | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    for i, t in enumerate(m["text"].splitlines()[:4]):
+        print(("   telegram> " if i == 0 else "             ") + t[:100])'
+	TG_SEEN=$(tg_count)
+}
 evdetail() {
 	ev "$1" | grep "\"type\":\"$2\"" | tail -n 1 |
 	    sed 's/.*"detail":"\([^"]*\)".*/\1/'
@@ -343,7 +380,7 @@ if [ $PY = 1 ]; then
 	T0=$(now_ms)
 	kill "$(cat "$DIR/web.pid")"
 	web_back() {
-		ev alpha | grep -q '"type":"service_restarted"' &&
+		ev alpha | grep '"type":"service_restarted"' >/dev/null &&
 		    [ "$(ev alpha | grep -c '"type":"service_up"')" -ge 2 ]
 	}
 	wait_for 20 web_back
@@ -355,6 +392,9 @@ if [ $PY = 1 ]; then
 	wait_for 20 evtype beta circuit_open
 	echo "   $(evdetail beta circuit_open)"
 	echo "   (an incident in $(status_url beta)/status; 'peerwatch reset worker' re-arms it)"
+	wait_for 10 eval '[ "$(tg_count "circuit_open")" -ge 1 ]' || true
+	echo "   beta pages about its own service (and so far, the revive's report):"
+	tg_show
 
 	say "8. Ollama failover: a streaming chat through alpha's endpoint"
 	OLL=http://$(addr 0):$(port 2 0)
@@ -378,12 +418,22 @@ if [ $PY = 1 ]; then
 		FAILOVER_OK=1
 		echo "   answered by backend $(backend): $(wc -l <"$DIR/chat2.out" | tr -d ' ') lines, done"
 	fi
+
+	say "9. alpha is cut off (beta and gamma frozen): it loses quorum, acts on nothing, pages once"
+	kill -STOP "$(cat "$DIR/beta.pid")" "$(cat "$DIR/gamma.pid")"
+	quorum_paged() { [ "$(tg_count "PROBLEM quorum_lost")" -ge 1 ]; }
+	wait_for 20 quorum_paged || true
+	kill -CONT "$(cat "$DIR/beta.pid")" "$(cat "$DIR/gamma.pid")"
+	wait_for 15 all_alive
+	quorum_back() { [ "$(tg_count "RESOLVED quorum_lost")" -ge 1 ]; }
+	wait_for 15 quorum_back || true
+	tg_show
 else
-	say "6-8. skipped: the local watch and Ollama failover steps need python3"
+	say "6-9. skipped: the local watch, Ollama failover and Telegram steps need python3"
 fi
 
 if [ "$MODE" = check ]; then
-	say "9. checking the story's outcome"
+	say "10. checking the story's outcome"
 	check "alpha and beta confirmed gamma down by quorum" confirmed
 	check "all three alive again at every peer" all_alive
 	check "gamma is back with a new incarnation" \
@@ -401,6 +451,10 @@ if [ "$MODE" = check ]; then
 		check "a streamed chat through the failover endpoint" test $CHAT_OK = 1
 		check "the same chat from beta once alpha's Ollama died" \
 		    test $FAILOVER_OK = 1
+		check "the breaker paged once" \
+		    test "$(tg_count "PROBLEM circuit_open worker@beta")" = 1
+		check "alpha paged its lost quorum exactly once, and its return" \
+		    test "$(tg_count "PROBLEM quorum_lost")-$(tg_count "RESOLVED quorum_lost")" = 1-1
 	fi
 	if [ $FAILED = 1 ]; then
 		echo "demo: the story did not happen as told; logs in $DIR were:" >&2
@@ -421,8 +475,9 @@ if [ $REVIVE = 1 ]; then
   and:       (with python3) a local service restarted by its host's
              watch, a circuit breaker opened on a service that cannot
              start, a streamed Ollama chat failing over to a peer.
-  not yet:   Telegram delivery is open work; escalations are events and
-             /status incidents.
+  and:       escalations paged through a stand-in Telegram Bot API, each
+             once: the breaker, the revive's report, a lost quorum and its
+             return.
 TXT
 else
 	cat <<TXT
@@ -431,7 +486,7 @@ else
              the single acting peer, recovery on a new incarnation, the
              status table and the event log.
   skipped:   the revive over SSH needs root and OpenSSH's sshd
-             (run 'sudo make demo'). Telegram delivery is open work.
+             (run 'sudo make demo').
 TXT
 fi
 
