@@ -73,6 +73,87 @@ cli_load(const char *cpath_opt, const char *name_opt, int *self)
 	return c;
 }
 
+/* what the commands that talk to the daemon take */
+struct cli_args {
+	const char *cpath, *name; /* -c, --name */
+	const char *peer, *svc;   /* --peer, --service */
+	uint64_t ms;              /* --for (0: not given) */
+	int json, dry, cancel;    /* --json, --dry-run, --cancel */
+};
+
+/*
+ * getopt_long over the options every such command shares, accepting only
+ * those whose short letters are in `accept` ("c:n:jh" and so on). 0, or
+ * the exit code: 0 after --help (printed), 2 for a bad option.
+ */
+static int
+cli_opts(int argc, char **argv, const char *accept, const char *help,
+    struct cli_args *a, int *done)
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"name", required_argument, NULL, 'n'},
+	    {"peer", required_argument, NULL, 'p'},
+	    {"service", required_argument, NULL, 's'},
+	    {"for", required_argument, NULL, 'f'},
+	    {"dry-run", no_argument, NULL, 'd'},
+	    {"cancel", no_argument, NULL, 'x'},
+	    {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0}};
+	int ch;
+
+	memset(a, 0, sizeof(*a));
+	*done = 1;
+	while ((ch = getopt_long(argc, argv, accept, opts, NULL)) != -1) {
+		/* a long option of another command is refused here too */
+		if (ch == '?' || strchr(accept, ch) == NULL) {
+			if (ch != '?')
+				fprintf(stderr,
+				    "peerwatch: %s: unknown option\n",
+				    argv[optind - 1]);
+			return 2;
+		}
+		switch (ch) {
+		case 'c':
+			a->cpath = optarg;
+			break;
+		case 'n':
+			a->name = optarg;
+			break;
+		case 'p':
+			a->peer = optarg;
+			break;
+		case 's':
+			a->svc = optarg;
+			break;
+		case 'f':
+			if (conf_parse_duration(optarg, &a->ms) == -1 ||
+			    a->ms == 0) {
+				fprintf(stderr,
+				    "peerwatch: --for %s: not a duration "
+				    "(like 30m, 2h)\n",
+				    optarg);
+				return 2;
+			}
+			break;
+		case 'd':
+			a->dry = 1;
+			break;
+		case 'x':
+			a->cancel = 1;
+			break;
+		case 'j':
+			a->json = 1;
+			break;
+		case 'h':
+			printf("%s", help);
+			return 0;
+		}
+	}
+	*done = 0;
+	return 0;
+}
+
 /*
  * One request to the running daemon (takes req): prints the reply as JSON
  * or through print, and returns it (new reference); NULL after printing
@@ -264,43 +345,26 @@ cli_print_table(json_t *o)
 int
 cli_status(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"name", required_argument, NULL, 'n'},
-	    {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0}};
-	const char *cpath = NULL, *name = NULL;
+	static const char help[] =
+	    "usage: peerwatch status [-c FILE] [--name NAME] [--json]\n"
+	    "       peerwatch members ...\n\nAsk the running daemon (through "
+	    "state_dir/control.sock) for its view of the mesh.\n"
+	    "  --json  the same object as GET /status\n";
+	struct cli_args a;
 	json_t *reply;
 	struct conf *c;
-	int ch, json = 0, self, rc = 1;
+	int self, rc, done;
 
-	while ((ch = getopt_long(argc, argv, "c:n:jh", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			cpath = optarg;
-			break;
-		case 'n':
-			name = optarg;
-			break;
-		case 'j':
-			json = 1;
-			break;
-		case 'h':
-			printf(
-			    "usage: peerwatch status [-c FILE] [--name NAME] "
-			    "[--json]\n       peerwatch members ...\n\n"
-			    "Ask the running daemon (through state_dir/"
-			    "control.sock) for its view of the mesh.\n"
-			    "  --json  the same object as GET /status\n");
-			return 0;
-		default:
-			return 2;
-		}
+	if ((rc = cli_opts(argc, argv, "c:n:jh", help, &a, &done)) != 0 || done)
+		return rc;
+	if (optind != argc) {
+		fprintf(stderr, "usage: peerwatch status [--json]\n");
+		return 2;
 	}
-	if ((c = cli_load(cpath, name, &self)) == NULL)
+	if ((c = cli_load(a.cpath, a.name, &self)) == NULL)
 		return 1;
-	reply = cli_ask(c, self, json_pack("{ss}", "cmd", "status"), 5000, json,
-	    cli_print_table);
+	reply = cli_ask(c, self, json_pack("{ss}", "cmd", "status"), 5000,
+	    a.json, cli_print_table);
 	rc = reply ? 0 : 1;
 	json_decref(reply);
 	conf_free(c);
@@ -352,58 +416,34 @@ cli_print_revive(json_t *r)
 int
 cli_revive(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"name", required_argument, NULL, 'n'},
-	    {"dry-run", no_argument, NULL, 'd'},
-	    {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0}};
-	const char *cpath = NULL, *name = NULL;
+	static const char help[] =
+	    "usage: peerwatch revive PEER [--dry-run] [--json] [-c FILE] "
+	    "[--name NAME]\n\nRevive PEER now, through the running daemon: "
+	    "over SSH, check each of its\nguarded files, restore broken ones "
+	    "from the backup cascade, and flag what needs\na restart: each "
+	    "restored guard, and PEER's peerwatch if this host acts for "
+	    "it\n(confirmed down). Lifts the hourly limit. --dry-run shows "
+	    "what it would do,\nwhich flags it would write and why, and "
+	    "writes nothing.\n";
+	struct cli_args a;
 	json_t *reply;
 	struct conf *c;
-	int ch, json = 0, dry = 0, self, rc = 1;
+	int self, rc, done;
 
-	while ((ch = getopt_long(argc, argv, "c:n:djh", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			cpath = optarg;
-			break;
-		case 'n':
-			name = optarg;
-			break;
-		case 'd':
-			dry = 1;
-			break;
-		case 'j':
-			json = 1;
-			break;
-		case 'h':
-			printf(
-			    "usage: peerwatch revive PEER [--dry-run] "
-			    "[--json] [-c FILE] [--name NAME]\n\nRevive PEER "
-			    "now, through the running daemon: over SSH, check "
-			    "each of its\nguarded files, restore broken ones "
-			    "from the backup cascade, and flag what needs\na "
-			    "restart: each restored guard, and PEER's "
-			    "peerwatch if this host acts for it\n(confirmed "
-			    "down). Lifts the hourly limit. --dry-run shows "
-			    "what it would do,\nwhich flags it would write "
-			    "and why, and writes nothing.\n");
-			return 0;
-		default:
-			return 2;
-		}
-	}
+	if ((rc = cli_opts(argc, argv, "c:n:djh", help, &a, &done)) != 0 ||
+	    done)
+		return rc;
 	if (optind != argc - 1) {
 		fprintf(stderr, "usage: peerwatch revive PEER [--dry-run]\n");
 		return 2;
 	}
-	if ((c = cli_load(cpath, name, &self)) == NULL)
+	if ((c = cli_load(a.cpath, a.name, &self)) == NULL)
 		return 1;
 	reply = cli_ask(c, self,
 	    json_pack("{sssssb}", "cmd", "revive", "peer", argv[optind],
-	        "dry_run", dry),
-	    (int)(4 * c->mesh.ssh_timeout_ms + 15000), json, cli_print_revive);
+	        "dry_run", a.dry),
+	    (int)(4 * c->mesh.ssh_timeout_ms + 15000), a.json,
+	    cli_print_revive);
 	rc = reply && strcmp(json_string_value(json_object_get(reply, "ssh")),
 	                  "ok") == 0
 	         ? 0
@@ -429,48 +469,27 @@ static json_t *
 cli_simple(int argc, char **argv, const char *cmd, const char *key,
     const char *help, int timeout_ms, void (*print)(json_t *), int *rc)
 {
-	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"name", required_argument, NULL, 'n'},
-	    {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0}};
-	const char *cpath = NULL, *name = NULL;
+	struct cli_args a;
 	json_t *reply, *req;
 	struct conf *c;
-	int ch, json = 0, self;
+	int self, done;
 
+	if ((*rc = cli_opts(argc, argv, "c:n:jh", help, &a, &done)) != 0 ||
+	    done)
+		return NULL;
 	*rc = 2;
-	while ((ch = getopt_long(argc, argv, "c:n:jh", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			cpath = optarg;
-			break;
-		case 'n':
-			name = optarg;
-			break;
-		case 'j':
-			json = 1;
-			break;
-		case 'h':
-			printf("%s", help);
-			*rc = 0;
-			return NULL;
-		default:
-			return NULL;
-		}
-	}
 	if (optind != argc - (key ? 1 : 0)) {
 		fprintf(stderr, "usage: peerwatch %s%s\n", cmd,
 		    key ? " SERVICE" : "");
 		return NULL;
 	}
 	*rc = 1;
-	if ((c = cli_load(cpath, name, &self)) == NULL)
+	if ((c = cli_load(a.cpath, a.name, &self)) == NULL)
 		return NULL;
 	req = json_pack("{ss}", "cmd", cmd);
 	if (key != NULL)
 		json_object_set_new(req, key, json_string(argv[optind]));
-	reply = cli_ask(c, self, req, timeout_ms, json, print);
+	reply = cli_ask(c, self, req, timeout_ms, a.json, print);
 	conf_free(c);
 	return reply;
 }
@@ -625,59 +644,6 @@ cli_print_hold(json_t *r)
 		                                  : "normal watching");
 }
 
-/* the options every hold command shares; 0 ok, 2 usage, -1 --help shown */
-static int
-cli_hold_opts(int argc, char **argv, const char **cpath, const char **name,
-    const char **peer, const char **svc, uint64_t *ms, int *json,
-    const char *help)
-{
-	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"name", required_argument, NULL, 'n'},
-	    {"peer", required_argument, NULL, 'p'},
-	    {"service", required_argument, NULL, 's'},
-	    {"for", required_argument, NULL, 'f'},
-	    {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0}};
-	int ch;
-
-	while (
-	    (ch = getopt_long(argc, argv, "c:n:p:s:f:jh", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			*cpath = optarg;
-			break;
-		case 'n':
-			*name = optarg;
-			break;
-		case 'p':
-			*peer = optarg;
-			break;
-		case 's':
-			*svc = optarg;
-			break;
-		case 'f':
-			if (conf_parse_duration(optarg, ms) == -1 || *ms == 0) {
-				fprintf(stderr,
-				    "peerwatch: --for %s: not a duration "
-				    "(like 30m, 2h)\n",
-				    optarg);
-				return 2;
-			}
-			break;
-		case 'j':
-			*json = 1;
-			break;
-		case 'h':
-			printf("%s", help);
-			return -1;
-		default:
-			return 2;
-		}
-	}
-	return 0;
-}
-
 int
 cli_maintenance(int argc, char **argv)
 {
@@ -690,38 +656,40 @@ cli_maintenance(int argc, char **argv)
 	    "about, on every peer (the\nsetting travels in the heartbeats). "
 	    "It ends by itself after DURATION\n(default 1h, at most 7 days) "
 	    "or with `off`.\n";
-	const char *cpath = NULL, *name = NULL, *peer = NULL, *svc = NULL;
-	uint64_t ms = 60 * 60 * 1000;
+	struct cli_args a;
 	json_t *reply;
 	struct conf *c;
-	int json = 0, self, rc, on;
+	int self, rc, on, done;
 
-	if ((rc = cli_hold_opts(argc, argv, &cpath, &name, &peer, &svc, &ms,
-	         &json, help)) != 0)
-		return rc == -1 ? 0 : rc;
+	if ((rc = cli_opts(argc, argv, "c:n:p:s:f:jh", help, &a, &done)) != 0 ||
+	    done)
+		return rc;
+	if (a.ms == 0)
+		a.ms = 60 * 60 * 1000;
 	if (optind != argc - 1 ||
 	    (strcmp(argv[optind], "on") != 0 &&
 	        strcmp(argv[optind], "off") != 0) ||
-	    (peer && svc)) {
+	    (a.peer && a.svc)) {
 		fprintf(stderr, "usage: peerwatch maintenance on|off [--for "
 		                "DURATION] [--peer NAME | --service S@PEER]\n");
 		return 2;
 	}
 	on = strcmp(argv[optind], "on") == 0;
-	if ((c = cli_load(cpath, name, &self)) == NULL)
+	if ((c = cli_load(a.cpath, a.name, &self)) == NULL)
 		return 1;
-	if (peer && conf_peer_index(c, peer) < 0) {
-		fprintf(stderr, "peerwatch: no peer %s in %s\n", peer, c->path);
+	if (a.peer && conf_peer_index(c, a.peer) < 0) {
+		fprintf(
+		    stderr, "peerwatch: no peer %s in %s\n", a.peer, c->path);
 		conf_free(c);
 		return 1;
 	}
 	reply = cli_ask(c, self,
 	    json_pack("{sssssI}", "cmd", "maintenance", "key",
-	        svc    ? svc
-	        : peer ? peer
-	               : c->peers[self].name,
-	        "duration_ms", (json_int_t)(on ? ms : 0)),
-	    5000, json, cli_print_hold);
+	        a.svc    ? a.svc
+	        : a.peer ? a.peer
+	                 : c->peers[self].name,
+	        "duration_ms", (json_int_t)(on ? a.ms : 0)),
+	    5000, a.json, cli_print_hold);
 	rc = reply ? 0 : 1;
 	json_decref(reply);
 	conf_free(c);
@@ -731,47 +699,25 @@ cli_maintenance(int argc, char **argv)
 int
 cli_sleep_notice(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"name", required_argument, NULL, 'n'},
-	    {"cancel", no_argument, NULL, 'x'},
-	    {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-	const char *cpath = NULL, *name = NULL;
+	static const char help[] =
+	    "usage: peerwatch sleep-notice [--cancel] [-c FILE] [--name "
+	    "NAME]\n\nTell the mesh this host is about to sleep: the peers "
+	    "show it asleep,\nnever down, revived or paged, until it is "
+	    "heard again or max_sleep\npasses. The notice ends by itself "
+	    "when the daemon wakes; --cancel ends it\nnow. Run before suspend "
+	    "(deploy-units --linux writes a unit for\nsleep.target; on macOS "
+	    "the daemon hears the system's own notice).\n";
+	struct cli_args a;
 	json_t *reply;
 	struct conf *c;
-	int ch, self, rc, cancel = 0;
+	int self, rc, done;
 
-	while ((ch = getopt_long(argc, argv, "c:n:xh", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			cpath = optarg;
-			break;
-		case 'n':
-			name = optarg;
-			break;
-		case 'x':
-			cancel = 1;
-			break;
-		case 'h':
-			printf(
-			    "usage: peerwatch sleep-notice [--cancel] [-c "
-			    "FILE] "
-			    "[--name NAME]\n\nTell the mesh this host is "
-			    "about to sleep: the peers show it asleep,\nnever "
-			    "down, revived or paged, until it is heard again "
-			    "or max_sleep\npasses. The notice ends by itself "
-			    "when the daemon wakes; --cancel ends it\nnow. "
-			    "Run before suspend (deploy-units --linux writes "
-			    "a unit for\nsleep.target).\n");
-			return 0;
-		default:
-			return 2;
-		}
-	}
-	if ((c = cli_load(cpath, name, &self)) == NULL)
+	if ((rc = cli_opts(argc, argv, "c:n:xh", help, &a, &done)) != 0 || done)
+		return rc;
+	if ((c = cli_load(a.cpath, a.name, &self)) == NULL)
 		return 1;
 	reply = cli_ask(c, self,
-	    json_pack("{sssb}", "cmd", "sleep", "sleeping", !cancel), 5000, 0,
+	    json_pack("{sssb}", "cmd", "sleep", "sleeping", !a.cancel), 5000, 0,
 	    cli_print_ok);
 	rc = reply ? 0 : 1;
 	json_decref(reply);
