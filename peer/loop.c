@@ -149,6 +149,9 @@ loop_on_watch_change(void *arg)
 	struct loop *l = arg;
 
 	hb_kick(l->hb);
+	/* the local Ollama may be the service that changed: the failover
+	 * endpoint's view of it follows at once, not a probe later */
+	failover_probe_now(l->fo);
 }
 
 /* the services get at most this much of the datagram, the resource

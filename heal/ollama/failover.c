@@ -154,6 +154,13 @@ failover_payload(struct failover *f, const char *base, const char *self_name)
 	return f->payload;
 }
 
+void
+failover_probe_now(struct failover *f)
+{
+	if (f != NULL)
+		ollama_probe_now(f->probe);
+}
+
 json_t *
 failover_status_json(const struct failover *f)
 {

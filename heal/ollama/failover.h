@@ -43,6 +43,11 @@ void failover_on_payload(struct failover *, size_t peer, const json_t *);
 const char *failover_payload(
     struct failover *, const char *base, const char *self_name);
 
+/* something local changed (the local watch saw a service go up or down,
+ * the local Ollama perhaps): ask this host's own Ollama now, not at the
+ * next probe interval */
+void failover_probe_now(struct failover *);
+
 json_t *failover_status_json(const struct failover *);
 /* the endpoint's families, added to m */
 void failover_metrics(const struct failover *, struct metrics *m);

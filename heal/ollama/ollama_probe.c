@@ -122,6 +122,13 @@ ollama_probe_on_timer(evutil_socket_t fd, short what, void *arg)
 	ollama_probe_get(p, "/api/tags");
 }
 
+void
+ollama_probe_now(struct ollama_probe *p)
+{
+	if (p != NULL)
+		ollama_probe_on_timer(-1, 0, p); /* and the next in interval */
+}
+
 /* http://HOST:PORT/... -> http://127.0.0.1:PORT/..., NULL if HOST is
  * 127.0.0.1 (or localhost, ::1) already, or the URL does not parse */
 static char *

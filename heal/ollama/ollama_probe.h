@@ -23,6 +23,8 @@ typedef void (*ollama_probe_cb)(const struct ollama_report *, void *arg);
 struct ollama_probe *ollama_probe_new(struct event_base *, struct curlev *,
     const char *url, uint64_t interval_ms, ollama_probe_cb, void *arg);
 void ollama_probe_free(struct ollama_probe *);
+/* probe now (unless one is under way), and again an interval later */
+void ollama_probe_now(struct ollama_probe *);
 /* the last result (known = 0 before the first one) */
 const struct ollama_report *ollama_probe_report(const struct ollama_probe *);
 

@@ -14,11 +14,11 @@ OPORT=17900 # the fakes' port
 declare -A FPID=()
 
 # ollama_mesh NAME...: a loopback mesh, each peer with an Ollama URL;
-# OLLAMA_MESH_EXTRA adds [mesh] lines
+# OLLAMA_MESH_EXTRA adds [mesh] lines; OLLAMA_PROBE_INTERVAL (300ms)
 ollama_mesh() {
 	command -v python3 >/dev/null 2>&1 || skip "needs python3 (fake Ollama)"
 	command -v curl >/dev/null 2>&1 || skip "needs curl"
-	MESH_EXTRA="ollama_probe_interval = 300ms
+	MESH_EXTRA="ollama_probe_interval = ${OLLAMA_PROBE_INTERVAL:-300ms}
 ollama_backoff = 3s
 ${OLLAMA_MESH_EXTRA:-}" mesh_loopback "$@"
 	local n tmp=$T/peers.conf.tmp
