@@ -54,7 +54,8 @@ struct mb_peer {
 	json_t *services;            /* their "sv": {NAME: "u"|"d"|"?"...} */
 	uint64_t asleep_until;       /* wall ms: said it goes to sleep */
 	uint64_t seq_inc, seq;       /* the last datagram counted for loss */
-	double loss;                 /* its datagrams lost here, EWMA 0..1 */
+	uint64_t takeup_ms; /* as a target: its acting peer was lost then */
+	double loss;        /* its datagrams lost here, EWMA 0..1 */
 	/* this host's own acting for this peer as target */
 	int self_acting;
 	char step[32];
@@ -666,12 +667,17 @@ mb_candidate_stalled(
 	 * taken the target up: a peer that has just come back (a healed
 	 * partition) gets its own window, or everyone who still hears the
 	 * old acting peer step down would take over at once */
-	if (a->step[0] == '\0')
-		return now_ms -
-		           (m->p[c].alive_since_ms > m->p[t].confirmed_since_ms
-		                   ? m->p[c].alive_since_ms
-		                   : m->p[t].confirmed_since_ms) >
-		       takeup;
+	if (a->step[0] == '\0') {
+		uint64_t from = m->p[c].alive_since_ms;
+
+		if (m->p[t].confirmed_since_ms > from)
+			from = m->p[t].confirmed_since_ms;
+		/* or since the last acting peer was lost: its successor gets
+		 * its window too, or every survivor takes the target up */
+		if (m->p[t].takeup_ms > from)
+			from = m->p[t].takeup_ms;
+		return now_ms - from > takeup;
+	}
 	/* waiting for a human or for the hourly limit is not a stall, but
 	 * an honest peer leaves those steps in bounded time (an escalated
 	 * revive tries again, with a new attempt number, every
@@ -797,6 +803,14 @@ mb_update_target(
 	} else if (!confirmed && p->confirmed)
 		m->payload_dirty = 1;
 	p->confirmed = confirmed;
+	/* the acting peer itself went silent or lost its quorum: a new
+	 * take-up window for the others */
+	if (confirmed && p->acting_peer >= 0 &&
+	    (size_t)p->acting_peer != m->self &&
+	    (!mb_fresh(m, (size_t)p->acting_peer) ||
+	        !(m->p[p->acting_peer].has_view &&
+	            m->p[p->acting_peer].quorum)))
+		p->takeup_ms = now_ms;
 	acting = confirmed ? mb_choose_acting(m, t, now_ms) : -1;
 	p->acting_peer = acting;
 	mb_set_self_acting(m, t, acting == (int)m->self, now_ms);

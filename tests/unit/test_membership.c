@@ -604,6 +604,47 @@ test_skew_extremes(void **state)
 	teardown(f);
 }
 
+/* 100 ms ticks for ms, beats from a (acting for e, while a_alive), b and
+ * d every 500 ms; e silent */
+static void
+five_run(struct fixture *f, uint64_t ms, int a_alive)
+{
+	uint64_t end = f->now + ms;
+
+	while (f->now < end) {
+		if (f->now % 500 == 0) {
+			if (a_alive)
+				beat_step(f, 0, "-aaad", 1, 4, "connecting", 1);
+			beat(f, 1, "a-aad", 1, -1);
+			beat(f, 3, "aaa-d", 1, -1);
+		}
+		f->now += 100;
+		membership_tick(f->m, f->now);
+	}
+}
+
+/* the acting peer dies long after the target was confirmed down: its
+ * successor (the smallest name, b) gets a take-up window of its own, so c
+ * does not take the target up too (before: every survivor saw the others
+ * "stalled" since the confirmation and acted at once) */
+static void
+test_acting_peer_dies(void **state)
+{
+	struct fixture *f = mesh(5, 2);
+
+	(void)state;
+	five_run(f, 10000, 1);
+	assert_true(membership_confirmed_down(f->m, 4));
+	assert_int_equal(membership_acting_peer(f->m, 4), 0);
+	assert_int_equal(f->starts[4], 0);
+	/* a goes silent: b, not c, takes e up */
+	five_run(f, 2500, 0);
+	assert_int_not_equal(membership_state_of(f->m, 0), MEMBERSHIP_ALIVE);
+	assert_int_equal(membership_acting_peer(f->m, 4), 1);
+	assert_int_equal(f->starts[4], 0);
+	teardown(f);
+}
+
 /* peer 1's down_after as this host's status gives it */
 static json_int_t
 down_after_of(struct fixture *f, const char *name)
@@ -687,6 +728,7 @@ main(void)
 	    cmocka_unit_test(test_status_contract),
 	    cmocka_unit_test(test_skew_extremes),
 	    cmocka_unit_test(test_loss_stretches_down_after),
+	    cmocka_unit_test(test_acting_peer_dies),
 	};
 
 	log_init(1, -1);
