@@ -50,7 +50,24 @@ typedef void (*alert_test_cb)(json_t *result, void *arg);
 int alert_test(
     struct alert *, alert_test_cb, void *arg, char *err, size_t errlen);
 
-/* {"enabled":true,"outbox","sent","failed","rejected","held","last_error"} */
+/*
+ * Exactly one sender, across the mesh: every heartbeat goes to
+ * alert_on_heartbeat (payload NULL for a short one); alert_payload adds
+ * "al", the ids of the incidents about other peers this one delivered
+ * (most recent first, within budget bytes), to the status payload base.
+ * An incident another peer reports delivered is not sent again (its
+ * PROBLEM is dropped from the outbox, logged as alert_dropped); of two
+ * holders the first name sends the recovery. After a start, the outbox
+ * waits for every peer's report (at most down_after + 4 s). The change_cb
+ * runs when what alert_payload says changed. All take a NULL alert.
+ */
+void alert_on_heartbeat(
+    struct alert *, const char *peer, const json_t *payload);
+const char *alert_payload(struct alert *, const char *base, size_t budget);
+void alert_set_change_cb(struct alert *, void (*cb)(void *), void *arg);
+
+/* {"enabled":true,"outbox","sent","failed","rejected","held","dropped",
+ * "last_error","delivered_by":{"id":{"peer":true}}} */
 json_t *alert_status_json(const struct alert *);
 void alert_metrics(const struct alert *, struct metrics *);
 
