@@ -3,7 +3,9 @@
  * alert: escalation to Telegram, fed by the incident seam (incident.h).
  * Only the host that raises an incident sends it, and incidents are raised
  * where DESIGN.md says they are owned: the acting peer for another peer,
- * the host itself for its own quorum and services. An incident that closes
+ * the host itself for its own quorum and services; a sender that dies is
+ * taken over by the next acting peer without a second PROBLEM (see
+ * alert_on_heartbeat below). An incident that closes
  * within alert_grace is only logged; one that stays open is sent, then
  * reminded every alert_repeat, and its close sends a recovery. An id that
  * opens more than alert_flap_limit times an hour becomes one `flapping`
