@@ -168,10 +168,16 @@ loop_status_payload(void *arg)
 {
 	struct loop *l = arg;
 	const char *p;
+	size_t used, room;
 
 	p = watch_payload(l->watch, membership_payload(l->mb), LOOP_SV_BUDGET);
 	p = resguard_payload(l->rg, p, LOOP_RES_BUDGET);
-	p = alert_payload(l->alert, p, LOOP_AL_BUDGET);
+	/* never more than the datagram has left (a big mesh's base) */
+	used = WIRE_HDR_LEN + 1 + strlen(l->conf->peers[l->self].name) +
+	       WIRE_SIG_LEN + strlen(p);
+	room = used < WIRE_MAX ? WIRE_MAX - used : 0;
+	p = alert_payload(
+	    l->alert, p, room < LOOP_AL_BUDGET ? room : LOOP_AL_BUDGET);
 	return failover_payload(l->fo, p, l->conf->peers[l->self].name);
 }
 
