@@ -68,7 +68,9 @@ statefile_read(const char *dir, const char *name, size_t max, char **out,
 	int fd, e;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+	/* O_NONBLOCK: a FIFO planted at the name must not hang the loop */
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)) ==
+	    -1) {
 		e = errno;
 		snprintf(err, errlen, "%s: %s", path,
 		    e == ELOOP ? "is a symlink" : strerror(e));

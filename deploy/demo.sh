@@ -10,7 +10,8 @@
 # local watch restarts a web service the demo kills; beta's worker cannot
 # start and its circuit breaker opens; the Ollama failover endpoint
 # streams a chat from a (fake, tests/tools/fake_ollama.py) Ollama, then
-# from a peer's once alpha's own Ollama is killed; and alpha, cut off from
+# from a peer's once alpha's own Ollama is killed, and a backend dying
+# mid-stream ends the stream with an error line; and alpha, cut off from
 # the others, loses quorum; each escalation goes once to a stand-in
 # Telegram Bot API (tests/tools/fake_telegram.py), whose messages it shows.
 #
@@ -373,7 +374,7 @@ evdetail() {
 	ev "$1" | grep "\"type\":\"$2\"" | tail -n 1 |
 	    sed 's/.*"detail":"\([^"]*\)".*/\1/'
 }
-CHAT_OK=0 FAILOVER_OK=0
+CHAT_OK=0 FAILOVER_OK=0 MIDSTREAM_OK=0
 if [ $PY = 1 ]; then
 	say "6. alpha's web service is killed: its local watch restarts it"
 	wait_for 10 evtype alpha service_up
@@ -418,6 +419,19 @@ if [ $PY = 1 ]; then
 		FAILOVER_OK=1
 		echo "   answered by backend $(backend): $(wc -l <"$DIR/chat2.out" | tr -d ' ') lines, done"
 	fi
+	# the last backend dies after 3 lines: the client gets an error line,
+	# never a made-up "done"
+	curl -sS --max-time 5 -o /dev/null \
+	    "http://$(addr 1):$(($(port 0 1) + 50))/_fake" -d '{"die_after": 3}' || true
+	chat >"$DIR/chat3.out" 2>&1 || true
+	if grep '"error"' "$DIR/chat3.out" >/dev/null &&
+	    ! grep '"done": *true' "$DIR/chat3.out" >/dev/null; then
+		MIDSTREAM_OK=1
+		echo "   beta's Ollama dies mid-stream: $(($(wc -l <"$DIR/chat3.out") - 1)) lines, then"
+		echo "   $(tail -n 1 "$DIR/chat3.out" | cut -c1-100)"
+	fi
+	curl -sS --max-time 5 -o /dev/null \
+	    "http://$(addr 1):$(($(port 0 1) + 50))/_fake" -d '{"die_after": null}' || true
 
 	say "9. alpha is cut off (beta and gamma frozen): it loses quorum, acts on nothing, pages once"
 	kill -STOP "$(cat "$DIR/beta.pid")" "$(cat "$DIR/gamma.pid")"
@@ -451,6 +465,8 @@ if [ "$MODE" = check ]; then
 		check "a streamed chat through the failover endpoint" test $CHAT_OK = 1
 		check "the same chat from beta once alpha's Ollama died" \
 		    test $FAILOVER_OK = 1
+		check "a backend dying mid-stream ends the stream with an error line" \
+		    test $MIDSTREAM_OK = 1
 		check "the breaker paged once" \
 		    test "$(tg_count "PROBLEM circuit_open worker@beta")" = 1
 		check "alpha paged its lost quorum exactly once, and its return" \
@@ -474,7 +490,8 @@ if [ $REVIVE = 1 ]; then
              incarnation; the status table and the event log.
   and:       (with python3) a local service restarted by its host's
              watch, a circuit breaker opened on a service that cannot
-             start, a streamed Ollama chat failing over to a peer.
+             start, a streamed Ollama chat failing over to a peer, a
+             backend dying mid-stream (an error line, never a fake done).
   and:       escalations paged through a stand-in Telegram Bot API, each
              once: the breaker, the revive's report, a lost quorum and its
              return.

@@ -203,9 +203,13 @@ alert_post(struct alert *a, const char *text, curlev_post_cb cb, void *arg)
 	char url[1024];
 	struct curlev_get *g;
 	json_t *b = alert_body(a, text);
-	char *body = json_dumps(b, JSON_COMPACT);
+	char *body = b != NULL ? json_dumps(b, JSON_COMPACT) : NULL;
 
 	json_decref(b);
+	if (body == NULL) {
+		log_warnx("alert: a message not encodable as JSON");
+		return NULL;
+	}
 	snprintf(url, sizeof(url), "%s/bot%s/sendMessage", a->api, a->token);
 	g = curlev_post_json(a->cv, url, body, ALERT_SEND_TIMEOUT_MS, cb, arg);
 	sodium_memzero(url, sizeof(url));
@@ -222,6 +226,17 @@ alert_set_error(struct alert *a, const char *what, const char *why)
 	alert_scrub(tmp, a->token, a->last_error, sizeof(a->last_error));
 }
 
+/* a queue entry that starts with this holds its text itself: its
+ * outbox file could not be written (a full disk is when disk_critical
+ * fires); sent from memory, lost only if the daemon dies first */
+#define ALERT_MEM '\001'
+
+static const char *
+alert_head_name(const struct alert *a)
+{
+	return a->queue[0][0] == ALERT_MEM ? "(in memory)" : a->queue[0];
+}
+
 static void
 alert_drop_head(struct alert *a)
 {
@@ -235,6 +250,8 @@ alert_unlink(struct alert *a, const char *name, const char *rename_to)
 {
 	char p[4096], q[4096];
 
+	if (name[0] == ALERT_MEM)
+		return;
 	snprintf(p, sizeof(p), "%s/%s", a->outdir, name);
 	if (rename_to != NULL) {
 		snprintf(q, sizeof(q), "%s/%s", a->outdir, rename_to);
@@ -284,9 +301,9 @@ alert_sent_ok(struct alert *a, const json_t *ans, uint64_t now)
 	json_int_t id = json_integer_value(
 	    json_object_get(json_object_get(ans, "result"), "message_id"));
 
-	log_info(
-	    "alert sent: %s (message_id %lld)", a->queue[0], (long long)id);
-	evlog_write_new(a->ev, "alert_sent", a->name, a->queue[0],
+	log_info("alert sent: %s (message_id %lld)", alert_head_name(a),
+	    (long long)id);
+	evlog_write_new(a->ev, "alert_sent", a->name, alert_head_name(a),
 	    json_pack("{sI}", "message_id", id));
 	alert_unlink(a, a->queue[0], NULL);
 	alert_drop_head(a);
@@ -310,8 +327,8 @@ alert_sent_429(
 	if (secs > ALERT_RETRY_AFTER_MAX)
 		secs = ALERT_RETRY_AFTER_MAX;
 	alert_set_error(a, "429", desc ? desc : "Too Many Requests");
-	log_warnx("alert %s: rate limited, retrying in %lld s", a->queue[0],
-	    (long long)secs);
+	log_warnx("alert %s: rate limited, retrying in %lld s",
+	    alert_head_name(a), (long long)secs);
 	a->next_try_ms = now + (uint64_t)secs * 1000;
 }
 
@@ -321,10 +338,10 @@ alert_sent_rejected(struct alert *a, long http, const char *desc, uint64_t now)
 {
 	char rej[64];
 
-	snprintf(rej, sizeof(rej), "rejected-%s", a->queue[0]);
+	snprintf(rej, sizeof(rej), "rejected-%s", alert_head_name(a));
 	alert_set_error(a, "rejected", desc ? desc : "bad request");
 	log_warnx("alert %s rejected by the API (HTTP %ld): %s; kept as %s",
-	    a->queue[0], http, a->last_error, rej);
+	    alert_head_name(a), http, a->last_error, rej);
 	evlog_writef_new(a->ev, "alert_rejected", a->name,
 	    json_pack("{si}", "http", (int)http), "%s", a->last_error);
 	alert_unlink(a, a->queue[0], rej);
@@ -351,7 +368,8 @@ alert_sent_retry(struct alert *a, CURLcode rc, long http, const char *desc,
 	if (a->backoff_ms > ALERT_BACKOFF_MAX_MS)
 		a->backoff_ms = ALERT_BACKOFF_MAX_MS;
 	log_warnx("alert %s not delivered (%s); retrying in %llu ms",
-	    a->queue[0], a->last_error, (unsigned long long)a->backoff_ms);
+	    alert_head_name(a), a->last_error,
+	    (unsigned long long)a->backoff_ms);
 	a->next_try_ms = now + a->backoff_ms;
 }
 
@@ -439,17 +457,29 @@ alert_send_next(struct alert *a)
 	while (a->sending == NULL && a->nqueue > 0 &&
 	       clock_mono_ms() >= a->next_try_ms &&
 	       !alert_holding(a, clock_mono_ms())) {
+		if (a->queue[0][0] == ALERT_MEM) {
+			/* its outbox write failed: no parts to check */
+			json_decref(a->inflight);
+			a->inflight = NULL;
+			a->sending =
+			    alert_post(a, a->queue[0] + 1, alert_on_sent, a);
+			if (a->sending == NULL)
+				a->next_try_ms =
+				    clock_mono_ms() + ALERT_BACKOFF_MIN_MS;
+			continue;
+		}
 		if (statefile_read(a->outdir, a->queue[0], ALERT_OUTBOX_MAX,
 		        &data, err, sizeof(err)) == -1) {
 			log_warnx("outbox: %s: dropped",
-			    errno == ENOENT ? a->queue[0] : err);
+			    errno == ENOENT ? alert_head_name(a) : err);
 			alert_drop_head(a);
 			continue;
 		}
 		o = json_loads(data, 0, NULL);
 		free(data);
 		if (json_string_value(json_object_get(o, "text")) == NULL) {
-			log_warnx("outbox %s: no text; set aside", a->queue[0]);
+			log_warnx("outbox %s: no text; set aside",
+			    alert_head_name(a));
 			json_decref(o);
 			alert_unlink(a, a->queue[0], "rejected-unreadable");
 			alert_drop_head(a);
@@ -511,25 +541,31 @@ alert_outbox_put(struct alert *a, const char *text, json_t *parts)
 {
 	char name[ALERT_OUTBOX_NAME_LEN], err[512], iso[CLOCK_ISO_LEN];
 	uint64_t wall = clock_wall_ms();
+	char *s, *fixed = xstrdup(text);
 	json_t *o;
-	char *s;
 
+	alert_utf8_fix(fixed);
+	text = fixed;
 	alert_outbox_name(name, sizeof(name), wall, a->seq++);
 	o = json_pack("{ssss}", "created",
 	    clock_iso8601(wall, iso, sizeof(iso)), "text", text);
-	if (parts != NULL)
+	if (o != NULL && parts != NULL)
 		json_object_set_new(o, "parts", parts);
-	s = json_dumps(o, JSON_COMPACT);
+	else
+		json_decref(parts);
+	s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
-	if (statefile_write(a->outdir, name, s, err, sizeof(err)) == -1)
+	a->queue = xreallocarray(a->queue, a->nqueue + 1, sizeof(*a->queue));
+	if (s == NULL ||
+	    statefile_write(a->outdir, name, s, err, sizeof(err)) == -1) {
 		/* kept in memory only: still sent unless we die first */
-		log_warnx("outbox: %s", err);
-	else {
-		a->queue =
-		    xreallocarray(a->queue, a->nqueue + 1, sizeof(*a->queue));
+		log_warnx("outbox: %s; the message is kept in memory",
+		    s == NULL ? "not encoded" : err);
+		a->queue[a->nqueue++] = xasprintf("%c%s", ALERT_MEM, text);
+	} else
 		a->queue[a->nqueue++] = xstrdup(name);
-	}
 	free(s);
+	free(fixed);
 }
 
 /* --- incidents already sent (survive a restart) --------------------------- */
@@ -554,8 +590,10 @@ alert_known_save(struct alert *a)
 		             a->known[i].delivered));
 	s = json_dumps(arr, JSON_COMPACT);
 	json_decref(arr);
-	if (statefile_write(
-	        a->state_dir, ALERT_SENT_FILE, s, err, sizeof(err)) == -1)
+	if (s == NULL)
+		log_warnx("%s: not encoded", ALERT_SENT_FILE);
+	else if (statefile_write(
+	             a->state_dir, ALERT_SENT_FILE, s, err, sizeof(err)) == -1)
 		log_warnx("%s", err);
 	free(s);
 }
@@ -680,6 +718,7 @@ alert_on_explained(
 		return;
 	p->explain =
 	    xstrndup(r, len > ALERT_EXPLAIN_MAX ? ALERT_EXPLAIN_MAX : len);
+	alert_utf8_fix(p->explain); /* the cut may split a character */
 }
 
 static void
@@ -810,12 +849,17 @@ alert_flush(struct alert *a)
 			log_info("explanation: none within %llu ms; sending "
 			         "without",
 			    (unsigned long long)a->explain_ms);
-		t = p->explain == NULL ? xstrdup(p->text)
-		                       : xasprintf("%s\nThe model's guess (%s, "
-		                                   "unverified): %s",
-		                             p->text, a->model, p->explain);
+		t = p->explain == NULL
+		        ? xstrdup(p->text)
+		        : xasprintf("%s\nThe model's guess (%s, "
+		                    "unverified): %s",
+		              p->text, a->model ? a->model : "a model",
+		              p->explain);
 		if (p->id != NULL) {
+			/* the parts go into JSON as they are */
+			alert_utf8_fix(t);
 			ids[nf] = xstrdup(p->id);
+			alert_utf8_fix(ids[nf]);
 			firsts[nf++] = t;
 		} else
 			texts[nt++] = t;
@@ -901,18 +945,19 @@ static void
 alert_on_raised(
     struct alert *a, const char *kind, const char *subject, const char *detail)
 {
-	char id[512], fid[600];
+	/* ids as long as their subjects: a cut one would never match */
+	char *id = xasprintf("%s:%s", kind, subject), *fid;
 	unsigned opens;
 	struct al_inc *f;
 
-	snprintf(id, sizeof(id), "%s:%s", kind, subject);
 	opens = alert_flaps_open(a->flaps, id, clock_mono_ms());
 	if (a->flap_limit == 0 || opens <= a->flap_limit) {
 		if (alert_find(a, id) == NULL)
 			alert_add(a, kind, subject, detail);
+		free(id);
 		return;
 	}
-	snprintf(fid, sizeof(fid), "flapping:%s", id);
+	fid = xasprintf("flapping:%s", id);
 	if ((f = alert_find(a, fid)) == NULL) {
 		f = alert_add(a, "flapping", id, "");
 		f->due_ms = clock_mono_ms(); /* it has lasted long enough */
@@ -921,20 +966,24 @@ alert_on_raised(
 	}
 	snprintf(f->detail, sizeof(f->detail),
 	    "opened %u times in the last hour; latest: %s", opens, detail);
+	free(fid);
+	free(id);
 }
 
 static void
 alert_on_closed(
     struct alert *a, const char *kind, const char *subject, const char *why)
 {
-	char id[512], text[2048], since[CLOCK_ISO_LEN];
+	char *id = xasprintf("%s:%s", kind, subject), text[2048];
+	char since[CLOCK_ISO_LEN];
+	struct al_inc *i = alert_find(a, id);
 	const char *holder;
-	struct al_inc *i;
 	uint64_t open_s, now;
 
-	snprintf(id, sizeof(id), "%s:%s", kind, subject);
-	if ((i = alert_find(a, id)) == NULL)
+	if (i == NULL) {
+		free(id);
 		return; /* flapping: its own entry closes later */
+	}
 	open_s = (clock_mono_ms() - i->opened_ms + 500) / 1000;
 	if (!i->sent) {
 		a->held++;
@@ -942,6 +991,7 @@ alert_on_closed(
 		         "not sent",
 		    id, (unsigned long long)open_s);
 		alert_remove(a, i, 1);
+		free(id);
 		return;
 	}
 	now = clock_mono_ms();
@@ -958,6 +1008,7 @@ alert_on_closed(
 		        "recovery sent by another holder"));
 		a->dropped++;
 		alert_remove(a, i, 1);
+		free(id);
 		return;
 	}
 	snprintf(text, sizeof(text),
@@ -966,6 +1017,7 @@ alert_on_closed(
 	    (unsigned long long)open_s, a->name);
 	alert_queue(a, text, NULL, NULL, NULL);
 	alert_remove(a, i, 1);
+	free(id);
 }
 
 void
@@ -1033,8 +1085,12 @@ alert_tick_incidents(struct alert *a, uint64_t now)
 		/* a flapping entry ends after an hour without opens */
 		if (strcmp(i->kind, "flapping") == 0 &&
 		    alert_flaps_count(a->flaps, i->subject, now) == 0) {
+			size_t before = a->ninc;
+
 			alert_on_closed(
 			    a, i->kind, i->subject, "no opens for an hour");
+			if (a->ninc == before)
+				k++; /* not found by its id: never loop */
 			continue;
 		}
 		if ((!i->sent && now >= i->due_ms) ||
@@ -1136,17 +1192,20 @@ alert_reconf(struct alert *a, const struct conf *c, size_t self)
 
 	if (a == NULL)
 		return;
+	if (c->mesh.telegram_token_file == NULL) {
+		/* the old settings stay: the chat and API are gone too */
+		log_warnx("reload: telegram settings removed; a restart turns "
+		          "escalation off");
+		return;
+	}
 	alert_settings(a, c, self);
 	/* a shorter alert_repeat applies to the open incidents at once */
 	next += a->repeat_ms;
 	for (i = 0; i < a->ninc; i++)
 		if (a->inc[i].sent && a->inc[i].remind_ms > next)
 			a->inc[i].remind_ms = next;
-	if (c->mesh.telegram_token_file == NULL)
-		log_warnx("reload: telegram settings removed; a restart turns "
-		          "escalation off");
-	else if (alert_read_token(c->mesh.telegram_token_file, tok, sizeof(tok),
-	             err, sizeof(err)) == -1)
+	if (alert_read_token(c->mesh.telegram_token_file, tok, sizeof(tok), err,
+	        sizeof(err)) == -1)
 		log_warnx("reload: keeping the old token: %s", err);
 	else
 		memcpy(a->token, tok, sizeof(tok));

@@ -428,3 +428,49 @@ alert_scrub(const char *in, const char *token, char *out, size_t outlen)
 	}
 	out[o] = '\0';
 }
+
+/* the length of the valid UTF-8 sequence at s, 0 if there is none */
+static size_t
+alert_utf8_len(const unsigned char *s)
+{
+	size_t n, i;
+	unsigned c = s[0], min;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+		min = 0x80;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		min = 0x800;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		min = 0x10000;
+	} else
+		return 0;
+	c &= n == 2 ? 0x1f : n == 3 ? 0x0f : 0x07;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = (c << 6) | (s[i] & 0x3f);
+	}
+	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	return n;
+}
+
+void
+alert_utf8_fix(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+	size_t n;
+
+	while (*p != '\0') {
+		if ((n = alert_utf8_len(p)) == 0) {
+			*p++ = '?';
+			continue;
+		}
+		p += n;
+	}
+}

@@ -85,4 +85,9 @@ size_t alert_ids_fit(
  */
 void alert_scrub(const char *in, const char *token, char *out, size_t outlen);
 
+/* s made valid UTF-8 in place: each byte of a malformed, overlong or cut
+ * sequence becomes '?' (JSON refuses anything else; texts get cut at a
+ * byte count, details come from paths and command output) */
+void alert_utf8_fix(char *s);
+
 #endif

@@ -537,7 +537,8 @@ rv_on_ask_timer(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (t->running && t->job != NULL)
-		rvpool_answer(t->rv->pool, t->job, rv_silent(t->rv, t));
+		rvpool_answer(
+		    t->rv->pool, t->job, !t->aborting && rv_silent(t->rv, t));
 }
 
 /*
@@ -1066,6 +1067,7 @@ revive_manual(struct revive *rv, size_t idx, int dry_run, revive_done_cb done,
 		evtimer_del(t->timer);
 		t->running = 1;
 		t->job = j;
+		t->asked = 0;
 		t->attempt++;
 		rv_set_phase(t, RV_RUNNING);
 	}

@@ -43,7 +43,8 @@ rvwork_stopped(struct rvjob *j, const char *path, char *err, size_t errlen)
 	/* right before writing on a silent target: is it still silent? */
 	if (j->kind == RVJOB_REVIVE && j->peer_silent && j->ask != NULL &&
 	    !j->asked_go) {
-		if (!j->ask(j)) {
+		/* a SIGUSR1 during the wait for the answer counts too */
+		if (!j->ask(j) || (j->stop != NULL && *j->stop)) {
 			if (j->stop != NULL)
 				*j->stop = 1;
 			goto stop;

@@ -202,6 +202,10 @@ watch_load_breaker(struct watch *w, struct wsvc *s, const json_t *all)
 		return;
 	}
 	s->opened_wall = (uint64_t)json_integer_value(v);
+	/* a time from the future (a clock set back, a bad file) would keep
+	 * the breaker open until the clock caught up */
+	if (s->opened_wall > clock_wall_ms())
+		s->opened_wall = clock_wall_ms();
 	/* a half-open try interrupted by the restart gets its try again */
 	if (strcmp(b, "open") == 0)
 		s->breaker = BR_OPEN;
@@ -781,12 +785,15 @@ void
 watch_reconf(struct watch *w, const struct conf *c, size_t self)
 {
 	struct wsvc **pp, *s, *fresh = NULL, **tail = &fresh;
-	json_t *saved = watch_read_breakers(w);
+	json_t *saved;
 	size_t i;
 	int added = 0, removed = 0;
 
 	free(w->self_name);
 	w->self_name = xstrdup(c->peers[self].name);
+	free(w->state_dir);
+	w->state_dir = xstrdup(conf_state_dir(c, self));
+	saved = watch_read_breakers(w);
 	/* in the order of the file; unchanged probes keep their state */
 	for (i = 0; i < c->nservices; i++) {
 		if (!watch_is_mine(c, self, i))
@@ -1070,7 +1077,7 @@ watch_payload(struct watch *w, const char *base, size_t budget)
 	char v[4];
 	size_t used;
 
-	if (w == NULL || w->svcs == NULL)
+	if (w == NULL || w->svcs == NULL || budget < 16)
 		return base;
 	if ((o = json_loads(base, 0, NULL)) == NULL || !json_is_object(o)) {
 		json_decref(o);

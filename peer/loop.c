@@ -47,8 +47,10 @@ struct loop {
 	struct status *status;
 	struct ctl *ctl;
 	struct incidents *inc;
-	struct alert *alert; /* NULL: Telegram not configured */
-	int had_quorum;      /* quorum_lost is raised only after it held */
+	struct alert *alert;     /* NULL: Telegram not configured */
+	int had_quorum;          /* quorum_lost is raised only after it held */
+	int quorum_raised;       /* the quorum_lost incident is open */
+	uint64_t quorum_lost_ms; /* mono: lost since, 0 while held */
 	struct revive *rv;
 	struct failover *fo; /* NULL: no peer has an ollama URL */
 	struct watch *watch;
@@ -163,21 +165,28 @@ loop_on_watch_change(void *arg)
 #define LOOP_RES_BUDGET 200
 #define LOOP_AL_BUDGET 150 /* the incidents delivered (alert.h) */
 
+/* what is left of the datagram after the header, the name, the signature
+ * and the status so far (p), at most want */
+static size_t
+loop_room(const struct loop *l, const char *p, size_t want)
+{
+	size_t used = WIRE_HDR_LEN + 1 + strlen(l->conf->peers[l->self].name) +
+	              WIRE_SIG_LEN + strlen(p) + 16;
+
+	if (used >= WIRE_MAX)
+		return 0;
+	return WIRE_MAX - used < want ? WIRE_MAX - used : want;
+}
+
 static const char *
 loop_status_payload(void *arg)
 {
 	struct loop *l = arg;
-	const char *p;
-	size_t used, room;
+	const char *p = membership_payload(l->mb);
 
-	p = watch_payload(l->watch, membership_payload(l->mb), LOOP_SV_BUDGET);
-	p = resguard_payload(l->rg, p, LOOP_RES_BUDGET);
-	/* never more than the datagram has left (a big mesh's base) */
-	used = WIRE_HDR_LEN + 1 + strlen(l->conf->peers[l->self].name) +
-	       WIRE_SIG_LEN + strlen(p);
-	room = used < WIRE_MAX ? WIRE_MAX - used : 0;
-	p = alert_payload(
-	    l->alert, p, room < LOOP_AL_BUDGET ? room : LOOP_AL_BUDGET);
+	p = watch_payload(l->watch, p, loop_room(l, p, LOOP_SV_BUDGET));
+	p = resguard_payload(l->rg, p, loop_room(l, p, LOOP_RES_BUDGET));
+	p = alert_payload(l->alert, p, loop_room(l, p, LOOP_AL_BUDGET));
 	return failover_payload(l->fo, p, l->conf->peers[l->self].name);
 }
 
@@ -461,14 +470,29 @@ loop_check_quorum(struct loop *l)
 {
 	const char *me = l->conf->peers[l->self].name;
 	int q = membership_has_quorum(l->mb);
+	uint64_t now = clock_mono_ms();
 
-	if (q && !l->had_quorum)
-		incident_close(l->inc, "quorum_lost", me, "quorum regained");
-	else if (!q && l->had_quorum)
-		incident_raise(l->inc, "quorum_lost", me, clock_wall_ms(),
-		    "%s hears fewer than a quorum of the %zu peers", me,
-		    l->conf->npeers);
-	l->had_quorum = q;
+	if (q) {
+		if (l->quorum_raised)
+			incident_close(
+			    l->inc, "quorum_lost", me, "quorum regained");
+		l->had_quorum = 1;
+		l->quorum_raised = 0;
+		l->quorum_lost_ms = 0;
+		return;
+	}
+	if (!l->had_quorum || l->quorum_raised)
+		return; /* never had it (starting up), or said so already */
+	if (l->quorum_lost_ms == 0)
+		l->quorum_lost_ms = now;
+	/* a link back within a few seconds (a roaming laptop) is not an
+	 * incident: the loss must outlast twice down_after */
+	if (now - l->quorum_lost_ms < 2 * l->conf->mesh.down_after_ms)
+		return;
+	l->quorum_raised = 1;
+	incident_raise(l->inc, "quorum_lost", me, clock_wall_ms(),
+	    "%s hears fewer than a quorum of the %zu peers", me,
+	    l->conf->npeers);
 }
 
 static void

@@ -273,6 +273,10 @@ mb_parse_services(const json_t *sv)
 
 /* entries of "maint" reach this far into the future at most */
 #define MB_MAINT_MAX_MS (7ULL * 24 * 60 * 60 * 1000)
+/* how far ahead of this host's clock a setting's time may be */
+#define MB_MAINT_SKEW_MS (2ULL * 60 * 1000)
+/* at most this much of a status goes to maintenance entries */
+#define MB_MAINT_BYTES 240
 /* an ended entry is still sent this long, so "off" reaches everyone */
 #define MB_MAINT_LINGER_MS (10ULL * 60 * 1000)
 
@@ -307,9 +311,11 @@ mb_maint_entry(const json_t *v, uint64_t *until, uint64_t *set_at)
 		return -1;
 	u = json_integer_value(json_array_get(v, 0));
 	s = json_integer_value(json_array_get(v, 1));
+	/* a setting from the future would win over every later one: a
+	 * peer's clock may be ahead by MB_MAINT_SKEW_MS at most */
 	if (u < 0 || s <= 0 ||
 	    (uint64_t)u > clock_wall_ms() + MB_MAINT_MAX_MS ||
-	    (uint64_t)s > clock_wall_ms() + MB_MAINT_MAX_MS)
+	    (uint64_t)s > clock_wall_ms() + MB_MAINT_SKEW_MS)
 		return -1;
 	*until = (uint64_t)u;
 	*set_at = (uint64_t)s;
@@ -369,6 +375,36 @@ mb_merge_maint(struct membership *m, const json_t *maint)
 	}
 }
 
+/* the newest maintenance settings that fit MB_MAINT_BYTES */
+static json_t *
+mb_maint_newest(const struct membership *m)
+{
+	json_t *out = json_object(), *v, *best;
+	const char *k, *bk;
+	uint64_t until, set_at, bset, used = 2;
+
+	for (;;) {
+		best = NULL;
+		bk = NULL;
+		bset = 0;
+		json_object_foreach(m->maint, k, v) {
+			if (json_object_get(out, k) != NULL ||
+			    mb_maint_entry(v, &until, &set_at) == -1)
+				continue;
+			if (best == NULL || set_at > bset) {
+				best = v;
+				bk = k;
+				bset = set_at;
+			}
+		}
+		/* "key":[until,set_at], with 13-digit numbers */
+		if (best == NULL || used + strlen(bk) + 36 > MB_MAINT_BYTES)
+			return out;
+		used += strlen(bk) + 36;
+		json_object_set(out, bk, best);
+	}
+}
+
 int
 membership_maintenance(struct membership *m, const char *key,
     uint64_t duration_ms, char *err, size_t errlen)
@@ -385,6 +421,19 @@ membership_maintenance(struct membership *m, const char *key,
 		return -1;
 	}
 	mb_maint_set(m, key, duration_ms ? now + duration_ms : 0, now, 1);
+	{
+		uint64_t u, at;
+
+		if (mb_maint_entry(json_object_get(m->maint, key), &u, &at) ==
+		        -1 ||
+		    at != now) {
+			snprintf(err, errlen,
+			    "a newer setting of %s (from a peer whose clock "
+			    "is ahead) wins; try again in a minute",
+			    key);
+			return -1;
+		}
+	}
 	if (m->cb)
 		m->cb(MEMBERSHIP_EV_VIEW_CHANGED, m->self, m->arg);
 	return 0;
@@ -1015,8 +1064,10 @@ membership_payload(struct membership *m)
 			        until + MB_MAINT_LINGER_MS < now))
 				json_object_del(m->maint, k);
 		}
+		/* within MB_MAINT_BYTES of the datagram: the newest
+		 * settings first, the rest wait (they expire anyway) */
 		if (json_object_size(m->maint) > 0)
-			json_object_set(root, "maint", m->maint);
+			json_object_set_new(root, "maint", mb_maint_newest(m));
 	}
 	free(m->payload);
 	m->payload = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);

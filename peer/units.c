@@ -445,7 +445,9 @@ units_rw_word(const char *dir)
  * does not stop the start), state_dir 0700 as the daemon makes it.
  * ProtectHome=read-only, not yes: exec probes and restart commands may live
  * under /home; a guard there gets its directory back as writable through
- * ReadWritePaths.
+ * ReadWritePaths. /tmp and /var/tmp stay writable for the commands the
+ * daemon runs; what a disk_cleanup deletes is the user's to add
+ * (systemctl edit peerwatch): making / writable would void the sandbox.
  */
 static char *
 units_linux_sandbox(const struct conf *c, size_t self)
@@ -477,6 +479,11 @@ units_linux_sandbox(const struct conf *c, size_t self)
 		free(w);
 		mk = t;
 	}
+	/* exec probes, restart and cleanup commands are the daemon's
+	 * children and may want a temporary file */
+	t = xasprintf("%s -/tmp -/var/tmp", rw);
+	free(rw);
+	rw = t;
 	out = xasprintf("%sNoNewPrivileges=yes\nProtectSystem=strict\n"
 	                "ReadWritePaths=%s\nProtectHome=read-only\n"
 	                "ProtectKernelTunables=yes\n"

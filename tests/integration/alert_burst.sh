@@ -88,6 +88,17 @@ hold 4 eval '[ "$(tg_count flappy@alpha)" -eq 1 ]' ||
     fail "flappy in $(tg_count flappy@alpha) messages"
 [ "$(tg_count "PROBLEM circuit_open flappy@alpha")" -eq 0 ] ||
     fail "a short open of flappy was sent on its own"
+
+# a reload that removes Telegram keeps the daemon (and its old settings)
+grep -v '^telegram_' "$T/peers.conf" >"$T/peers.conf.new"
+mv "$T/peers.conf.new" "$T/peers.conf"
+n=$(ev_count alpha config_reloaded)
+kill -HUP "${PID[alpha]}"
+wait_until 5 eval '[ "$(ev_count alpha config_reloaded)" -gt '"$n"' ]' ||
+    fail "alpha did not reload"
+status alpha || fail "alpha died on a reload without Telegram"
+grep -q 'telegram settings removed' "$T/alpha.log" ||
+    fail "no word on the removed Telegram settings"
 stop_all_clean
 tg_no_token_leak
 pass

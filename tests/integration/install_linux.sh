@@ -58,7 +58,7 @@ done
 
 # the sandbox: state_dir, the flag dir and the guarded file's dir writable
 svc=$R/etc/systemd/system/peerwatch.service
-for l in "ReadWritePaths=-/var/lib/peerwatch -/var/lib/peerwatch/flags -/srv/bot" \
+for l in "ReadWritePaths=-/var/lib/peerwatch -/var/lib/peerwatch/flags -/srv/bot -/tmp -/var/tmp" \
     ProtectSystem=strict ProtectHome=read-only NoNewPrivileges=yes Restart=always \
     RestartSec=2 StartLimitBurst=10 StartLimitIntervalSec=60 \
     "ExecStartPre=-+/bin/mkdir -p -m 0700 \"/var/lib/peerwatch\"" "ExecStartPre=-+/bin/mkdir -p \"/srv/bot\""; do

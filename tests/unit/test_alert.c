@@ -284,6 +284,29 @@ test_mesh_holders(void **state)
 	alert_mesh_free(m);
 }
 
+static void
+test_utf8_fix(void **state)
+{
+	char a[] = "caf\xc3\xa9 ok", b[] = "cut \xc3", c[] = "\xff\xfe x",
+	     d[] = "over \xc0\xaf long", e[] = "sur \xed\xa0\x80 rogate",
+	     f[] = "\xe2\x80\x9cquoted\xe2\x80\x9d \xf0\x9f\x98\x80";
+
+	(void)state;
+	alert_utf8_fix(a);
+	assert_string_equal(a, "caf\xc3\xa9 ok"); /* valid stays */
+	alert_utf8_fix(b);
+	assert_string_equal(b, "cut ?"); /* a character cut in two */
+	alert_utf8_fix(c);
+	assert_string_equal(c, "?? x");
+	alert_utf8_fix(d);
+	assert_string_equal(d, "over ?? long"); /* overlong '/' */
+	alert_utf8_fix(e);
+	assert_string_equal(e, "sur ??? rogate");
+	alert_utf8_fix(f);
+	assert_string_equal(
+	    f, "\xe2\x80\x9cquoted\xe2\x80\x9d \xf0\x9f\x98\x80");
+}
+
 int
 main(void)
 {
@@ -296,6 +319,7 @@ main(void)
 	    cmocka_unit_test(test_token_file_checks),
 	    cmocka_unit_test(test_ids_fit_budget),
 	    cmocka_unit_test(test_mesh_holders),
+	    cmocka_unit_test(test_utf8_fix),
 	};
 
 	log_init(1, -1);
