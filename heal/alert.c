@@ -45,6 +45,13 @@
 #define ALERT_SENT_FILE "alerts.json"
 #define ALERT_EXPLAIN_MAX 600  /* bytes of the model's answer kept */
 #define ALERT_EVENTS_TAIL 8192 /* bytes of events.jsonl read for a prompt */
+/* after a start the outbox waits for every peer's report, at most
+ * down_after plus this (a full status payload comes every 3 s) */
+#define ALERT_HOLD_EXTRA_MS 4000
+/* a peer that held an incident this recently still counts as a holder
+ * when it closes (peers see the subject return at slightly different
+ * times; the first to close must not leave the recovery to nobody) */
+#define ALERT_LINGER_MS 60000
 
 struct al_inc {
 	char *id; /* kind:subject */
@@ -55,11 +62,13 @@ struct al_inc {
 	uint64_t opened_wall;
 	uint64_t due_ms;    /* the first message, while !sent */
 	uint64_t remind_ms; /* the next reminder, once sent */
-	int sent;
+	int sent;           /* its first message is queued (or not needed) */
+	int delivered;      /* the API took it, here or on another peer */
 };
 
 struct al_piece {
 	char *text;
+	char *id;              /* a first message (PROBLEM): its incident */
 	char *explain;         /* the model's answer, or NULL */
 	struct curlev_get *ex; /* asking for it */
 	uint64_t ex_deadline;
@@ -71,6 +80,7 @@ struct al_piece {
 struct al_known {
 	char *id;
 	uint64_t sent_wall;
+	int delivered;
 };
 
 struct alert {
@@ -100,6 +110,15 @@ struct alert {
 	struct curlev_get *test;
 	alert_test_cb test_cb;
 	void *test_arg;
+	/* exactly one sender: what the other peers delivered */
+	struct alert_mesh *mesh;
+	size_t npeers;
+	uint64_t down_ms, hold_until;
+	json_t *inflight; /* the incident ids of the message being sent */
+	uint64_t dropped;
+	char *payload;
+	void (*change_cb)(void *);
+	void *change_arg;
 };
 
 /* --- the token ------------------------------------------------------------ */
@@ -242,6 +261,39 @@ alert_unlink(struct alert *a, const char *name, const char *rename_to)
 		log_warn("unlink %s", p);
 }
 
+static void alert_known_save(struct alert *);
+
+/* the incident's first message reached the chat (here or elsewhere): it
+ * goes into our reports */
+static void
+alert_mark_delivered(struct alert *a, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < a->ninc; i++)
+		if (strcmp(a->inc[i].id, id) == 0 && !a->inc[i].delivered) {
+			a->inc[i].delivered = 1;
+			if (a->change_cb)
+				a->change_cb(a->change_arg);
+		}
+	for (i = 0; i < a->nknown; i++)
+		if (strcmp(a->known[i].id, id) == 0)
+			a->known[i].delivered = 1;
+	alert_known_save(a);
+}
+
+static void
+alert_inflight_delivered(struct alert *a)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(a->inflight, i, e)
+		alert_mark_delivered(a, json_string_value(e));
+	json_decref(a->inflight);
+	a->inflight = NULL;
+}
+
 /* the API took the head of the queue */
 static void
 alert_sent_ok(struct alert *a, const json_t *ans, uint64_t now)
@@ -258,6 +310,7 @@ alert_sent_ok(struct alert *a, const json_t *ans, uint64_t now)
 	a->sent++;
 	a->backoff_ms = 0;
 	a->next_try_ms = now + ALERT_PACE_MS;
+	alert_inflight_delivered(a);
 }
 
 /* 429: wait what the API asks (range-checked) */
@@ -344,15 +397,70 @@ alert_on_sent(
 		alert_sent_retry(a, rc, http, desc, error, now);
 }
 
+/*
+ * The text of an outbox message without the incidents another peer
+ * reports as delivered (each logged as alert_dropped): a new string, or
+ * NULL when nothing is left. *ids gets the incident ids it still carries.
+ */
+static char *
+alert_unsent_text(struct alert *a, const json_t *o, json_t **ids)
+{
+	const json_t *parts = json_object_get(o, "parts");
+	const char *id, *text, *by;
+	char *out = NULL, *t;
+	json_t *e;
+	size_t i;
+
+	*ids = json_array();
+	if (!json_is_array(parts))
+		return xstrdup(json_string_value(json_object_get(o, "text")));
+	json_array_foreach(parts, i, e) {
+		id = json_string_value(json_object_get(e, "id"));
+		text = json_string_value(json_object_get(e, "text"));
+		if (id == NULL || text == NULL)
+			continue;
+		if ((by = alert_mesh_holder(a->mesh, id)) != NULL) {
+			log_info("alert %s: %s was delivered by %s; not sent "
+			         "again",
+			    a->queue[0], id, by);
+			evlog_write_new(a->ev, "alert_dropped", a->name, id,
+			    json_pack("{ssss}", "by", by, "reason",
+			        "delivered by another peer"));
+			a->dropped++;
+			alert_mark_delivered(a, id);
+			continue;
+		}
+		json_array_append_new(*ids, json_string(id));
+		t = out == NULL ? xstrdup(text)
+		                : xasprintf("%s\n\n%s", out, text);
+		free(out);
+		out = t;
+	}
+	return out;
+}
+
+/* after a start, until every peer reported (or long enough): what it
+ * delivered while we were away decides what we still send */
+static int
+alert_holding(const struct alert *a, uint64_t now)
+{
+	return now < a->hold_until &&
+	       alert_mesh_nreported(a->mesh) + 1 < a->npeers;
+}
+
 static void
 alert_send_next(struct alert *a)
 {
-	char err[512], *data = NULL;
-	json_t *o;
+	char err[512], *data = NULL, *text;
+	json_t *o, *ids;
 
 	while (a->sending == NULL && a->nqueue > 0 &&
-	       clock_mono_ms() >= a->next_try_ms) {
+	       clock_mono_ms() >= a->next_try_ms &&
+	       !alert_holding(a, clock_mono_ms())) {
 		if (a->queue[0][0] == ALERT_MEM) {
+			/* its outbox write failed: no parts to check */
+			json_decref(a->inflight);
+			a->inflight = NULL;
 			a->sending =
 			    alert_post(a, a->queue[0] + 1, alert_on_sent, a);
 			if (a->sending == NULL)
@@ -377,10 +485,20 @@ alert_send_next(struct alert *a)
 			alert_drop_head(a);
 			continue;
 		}
-		a->sending =
-		    alert_post(a, json_string_value(json_object_get(o, "text")),
-		        alert_on_sent, a);
+		text = alert_unsent_text(a, o, &ids);
 		json_decref(o);
+		if (text == NULL) {
+			log_info("alert %s: nothing left to send; dropped",
+			    a->queue[0]);
+			json_decref(ids);
+			alert_unlink(a, a->queue[0], NULL);
+			alert_drop_head(a);
+			continue;
+		}
+		json_decref(a->inflight);
+		a->inflight = ids;
+		a->sending = alert_post(a, text, alert_on_sent, a);
+		free(text);
 		if (a->sending == NULL)
 			a->next_try_ms = clock_mono_ms() + ALERT_BACKOFF_MIN_MS;
 	}
@@ -419,7 +537,7 @@ alert_outbox_scan(struct alert *a)
 }
 
 static void
-alert_outbox_put(struct alert *a, const char *text)
+alert_outbox_put(struct alert *a, const char *text, json_t *parts)
 {
 	char name[ALERT_OUTBOX_NAME_LEN], err[512], iso[CLOCK_ISO_LEN];
 	uint64_t wall = clock_wall_ms();
@@ -431,6 +549,10 @@ alert_outbox_put(struct alert *a, const char *text)
 	alert_outbox_name(name, sizeof(name), wall, a->seq++);
 	o = json_pack("{ssss}", "created",
 	    clock_iso8601(wall, iso, sizeof(iso)), "text", text);
+	if (o != NULL && parts != NULL)
+		json_object_set_new(o, "parts", parts);
+	else
+		json_decref(parts);
 	s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	a->queue = xreallocarray(a->queue, a->nqueue + 1, sizeof(*a->queue));
@@ -458,12 +580,14 @@ alert_known_save(struct alert *a)
 	for (i = 0; i < a->ninc; i++)
 		if (a->inc[i].sent)
 			json_array_append_new(
-			    arr, json_pack("{sssI}", "id", a->inc[i].id, "sent",
-			             (json_int_t)a->inc[i].opened_wall));
+			    arr, json_pack("{sssIsb}", "id", a->inc[i].id,
+			             "sent", (json_int_t)a->inc[i].opened_wall,
+			             "delivered", a->inc[i].delivered));
 	for (i = 0; i < a->nknown; i++)
 		json_array_append_new(
-		    arr, json_pack("{sssI}", "id", a->known[i].id, "sent",
-		             (json_int_t)a->known[i].sent_wall));
+		    arr, json_pack("{sssIsb}", "id", a->known[i].id, "sent",
+		             (json_int_t)a->known[i].sent_wall, "delivered",
+		             a->known[i].delivered));
 	s = json_dumps(arr, JSON_COMPACT);
 	json_decref(arr);
 	if (s == NULL)
@@ -501,6 +625,8 @@ alert_known_load(struct alert *a)
 		a->known =
 		    xreallocarray(a->known, a->nknown + 1, sizeof(*a->known));
 		a->known[a->nknown].id = xstrdup(id);
+		a->known[a->nknown].delivered =
+		    json_is_true(json_object_get(e, "delivered"));
 		a->known[a->nknown++].sent_wall =
 		    (uint64_t)json_integer_value(t);
 	}
@@ -509,7 +635,8 @@ alert_known_load(struct alert *a)
 
 /* 1 (and forgotten) if id was sent before this run */
 static int
-alert_known_take(struct alert *a, const char *id, uint64_t *sent_wall)
+alert_known_take(
+    struct alert *a, const char *id, uint64_t *sent_wall, int *delivered)
 {
 	size_t i;
 
@@ -517,6 +644,7 @@ alert_known_take(struct alert *a, const char *id, uint64_t *sent_wall)
 		if (strcmp(a->known[i].id, id) != 0)
 			continue;
 		*sent_wall = a->known[i].sent_wall;
+		*delivered = a->known[i].delivered;
 		free(a->known[i].id);
 		a->known[i] = a->known[--a->nknown];
 		return 1;
@@ -626,6 +754,7 @@ alert_piece_free(struct alert *a, struct al_piece *p)
 {
 	curlev_get_cancel(a->cv, p->ex);
 	free(p->text);
+	free(p->id);
 	free(p->explain);
 	free(p);
 }
@@ -639,6 +768,8 @@ alert_queue(struct alert *a, const char *text, const char *kind,
 
 	p->text = xstrdup(text);
 	p->a = a;
+	if (kind != NULL)
+		p->id = xasprintf("%s:%s", kind, subject);
 	if (a->model != NULL && kind != NULL)
 		alert_explain(a, p, kind, subject, detail);
 	if (a->nbatch == 0)
@@ -660,35 +791,95 @@ alert_batch_ready(const struct alert *a, uint64_t now)
 	return 1;
 }
 
+/*
+ * First messages (PROBLEM) go out in messages of their own whose outbox
+ * file names each incident ("parts"), so that one another peer delivered
+ * meanwhile can be left out; the rest is packed as it comes.
+ */
+static void
+alert_put_firsts(struct alert *a, char **texts, char **ids, size_t n)
+{
+	json_t *parts = NULL;
+	char *cur = NULL, *t, **m;
+	size_t i, k, nm;
+
+	for (i = 0; i <= n; i++) {
+		if (cur != NULL &&
+		    (i == n ||
+		        strlen(cur) + 2 + strlen(texts[i]) > ALERT_MSG_MAX)) {
+			alert_outbox_put(a, cur, parts);
+			free(cur);
+			cur = NULL;
+			parts = NULL;
+		}
+		if (i == n)
+			break;
+		if (strlen(texts[i]) > ALERT_MSG_MAX) {
+			/* cut into several: sent as it is */
+			nm = alert_pack((const char *const *)&texts[i], 1,
+			    ALERT_MSG_MAX, &m);
+			for (k = 0; k < nm; k++)
+				alert_outbox_put(a, m[k], NULL);
+			alert_pack_free(m, nm);
+			continue;
+		}
+		if (parts == NULL)
+			parts = json_array();
+		json_array_append_new(
+		    parts, json_pack("{ssss}", "id", ids[i], "text", texts[i]));
+		t = cur == NULL ? xstrdup(texts[i])
+		                : xasprintf("%s\n\n%s", cur, texts[i]);
+		free(cur);
+		cur = t;
+	}
+}
+
 static void
 alert_flush(struct alert *a)
 {
 	char **texts = xreallocarray(NULL, a->nbatch, sizeof(*texts)), **m;
-	size_t i, n;
+	char **firsts = xreallocarray(NULL, a->nbatch, sizeof(*firsts));
+	char **ids = xreallocarray(NULL, a->nbatch, sizeof(*ids));
+	size_t i, n, nt = 0, nf = 0;
 
 	for (i = 0; i < a->nbatch; i++) {
 		struct al_piece *p = a->batch[i];
+		char *t;
 		if (p->ex != NULL)
 			log_info("explanation: none within %llu ms; sending "
 			         "without",
 			    (unsigned long long)a->explain_ms);
-		texts[i] = p->explain == NULL
-		               ? xstrdup(p->text)
-		               : xasprintf("%s\nThe model's guess (%s, "
-		                           "unverified): %s",
-		                     p->text, a->model ? a->model : "a model",
-		                     p->explain);
+		t = p->explain == NULL
+		        ? xstrdup(p->text)
+		        : xasprintf("%s\nThe model's guess (%s, "
+		                    "unverified): %s",
+		              p->text, a->model ? a->model : "a model",
+		              p->explain);
+		if (p->id != NULL) {
+			/* the parts go into JSON as they are */
+			alert_utf8_fix(t);
+			ids[nf] = xstrdup(p->id);
+			alert_utf8_fix(ids[nf]);
+			firsts[nf++] = t;
+		} else
+			texts[nt++] = t;
 		alert_piece_free(a, p);
 	}
-	n = alert_pack(
-	    (const char *const *)texts, a->nbatch, ALERT_MSG_MAX, &m);
-	for (i = 0; i < a->nbatch; i++)
-		free(texts[i]);
-	free(texts);
 	a->nbatch = 0;
+	alert_put_firsts(a, firsts, ids, nf);
+	n = alert_pack((const char *const *)texts, nt, ALERT_MSG_MAX, &m);
 	for (i = 0; i < n; i++)
-		alert_outbox_put(a, m[i]);
+		alert_outbox_put(a, m[i], NULL);
 	alert_pack_free(m, n);
+	for (i = 0; i < nt; i++)
+		free(texts[i]);
+	for (i = 0; i < nf; i++) {
+		free(firsts[i]);
+		free(ids[i]);
+	}
+	free(texts);
+	free(firsts);
+	free(ids);
 	alert_known_save(a);
 }
 
@@ -722,7 +913,7 @@ alert_add(
 	i->opened_ms = now;
 	i->opened_wall = clock_wall_ms();
 	i->due_ms = now + a->grace_ms;
-	if (alert_known_take(a, i->id, &sent_wall)) {
+	if (alert_known_take(a, i->id, &sent_wall, &i->delivered)) {
 		/* sent before a restart: remind on the old schedule */
 		log_info(
 		    "incident %s was sent before this start; not again", i->id);
@@ -740,6 +931,8 @@ alert_remove(struct alert *a, struct al_inc *i, int save)
 {
 	int was_sent = i->sent;
 
+	if (i->delivered && save && a->change_cb)
+		a->change_cb(a->change_arg);
 	free(i->id);
 	free(i->kind);
 	free(i->subject);
@@ -784,7 +977,8 @@ alert_on_closed(
 	char *id = xasprintf("%s:%s", kind, subject), text[2048];
 	char since[CLOCK_ISO_LEN];
 	struct al_inc *i = alert_find(a, id);
-	uint64_t open_s;
+	const char *holder;
+	uint64_t open_s, now;
 
 	if (i == NULL) {
 		free(id);
@@ -796,6 +990,23 @@ alert_on_closed(
 		log_info("incident %s closed after %llu s, within alert_grace: "
 		         "not sent",
 		    id, (unsigned long long)open_s);
+		alert_remove(a, i, 1);
+		free(id);
+		return;
+	}
+	now = clock_mono_ms();
+	holder = alert_mesh_first_holder(a->mesh, id,
+	    now > a->down_ms ? now - a->down_ms : 0,
+	    now > ALERT_LINGER_MS ? now - ALERT_LINGER_MS : 0);
+	if (holder != NULL && strcmp(holder, a->name) < 0) {
+		/* it holds it too: one recovery, from the first name */
+		log_info("incident %s closed; %s holds it too and sends the "
+		         "recovery",
+		    id, holder);
+		evlog_write_new(a->ev, "alert_dropped", a->name, id,
+		    json_pack("{ssss}", "by", holder, "reason",
+		        "recovery sent by another holder"));
+		a->dropped++;
 		alert_remove(a, i, 1);
 		free(id);
 		return;
@@ -837,7 +1048,23 @@ alert_due(struct alert *a, struct al_inc *i, uint64_t now)
 {
 	char text[2048], since[CLOCK_ISO_LEN];
 	int first = !i->sent;
+	const char *by;
 
+	if (first && (by = alert_mesh_holder(a->mesh, i->id)) != NULL) {
+		/* another peer sent it (and died, or acted before us): it is
+		 * ours now, for reminders and the recovery, not sent twice */
+		log_info("incident %s was delivered by %s; taken over, not "
+		         "sent again",
+		    i->id, by);
+		evlog_write_new(a->ev, "alert_dropped", a->name, i->id,
+		    json_pack("{ssss}", "by", by, "reason",
+		        "delivered by another peer"));
+		a->dropped++;
+		i->sent = 1;
+		i->remind_ms = now + a->repeat_ms;
+		alert_mark_delivered(a, i->id);
+		return;
+	}
 	snprintf(text, sizeof(text), "%s %s %s: %s\n(open since %s; from %s)",
 	    first ? "PROBLEM" : "STILL OPEN", i->kind, i->subject, i->detail,
 	    clock_iso8601(i->opened_wall, since, sizeof(since)), a->name);
@@ -910,6 +1137,8 @@ alert_settings(struct alert *a, const struct conf *c, size_t self)
 	a->repeat_ms = c->mesh.alert_repeat_ms;
 	a->flap_limit = c->mesh.alert_flap_limit;
 	a->explain_ms = c->mesh.alert_explain_timeout_ms;
+	a->npeers = c->npeers;
+	a->down_ms = c->mesh.down_after_ms;
 }
 
 struct alert *
@@ -945,6 +1174,8 @@ alert_new(struct event_base *base, struct evlog *ev, const struct conf *c,
 	alert_settings(a, c, self);
 	a->cv = curlev_new(base);
 	a->flaps = alert_flaps_new();
+	a->mesh = alert_mesh_new();
+	a->hold_until = clock_mono_ms() + a->down_ms + ALERT_HOLD_EXTRA_MS;
 	alert_known_load(a);
 	alert_outbox_scan(a);
 	a->timer = event_new(base, -1, EV_PERSIST, alert_on_tick, a);
@@ -1008,6 +1239,9 @@ alert_free(struct alert *a)
 		free(a->queue[i]);
 	free(a->queue);
 	alert_flaps_free(a->flaps);
+	alert_mesh_free(a->mesh);
+	json_decref(a->inflight);
+	free(a->payload);
 	curlev_free(a->cv);
 	if (a->token)
 		sodium_free(a->token);
@@ -1069,10 +1303,129 @@ alert_test(
 json_t *
 alert_status_json(const struct alert *a)
 {
-	return json_pack("{sbsIsIsIsIsIss}", "enabled", 1, "outbox",
+	const char *ids[64], *peers[64];
+	size_t i, n = alert_mesh_current(a->mesh, ids, peers, 64);
+	json_t *o, *d = json_object();
+
+	/* {"id":{"peer":true}}: what the others report delivered */
+	for (i = 0; i < n; i++) {
+		json_t *by = json_object_get(d, ids[i]);
+		if (by == NULL) {
+			by = json_object();
+			json_object_set_new(d, ids[i], by);
+		}
+		json_object_set_new(by, peers[i], json_true());
+	}
+	o = json_pack("{sbsIsIsIsIsIsIsssO}", "enabled", 1, "outbox",
 	    (json_int_t)a->nqueue, "sent", (json_int_t)a->sent, "failed",
 	    (json_int_t)a->failed, "rejected", (json_int_t)a->rejected, "held",
-	    (json_int_t)a->held, "last_error", a->last_error);
+	    (json_int_t)a->held, "dropped", (json_int_t)a->dropped,
+	    "last_error", a->last_error, "delivered_by", d);
+	json_decref(d);
+	return o;
+}
+
+/* --- what the other peers delivered --------------------------------------- */
+
+void
+alert_on_heartbeat(struct alert *a, const char *peer, const json_t *payload)
+{
+	const char *ids[ALERT_MESH_IDS_MAX];
+	const json_t *al, *e;
+	size_t i, n = 0;
+
+	if (a == NULL)
+		return;
+	if (payload == NULL) {
+		alert_mesh_heard(a->mesh, peer, clock_mono_ms());
+		return;
+	}
+	al = json_object_get(payload, "al");
+	json_array_foreach(al, i, e) {
+		if (n == ALERT_MESH_IDS_MAX)
+			break;
+		if (json_is_string(e))
+			ids[n++] = json_string_value(e);
+	}
+	alert_mesh_report(a->mesh, peer, ids, n, clock_mono_ms());
+}
+
+static int
+alert_cmp_newest(const void *x, const void *y)
+{
+	const struct al_inc *const *p = x, *const *q = y;
+
+	if ((*p)->opened_wall != (*q)->opened_wall)
+		return (*p)->opened_wall > (*q)->opened_wall ? -1 : 1;
+	return strcmp((*p)->id, (*q)->id);
+}
+
+/* an incident this peer holds for the mesh: about another peer, delivered */
+static int
+alert_reportable(const struct alert *a, const struct al_inc *i)
+{
+	const char *host = strrchr(i->subject, '@');
+
+	return i->delivered && strcmp(i->kind, "flapping") != 0 &&
+	       strcmp(host ? host + 1 : i->subject, a->name) != 0;
+}
+
+const char *
+alert_payload(struct alert *a, const char *base, size_t budget)
+{
+	const struct al_inc **v;
+	const char **ids;
+	size_t i, n = 0, *keep, nk;
+	json_t *o, *arr;
+	char *out;
+
+	if (a == NULL)
+		return base;
+	v = xreallocarray(NULL, a->ninc + 1, sizeof(*v));
+	for (i = 0; i < a->ninc; i++)
+		if (alert_reportable(a, &a->inc[i]))
+			v[n++] = &a->inc[i];
+	if (n == 0 || (o = json_loads(base, 0, NULL)) == NULL) {
+		free(v);
+		return base;
+	}
+	qsort(v, n, sizeof(*v), alert_cmp_newest);
+	ids = xreallocarray(NULL, n, sizeof(*ids));
+	keep = xreallocarray(NULL, n, sizeof(*keep));
+	for (i = 0; i < n; i++)
+		ids[i] = v[i]->id;
+	nk = alert_ids_fit(ids, n, budget, keep);
+	arr = json_array();
+	for (i = 0; i < nk; i++)
+		json_array_append_new(arr, json_string(ids[keep[i]]));
+	free(v);
+	free(ids);
+	free(keep);
+	if (nk == 0 || !json_is_object(o) ||
+	    json_object_set_new(o, "al", arr) == -1) {
+		if (nk == 0 || !json_is_object(o))
+			json_decref(arr);
+		json_decref(o);
+		return base;
+	}
+	out = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	if (out == NULL || strlen(out) > strlen(base) + budget) {
+		free(out);
+		return base;
+	}
+	free(a->payload);
+	a->payload = out;
+	return out;
+}
+
+void
+alert_set_change_cb(struct alert *a, void (*cb)(void *), void *arg)
+{
+	if (a == NULL)
+		return;
+	a->change_cb = cb;
+	a->change_arg = arg;
 }
 
 static void

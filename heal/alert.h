@@ -3,7 +3,9 @@
  * alert: escalation to Telegram, fed by the incident seam (incident.h).
  * Only the host that raises an incident sends it, and incidents are raised
  * where DESIGN.md says they are owned: the acting peer for another peer,
- * the host itself for its own quorum and services. An incident that closes
+ * the host itself for its own quorum and services; a sender that dies is
+ * taken over by the next acting peer without a second PROBLEM (see
+ * alert_on_heartbeat below). An incident that closes
  * within alert_grace is only logged; one that stays open is sent, then
  * reminded every alert_repeat, and its close sends a recovery. An id that
  * opens more than alert_flap_limit times an hour becomes one `flapping`
@@ -50,7 +52,24 @@ typedef void (*alert_test_cb)(json_t *result, void *arg);
 int alert_test(
     struct alert *, alert_test_cb, void *arg, char *err, size_t errlen);
 
-/* {"enabled":true,"outbox","sent","failed","rejected","held","last_error"} */
+/*
+ * Exactly one sender, across the mesh: every heartbeat goes to
+ * alert_on_heartbeat (payload NULL for a short one); alert_payload adds
+ * "al", the ids of the incidents about other peers this one delivered
+ * (most recent first, within budget bytes), to the status payload base.
+ * An incident another peer reports delivered is not sent again (its
+ * PROBLEM is dropped from the outbox, logged as alert_dropped); of two
+ * holders the first name sends the recovery. After a start, the outbox
+ * waits for every peer's report (at most down_after + 4 s). The change_cb
+ * runs when what alert_payload says changed. All take a NULL alert.
+ */
+void alert_on_heartbeat(
+    struct alert *, const char *peer, const json_t *payload);
+const char *alert_payload(struct alert *, const char *base, size_t budget);
+void alert_set_change_cb(struct alert *, void (*cb)(void *), void *arg);
+
+/* {"enabled":true,"outbox","sent","failed","rejected","held","dropped",
+ * "last_error","delivered_by":{"id":{"peer":true}}} */
 json_t *alert_status_json(const struct alert *);
 void alert_metrics(const struct alert *, struct metrics *);
 

@@ -165,6 +165,194 @@ alert_flaps_count(const struct alert_flaps *f, const char *id, uint64_t now_ms)
 	return fl ? alert_flap_within(fl, now_ms) : 0;
 }
 
+/* --- what the mesh delivered -------------------------------------------- */
+
+struct alert_held {
+	char *id;
+	uint64_t seen; /* last in a report */
+	int current;   /* in the latest report */
+};
+
+struct alert_mpeer {
+	char *name;
+	uint64_t heard;
+	int reported;
+	struct alert_held *v;
+	size_t n;
+};
+
+struct alert_mesh {
+	struct alert_mpeer *p;
+	size_t n;
+};
+
+struct alert_mesh *
+alert_mesh_new(void)
+{
+	return xcalloc(1, sizeof(struct alert_mesh));
+}
+
+void
+alert_mesh_free(struct alert_mesh *m)
+{
+	size_t i, k;
+
+	if (m == NULL)
+		return;
+	for (i = 0; i < m->n; i++) {
+		for (k = 0; k < m->p[i].n; k++)
+			free(m->p[i].v[k].id);
+		free(m->p[i].v);
+		free(m->p[i].name);
+	}
+	free(m->p);
+	free(m);
+}
+
+static struct alert_mpeer *
+alert_mesh_peer(struct alert_mesh *m, const char *peer)
+{
+	size_t i;
+
+	for (i = 0; i < m->n; i++)
+		if (strcmp(m->p[i].name, peer) == 0)
+			return &m->p[i];
+	m->p = xreallocarray(m->p, m->n + 1, sizeof(*m->p));
+	memset(&m->p[m->n], 0, sizeof(*m->p));
+	m->p[m->n].name = xstrdup(peer);
+	return &m->p[m->n++];
+}
+
+void
+alert_mesh_heard(struct alert_mesh *m, const char *peer, uint64_t now_ms)
+{
+	alert_mesh_peer(m, peer)->heard = now_ms ? now_ms : 1;
+}
+
+/* printable ASCII without quotes or backslashes, 1..ALERT_MESH_ID_MAX */
+static int
+alert_id_ok(const char *id)
+{
+	size_t k;
+
+	for (k = 0; id[k] != '\0'; k++)
+		if (k >= ALERT_MESH_ID_MAX || id[k] <= ' ' || id[k] > '~' ||
+		    id[k] == '"' || id[k] == '\\')
+			return 0;
+	return k > 0;
+}
+
+void
+alert_mesh_report(struct alert_mesh *m, const char *peer,
+    const char *const *ids, size_t n, uint64_t now_ms)
+{
+	struct alert_mpeer *p = alert_mesh_peer(m, peer);
+	size_t i, k;
+
+	p->heard = now_ms ? now_ms : 1;
+	p->reported = 1;
+	for (k = 0; k < p->n; k++)
+		p->v[k].current = 0;
+	for (i = 0; i < n && i < ALERT_MESH_IDS_MAX; i++) {
+		if (ids[i] == NULL || !alert_id_ok(ids[i]))
+			continue;
+		for (k = 0; k < p->n; k++)
+			if (strcmp(p->v[k].id, ids[i]) == 0)
+				break;
+		if (k == p->n) {
+			p->v = xreallocarray(p->v, p->n + 1, sizeof(*p->v));
+			p->v[p->n++].id = xstrdup(ids[i]);
+		}
+		p->v[k].seen = now_ms;
+		p->v[k].current = 1;
+	}
+	/* what it no longer holds is kept for a while (first_holder), then
+	 * forgotten: the list stays as short as a report or two */
+	for (k = 0; k < p->n;)
+		if (!p->v[k].current && p->n > 2 * ALERT_MESH_IDS_MAX) {
+			free(p->v[k].id);
+			p->v[k] = p->v[--p->n];
+		} else
+			k++;
+}
+
+const char *
+alert_mesh_holder(const struct alert_mesh *m, const char *id)
+{
+	size_t i, k;
+
+	for (i = 0; i < m->n; i++)
+		for (k = 0; k < m->p[i].n; k++)
+			if (m->p[i].v[k].current &&
+			    strcmp(m->p[i].v[k].id, id) == 0)
+				return m->p[i].name;
+	return NULL;
+}
+
+const char *
+alert_mesh_first_holder(const struct alert_mesh *m, const char *id,
+    uint64_t alive_since, uint64_t held_since)
+{
+	const char *best = NULL;
+	size_t i, k;
+
+	for (i = 0; i < m->n; i++) {
+		if (m->p[i].heard < alive_since)
+			continue;
+		for (k = 0; k < m->p[i].n; k++)
+			if (m->p[i].v[k].seen >= held_since &&
+			    strcmp(m->p[i].v[k].id, id) == 0)
+				break;
+		if (k < m->p[i].n &&
+		    (best == NULL || strcmp(m->p[i].name, best) < 0))
+			best = m->p[i].name;
+	}
+	return best;
+}
+
+size_t
+alert_mesh_nreported(const struct alert_mesh *m)
+{
+	size_t i, c = 0;
+
+	for (i = 0; i < m->n; i++)
+		if (m->p[i].reported)
+			c++;
+	return c;
+}
+
+size_t
+alert_mesh_current(const struct alert_mesh *m, const char **ids,
+    const char **peers, size_t max)
+{
+	size_t i, k, n = 0;
+
+	for (i = 0; i < m->n; i++)
+		for (k = 0; k < m->p[i].n && n < max; k++)
+			if (m->p[i].v[k].current) {
+				ids[n] = m->p[i].v[k].id;
+				peers[n++] = m->p[i].name;
+			}
+	return n;
+}
+
+size_t
+alert_ids_fit(const char *const *ids, size_t n, size_t budget, size_t *keep)
+{
+	size_t used = 8, i, nk = 0, need; /* ,"al":[] */
+
+	for (i = 0; i < n; i++) {
+		if (!alert_id_ok(ids[i]))
+			continue;
+		need = strlen(ids[i]) + 3; /* "id", */
+		if (used + need > budget)
+			continue;
+		used += need;
+		keep[nk++] = i;
+	}
+	return nk;
+}
+
 /* --- outbox names -------------------------------------------------------- */
 
 void

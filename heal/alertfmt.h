@@ -43,6 +43,42 @@ void alert_outbox_name(char *buf, size_t len, uint64_t wall_ms, unsigned seq);
 int alert_outbox_name_ok(const char *name);
 
 /*
+ * What the mesh knows about delivered incidents. Each peer reports in its
+ * status payload ("al") the ids of the incidents about other peers that it
+ * holds open and delivered; this keeps, per peer, its latest report, when
+ * each id was last in one, and when the peer was last heard.
+ */
+#define ALERT_MESH_IDS_MAX 16 /* ids read from one report */
+#define ALERT_MESH_ID_MAX 200 /* bytes; a longer one is ignored */
+struct alert_mesh;
+struct alert_mesh *alert_mesh_new(void);
+void alert_mesh_free(struct alert_mesh *);
+/* a heartbeat from peer (with or without a report) */
+void alert_mesh_heard(struct alert_mesh *, const char *peer, uint64_t now_ms);
+/* peer's report replaces its last one; ids not valid are skipped */
+void alert_mesh_report(struct alert_mesh *, const char *peer,
+    const char *const *ids, size_t n, uint64_t now_ms);
+/* a peer whose latest report holds id (alive or not), or NULL */
+const char *alert_mesh_holder(const struct alert_mesh *, const char *id);
+/* the smallest-named peer heard since alive_since that held id at some
+ * report since held_since, or NULL */
+const char *alert_mesh_first_holder(const struct alert_mesh *, const char *id,
+    uint64_t alive_since, uint64_t held_since);
+/* the (id, peer) pairs of every latest report, up to max: how many */
+size_t alert_mesh_current(const struct alert_mesh *, const char **ids,
+    const char **peers, size_t max);
+/* how many peers sent a report (a full status payload) */
+size_t alert_mesh_nreported(const struct alert_mesh *);
+
+/*
+ * Which of ids (most recent first) fit a payload's ,"al":[...] within
+ * budget bytes: their indices into keep (room for n); returns how many.
+ * An id that does not fit is left out, a shorter later one may still fit.
+ */
+size_t alert_ids_fit(
+    const char *const *ids, size_t n, size_t budget, size_t *keep);
+
+/*
  * in with every occurrence of token, and of anything shaped like a bot
  * token after "bot" ("bot123:abc-_"), replaced by "bot<token>"/"<token>",
  * into out (truncated to outlen, always terminated). token may be NULL.

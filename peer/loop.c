@@ -133,12 +133,15 @@ loop_on_heartbeat(const struct hb_msg *msg, void *arg)
 	    msg->sent_at_ms, msg->new_incarnation, msg->payload,
 	    clock_mono_ms(), clock_wall_ms());
 	failover_on_payload(l->fo, msg->peer, msg->payload);
+	alert_on_heartbeat(
+	    l->alert, l->conf->peers[msg->peer].name, msg->payload);
 	if (msg->payload != NULL)
 		revive_on_status(l->rv, msg->peer);
 }
 
+/* the local Ollama's report, or the incidents delivered, changed */
 static void
-loop_on_ollama_change(void *arg)
+loop_on_payload_change(void *arg)
 {
 	struct loop *l = arg;
 
@@ -160,6 +163,7 @@ loop_on_watch_change(void *arg)
  * figures this much, Ollama the rest */
 #define LOOP_SV_BUDGET 400
 #define LOOP_RES_BUDGET 200
+#define LOOP_AL_BUDGET 150 /* the incidents delivered (alert.h) */
 
 /* what is left of the datagram after the header, the name, the signature
  * and the status so far (p), at most want */
@@ -182,6 +186,7 @@ loop_status_payload(void *arg)
 
 	p = watch_payload(l->watch, p, loop_room(l, p, LOOP_SV_BUDGET));
 	p = resguard_payload(l->rg, p, loop_room(l, p, LOOP_RES_BUDGET));
+	p = alert_payload(l->alert, p, loop_room(l, p, LOOP_AL_BUDGET));
 	return failover_payload(l->fo, p, l->conf->peers[l->self].name);
 }
 
@@ -602,6 +607,7 @@ loop_start_modules(struct loop *l, char *err, size_t errlen)
 	l->alert = alert_new(l->base, l->ev, l->conf, l->self, err, errlen);
 	if (l->alert == NULL && err[0] != '\0')
 		return -1;
+	alert_set_change_cb(l->alert, loop_on_payload_change, l);
 	if (l->alert == NULL)
 		log_info("escalation is off: telegram_token_file and "
 		         "telegram_chat are not set; incidents go to the event "
@@ -622,7 +628,7 @@ loop_start_modules(struct loop *l, char *err, size_t errlen)
 	if (l->ctl == NULL)
 		return -1;
 	l->fo = failover_new(l->base, l->ev, l->conf, l->self,
-	    loop_on_ollama_change, l, err, errlen);
+	    loop_on_payload_change, l, err, errlen);
 	if (l->fo == NULL && err[0] != '\0')
 		return -1;
 	l->watch = watch_new(

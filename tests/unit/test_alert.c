@@ -6,7 +6,11 @@
  * over a sliding hour; outbox names sort in write order and only they are
  * read back; the bot token is scrubbed from any string, also a URL's
  * bot<id>:<secret> shape; the token file is refused when group/other can
- * read it or when it is a symlink.
+ * read it or when it is a symlink; the ids a peer reports delivered fit
+ * their budget (most recent first, a long one left out, never a quote),
+ * and the mesh's record of them: the latest report decides who holds an
+ * id, a dead peer's last report still counts, a peer that just dropped
+ * an id still counts as a holder for the recovery, the first name wins.
  */
 #include <sys/stat.h>
 
@@ -200,6 +204,87 @@ test_token_file_checks(void **state)
 }
 
 static void
+test_ids_fit_budget(void **state)
+{
+	const char *ids[] = {"unreachable:gamma", "revive_failed:gamma",
+	    "x:a\"b", "backups_invalid:openclaw@jack-with-a-long-name",
+	    "revive_limit:delta", ""};
+	size_t keep[6], n, i, used = 8;
+
+	/* ,"al":[] + "unreachable:gamma", (20) + "revive_failed:gamma", (22) */
+	n = alert_ids_fit(ids, 6, 8 + 20 + 22, keep);
+	assert_int_equal(n, 2);
+	assert_int_equal(keep[0], 0);
+	assert_int_equal(keep[1], 1);
+	/* the long one does not fit, the shorter after it does; the quoted
+	 * and the empty one never */
+	n = alert_ids_fit(ids, 6, 8 + 20 + 22 + 30, keep);
+	assert_int_equal(n, 3);
+	assert_int_equal(keep[2], 4);
+	n = alert_ids_fit(ids, 6, 150, keep);
+	for (i = 0; i < n; i++) {
+		assert_int_not_equal(keep[i], 2);
+		assert_int_not_equal(keep[i], 5);
+		used += strlen(ids[keep[i]]) + 3;
+	}
+	(void)state;
+	assert_true(used <= 150);
+	assert_int_equal(alert_ids_fit(ids, 6, 10, keep), 0);
+}
+
+static void
+test_mesh_holders(void **state)
+{
+	struct alert_mesh *m = alert_mesh_new();
+	const char *a1[] = {"unreachable:gamma", "bad\"id"};
+	const char *b1[] = {"unreachable:gamma"};
+	const char *none[] = {NULL};
+	char longid[ALERT_MESH_ID_MAX + 2];
+
+	(void)state;
+	assert_null(alert_mesh_holder(m, "unreachable:gamma"));
+	assert_int_equal(alert_mesh_nreported(m), 0);
+	alert_mesh_heard(m, "beta", 1000);
+	assert_int_equal(alert_mesh_nreported(m), 0); /* a short heartbeat */
+	alert_mesh_report(m, "alpha", a1, 2, 1000);
+	assert_string_equal(alert_mesh_holder(m, "unreachable:gamma"), "alpha");
+	assert_null(alert_mesh_holder(m, "bad\"id"));
+	assert_int_equal(alert_mesh_nreported(m), 1);
+	/* alpha dies: its last report still says it delivered */
+	assert_string_equal(alert_mesh_holder(m, "unreachable:gamma"), "alpha");
+	/* for the recovery only the living count */
+	assert_null(alert_mesh_first_holder(m, "unreachable:gamma", 5000, 0));
+	alert_mesh_report(m, "beta", b1, 1, 6000);
+	assert_string_equal(
+	    alert_mesh_first_holder(m, "unreachable:gamma", 5000, 0), "beta");
+	/* alpha back, holds it too: the first name */
+	alert_mesh_report(m, "alpha", a1, 1, 7000);
+	assert_string_equal(
+	    alert_mesh_first_holder(m, "unreachable:gamma", 5000, 0), "alpha");
+	/* alpha closed it first: no longer the holder, but still counted
+	 * as one for a while */
+	alert_mesh_report(m, "alpha", none, 0, 8000);
+	alert_mesh_report(m, "beta", b1, 1, 8000);
+	assert_string_equal(alert_mesh_holder(m, "unreachable:gamma"), "beta");
+	assert_string_equal(
+	    alert_mesh_first_holder(m, "unreachable:gamma", 5000, 6500),
+	    "alpha");
+	assert_string_equal(
+	    alert_mesh_first_holder(m, "unreachable:gamma", 5000, 7500),
+	    "beta");
+	/* too long an id is not taken */
+	memset(longid, 'x', sizeof(longid) - 1);
+	longid[sizeof(longid) - 1] = '\0';
+	{
+		const char *l1[] = {longid};
+		alert_mesh_report(m, "delta", l1, 1, 9000);
+	}
+	assert_null(alert_mesh_holder(m, longid));
+	assert_int_equal(alert_mesh_nreported(m), 3);
+	alert_mesh_free(m);
+}
+
+static void
 test_utf8_fix(void **state)
 {
 	char a[] = "caf\xc3\xa9 ok", b[] = "cut \xc3", c[] = "\xff\xfe x",
@@ -232,6 +317,8 @@ main(void)
 	    cmocka_unit_test(test_outbox_names),
 	    cmocka_unit_test(test_scrub),
 	    cmocka_unit_test(test_token_file_checks),
+	    cmocka_unit_test(test_ids_fit_budget),
+	    cmocka_unit_test(test_mesh_holders),
 	    cmocka_unit_test(test_utf8_fix),
 	};
 
