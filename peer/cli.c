@@ -3,10 +3,12 @@
  * cli: `peerwatch status` and the shared "which config, which host" logic.
  * The table mimics `serf members`: one row per peer, fixed columns.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -51,6 +53,14 @@ cli_load(const char *cpath_opt, const char *name_opt, int *self)
 	char err[1024];
 	size_t i;
 
+	if (access(cpath, F_OK) == -1 && errno == ENOENT) {
+		fprintf(stderr,
+		    "peerwatch: no config at %s: give one with -c FILE or "
+		    "$PEERWATCH_CONFIG\n(an example: deploy/peers.conf.example; "
+		    "the format: man peers.conf)\n",
+		    cpath);
+		return NULL;
+	}
 	if ((c = conf_load_file(cpath, &errs)) == NULL) {
 		for (i = 0; i < errs.n; i++)
 			fprintf(stderr, "%s\n", errs.msgs[i]);
