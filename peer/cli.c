@@ -56,7 +56,8 @@ cli_load(const char *cpath_opt, const char *name_opt, int *self)
 	if (access(cpath, F_OK) == -1 && errno == ENOENT) {
 		fprintf(stderr,
 		    "peerwatch: no config at %s: give one with -c FILE or "
-		    "$PEERWATCH_CONFIG\n(an example: deploy/peers.conf.example; "
+		    "$PEERWATCH_CONFIG\n(an example: "
+		    "deploy/peers.conf.example; "
 		    "the format: man peers.conf)\n",
 		    cpath);
 		return NULL;

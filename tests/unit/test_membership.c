@@ -684,8 +684,8 @@ test_loss_stretches_down_after(void **state)
 	for (i = 0; i < 500; i++, seq += 2)
 		membership_note_seq(f->m, 1, 101, seq);
 	st = membership_status_json(f->m, f->now);
-	assert_true(json_integer_value(json_object_get(json_object_get(
-	                json_object_get(st, "peers"), "b"),
+	assert_true(json_integer_value(json_object_get(
+	                json_object_get(json_object_get(st, "peers"), "b"),
 	                "loss_pct")) >= 45);
 	json_decref(st);
 	assert_int_equal(down_after_of(f, "b"), 7000);
