@@ -6,11 +6,16 @@
  * finished transfer is handed to its owner. Each easy handle carries a
  * struct curlev_xfer in CURLOPT_PRIVATE with its completion callback.
  */
+#include <sys/socket.h>
+
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <event2/event.h>
+#include <event2/event_struct.h>
 #include <jansson.h>
 
 #include "common/log.h"
@@ -25,6 +30,8 @@ struct curlev {
 	struct event *timer;
 	CURL *pool[CURLEV_POOL]; /* a handle costs kilobytes to set up */
 	size_t npool;
+	struct curlev_sock **socks; /* by descriptor */
+	size_t nsocks;
 };
 
 struct curlev_xfer {
@@ -32,10 +39,23 @@ struct curlev_xfer {
 	void *arg;
 };
 
-/* one per socket curl asked us to watch */
+/*
+ * One per socket curl opened through us (curlev_on_open) or asked us to
+ * watch. A connection goes back to curl's cache after each transfer and
+ * curl stops watching it; the next transfer on it watches it again. Its
+ * event stays registered meanwhile ("parked"), which spares two epoll_ctl
+ * per request; it is dropped for good when curl closes the socket
+ * (curlev_on_close), or unregistered if the socket turns readable while
+ * parked (the server closed it; curl finds that out at reuse). Only
+ * sockets we saw opened are parked: only their closing is reported.
+ */
 struct curlev_sock {
 	struct curlev *cv;
-	struct event *ev;
+	curl_socket_t fd;
+	struct event ev;
+	short kind;  /* EV_READ|EV_WRITE registered, 0 = none */
+	int owned;   /* opened by curlev_on_open: its close is reported */
+	int watched; /* curl wants it watched now */
 };
 
 static void curlev_on_event(evutil_socket_t, short, void *);
@@ -64,20 +84,6 @@ curlev_finished(struct curlev *cv)
 		x->cb(easy, rc, x->arg);
 		free(x);
 	}
-}
-
-static void
-curlev_on_event(evutil_socket_t fd, short what, void *arg)
-{
-	struct curlev *cv = arg;
-	int flags = 0, running;
-
-	if (what & EV_READ)
-		flags |= CURL_CSELECT_IN;
-	if (what & EV_WRITE)
-		flags |= CURL_CSELECT_OUT;
-	curl_multi_socket_action(cv->multi, fd, flags, &running);
-	curlev_finished(cv);
 }
 
 static void
@@ -111,36 +117,131 @@ curlev_on_timer(CURLM *multi, long timeout_ms, void *arg)
 	return 0;
 }
 
+static struct curlev_sock *
+curlev_sock_get(struct curlev *cv, curl_socket_t s, int create)
+{
+	size_t n;
+
+	if (s < 0)
+		return NULL;
+	if ((size_t)s < cv->nsocks && cv->socks[s] != NULL)
+		return cv->socks[s];
+	if (!create)
+		return NULL;
+	if ((size_t)s >= cv->nsocks) {
+		n = (size_t)s + 64;
+		cv->socks = xreallocarray(cv->socks, n, sizeof(*cv->socks));
+		memset(cv->socks + cv->nsocks, 0,
+		    (n - cv->nsocks) * sizeof(*cv->socks));
+		cv->nsocks = n;
+	}
+	cv->socks[s] = xcalloc(1, sizeof(**cv->socks));
+	cv->socks[s]->cv = cv;
+	cv->socks[s]->fd = s;
+	return cv->socks[s];
+}
+
+static void
+curlev_sock_unregister(struct curlev_sock *cs)
+{
+	if (cs->kind != 0)
+		event_del(&cs->ev);
+	cs->kind = 0;
+}
+
+static void
+curlev_sock_free(struct curlev *cv, struct curlev_sock *cs)
+{
+	curlev_sock_unregister(cs);
+	cv->socks[cs->fd] = NULL;
+	free(cs);
+}
+
+static void
+curlev_on_event(evutil_socket_t fd, short what, void *arg)
+{
+	struct curlev_sock *cs = arg;
+	struct curlev *cv = cs->cv;
+	int flags = 0, running;
+
+	if (!cs->watched) {
+		/* parked and readable: closed by the server, or junk */
+		curlev_sock_unregister(cs);
+		return;
+	}
+	if (what & EV_READ)
+		flags |= CURL_CSELECT_IN;
+	if (what & EV_WRITE)
+		flags |= CURL_CSELECT_OUT;
+	curl_multi_socket_action(cv->multi, fd, flags, &running);
+	curlev_finished(cv);
+}
+
 /* CURLMOPT_SOCKETFUNCTION: watch, re-watch or forget one socket */
 static int
 curlev_on_socket(CURL *easy, curl_socket_t s, int what, void *arg, void *sp)
 {
 	struct curlev *cv = arg;
-	struct curlev_sock *cs = sp;
-	short kind = EV_PERSIST;
+	struct curlev_sock *cs;
+	short kind = 0;
 
 	(void)easy;
+	(void)sp;
 	if (what == CURL_POLL_REMOVE) {
-		if (cs != NULL) {
-			event_free(cs->ev);
-			free(cs);
-		}
-		curl_multi_assign(cv->multi, s, NULL);
+		if ((cs = curlev_sock_get(cv, s, 0)) == NULL)
+			return 0;
+		cs->watched = 0;
+		if (!cs->owned)
+			curlev_sock_free(cv, cs);
+		else if (cs->kind & EV_WRITE)
+			curlev_sock_unregister(cs); /* would fire at once */
 		return 0;
 	}
 	if (what & CURL_POLL_IN)
 		kind |= EV_READ;
 	if (what & CURL_POLL_OUT)
 		kind |= EV_WRITE;
-	if (cs == NULL) {
-		cs = xcalloc(1, sizeof(*cs));
-		cs->cv = cv;
-		curl_multi_assign(cv->multi, s, cs);
-	} else
-		event_free(cs->ev);
-	cs->ev = event_new(cv->base, s, kind, curlev_on_event, cv);
-	event_add(cs->ev, NULL);
+	cs = curlev_sock_get(cv, s, 1);
+	cs->watched = 1;
+	if (cs->kind == kind)
+		return 0;
+	curlev_sock_unregister(cs);
+	event_assign(
+	    &cs->ev, cv->base, s, kind | EV_PERSIST, curlev_on_event, cs);
+	event_add(&cs->ev, NULL);
+	cs->kind = kind;
 	return 0;
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION: what curl would do, and we know of it */
+static curl_socket_t
+curlev_on_open(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+	struct curlev *cv = arg;
+	struct curlev_sock *cs;
+	curl_socket_t s;
+
+	(void)purpose;
+	if ((s = socket(addr->family, addr->socktype, addr->protocol)) == -1)
+		return CURL_SOCKET_BAD;
+	(void)fcntl(s, F_SETFD, FD_CLOEXEC);
+	/* a stale entry cannot be: its close would have removed it */
+	if ((cs = curlev_sock_get(cv, s, 0)) != NULL)
+		curlev_sock_free(cv, cs);
+	curlev_sock_get(cv, s, 1)->owned = 1;
+	return s;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: curl kept with the connection */
+static int
+curlev_on_close(void *arg, curl_socket_t s)
+{
+	struct curlev *cv = arg;
+	struct curlev_sock *cs;
+
+	if ((cs = curlev_sock_get(cv, s, 0)) != NULL)
+		curlev_sock_free(cv, cs);
+	return close(s);
 }
 
 struct curlev *
@@ -170,6 +271,10 @@ curlev_add(struct curlev *cv, CURL *easy, curlev_done_cb cb, void *arg)
 	x->cb = cb;
 	x->arg = arg;
 	curl_easy_setopt(easy, CURLOPT_PRIVATE, x);
+	curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, curlev_on_open);
+	curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, cv);
+	curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, curlev_on_close);
+	curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, cv);
 	if (curl_multi_add_handle(cv->multi, easy) != CURLM_OK) {
 		curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
 		free(x);
@@ -219,7 +324,11 @@ curlev_free(struct curlev *cv)
 		return;
 	while (cv->npool > 0)
 		curl_easy_cleanup(cv->pool[--cv->npool]);
-	curl_multi_cleanup(cv->multi);
+	curl_multi_cleanup(cv->multi); /* closes the cached connections */
+	for (size_t i = 0; i < cv->nsocks; i++)
+		if (cv->socks[i] != NULL)
+			curlev_sock_free(cv, cv->socks[i]);
+	free(cv->socks);
 	event_free(cv->timer);
 	free(cv);
 }
