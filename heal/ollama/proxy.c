@@ -123,11 +123,13 @@ struct proxy_req {
 	struct curl_slist *req_hdrs;
 	struct evbuffer *chunk; /* passes body pieces on */
 	long code;
-	int started;  /* the client's reply began */
-	int paused;   /* the backend waits for a slow client */
-	int stream;   /* 0 other, 1 NDJSON, 2 SSE */
-	char last[2]; /* the last two bytes passed on */
-	int all_busy; /* every failure so far was a 503 */
+	int started;   /* the client's reply began */
+	int paused;    /* the backend waits for a slow client */
+	int stream;    /* 0 other, 1 NDJSON, 2 SSE */
+	char clen[24]; /* the backend's Content-Length, "" if none */
+	int chunked;   /* the backend sent a Transfer-Encoding */
+	char last[2];  /* the last two bytes passed on */
+	int all_busy;  /* every failure so far was a 503 */
 	uint64_t t0_ms, attempt_ms;
 	/* embedded: three fewer allocations per request */
 	struct event fb_timer;
@@ -389,8 +391,14 @@ proxy_arm_timer(struct proxy_req *r)
 static void
 proxy_start_reply(struct proxy_req *r)
 {
-	evhttp_add_header(evhttp_request_get_output_headers(r->req),
-	    "X-Peerwatch-Backend", r->px->be[r->cur].name);
+	struct evkeyvalq *out = evhttp_request_get_output_headers(r->req);
+
+	/* a body of known length goes out as it came, not chunked: less
+	 * work on both ends. Never on a stream, whose death mid-way adds
+	 * an error line; a plain body cut short gets a cut connection */
+	if (r->stream == 0 && r->clen[0] != '\0')
+		evhttp_add_header(out, "Content-Length", r->clen);
+	evhttp_add_header(out, "X-Peerwatch-Backend", r->px->be[r->cur].name);
 	evhttp_send_reply_start(r->req, (int)r->code, "OK");
 	r->started = 1;
 	r->last[0] = r->last[1] = '\n';
@@ -469,12 +477,21 @@ proxy_on_header(char *data, size_t size, size_t n, void *arg)
 			r->code = code;
 		evhttp_clear_headers(out);
 		r->stream = 0;
+		r->clen[0] = '\0';
+		r->chunked = 0;
 		return len;
 	}
 	if ((val = strchr(line, ':')) == NULL)
 		return len;
 	*val++ = '\0';
 	val += strspn(val, " \t");
+	if (strcasecmp(line, "transfer-encoding") == 0) {
+		r->clen[0] = '\0'; /* it wins over a length */
+		r->chunked = 1;
+	} else if (strcasecmp(line, "content-length") == 0 && !r->chunked &&
+	           strlen(val) < sizeof(r->clen) && val[0] != '\0' &&
+	           strspn(val, "0123456789") == strlen(val))
+		memcpy(r->clen, val, strlen(val) + 1);
 	if (proxy_hop_header(line))
 		return len;
 	evhttp_add_header(out, line, val);
@@ -754,6 +771,7 @@ proxy_attempt(struct proxy_req *r)
 	b = &px->be[r->cur];
 	b->requests++;
 	r->code = 0;
+	r->clen[0] = '\0';
 	evhttp_clear_headers(evhttp_request_get_output_headers(r->req));
 	r->attempt_ms = clock_mono_ms();
 	if ((r->easy = proxy_easy(r, b)) == NULL ||
@@ -975,7 +993,9 @@ proxy_on_request(struct evhttp_request *req, void *arg)
 	struct timeval watch_after = {0, PROXY_WATCH_AFTER_MS * 1000};
 	struct proxy_req *r;
 	char names[256];
+#ifndef __linux__
 	int one = 1;
+#endif
 
 	px->requests++;
 	if (px->active >= PROXY_MAX_ACTIVE || px->nbe == 0) {
@@ -1005,10 +1025,12 @@ proxy_on_request(struct evhttp_request *req, void *arg)
 		r->body = xmalloc(r->bodylen);
 		evbuffer_remove(in, r->body, r->bodylen);
 	}
-	/* tokens are small writes: no Nagle delay on them */
 	if ((bev = evhttp_connection_get_bufferevent(r->evcon)) != NULL) {
+#ifndef __linux__
+		/* Linux sockets inherit it from the listener (proxy_new) */
 		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY,
 		    &one, sizeof(one));
+#endif
 		event_assign(&r->watch, px->base, bufferevent_getfd(bev),
 		    EV_READ | EV_PERSIST, proxy_on_client_readable, r);
 		evtimer_assign(
@@ -1298,7 +1320,7 @@ proxy_new(struct event_base *base, struct curlev *cv, struct evlog *ev,
 	const char *listen = conf_ollama_listen(c, self);
 	char *host = NULL;
 	uint16_t port = 0;
-	int fd = -1;
+	int fd = -1, one = 1;
 
 	px->base = base;
 	px->cv = cv;
@@ -1320,8 +1342,11 @@ proxy_new(struct event_base *base, struct curlev *cv, struct evlog *ev,
 	evhttp_set_max_headers_size(px->http, PROXY_HEADERS_MAX);
 	evhttp_set_max_body_size(px->http, (ev_ssize_t)c->mesh.ollama_max_body);
 	evhttp_set_gencb(px->http, proxy_on_request, px);
-	if ((fd = tcplisten(host, port, 128)) == -1 ||
-	    evhttp_accept_socket(px->http, fd) == -1) {
+	if ((fd = tcplisten(host, port, 128)) != -1)
+		/* tokens are small writes: no Nagle delay on them. Accepted
+		 * sockets inherit it (on Linux; elsewhere set per request) */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (fd == -1 || evhttp_accept_socket(px->http, fd) == -1) {
 		snprintf(err, errlen, "ollama_listen %s: cannot listen: %s",
 		    listen, strerror(errno));
 		if (fd != -1)
