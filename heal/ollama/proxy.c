@@ -52,6 +52,7 @@
 #define PROXY_TRIED_LEN 512
 #define PROXY_OUT_MAX (1024 * 1024) /* queued for a client: pause above */
 #define PROXY_WATCH_AFTER_MS 20     /* watch for a client's going after this */
+#define PROXY_SPARE 32 /* finished requests' structs kept for the next */
 
 enum proxy_fail {
 	PROXY_F_CONNECT,    /* refused, reset, unreachable, DNS */
@@ -102,7 +103,9 @@ struct proxy {
 	uint64_t requests, rejected[3]; /* 400, 404/503 no route, 413/cap */
 	uint64_t pauses;                /* a backend held for a slow client */
 	struct proxy_req *reqs;         /* every live request */
-	int reload;                     /* backends to rebuild when idle */
+	struct proxy_req *spare;        /* kept for reuse, by next */
+	size_t nspare;
+	int reload; /* backends to rebuild when idle */
 };
 
 struct proxy_req {
@@ -336,7 +339,7 @@ proxy_req_free(struct proxy_req *r)
 		evtimer_del(&r->watch_timer);
 	}
 	if (r->chunk != NULL)
-		evbuffer_free(r->chunk);
+		evbuffer_drain(r->chunk, evbuffer_get_length(r->chunk));
 	for (size_t i = 0; r->tags != NULL && i < r->ncand; i++) {
 		curlev_get_cancel(px->cv, r->tags[i].get);
 		json_decref(r->tags[i].models);
@@ -356,7 +359,37 @@ proxy_req_free(struct proxy_req *r)
 	}
 	free(r->order);
 	free(r->body);
+	/* a request struct is over a kilobyte: malloc's large-chunk path,
+	 * which consolidates its small free chunks each time */
+	if (px->nspare < PROXY_SPARE) {
+		r->next = px->spare;
+		px->spare = r;
+		px->nspare++;
+		return;
+	}
+	if (r->chunk != NULL)
+		evbuffer_free(r->chunk);
 	free(r);
+}
+
+/* a zeroed request struct, a spare one if there is */
+static struct proxy_req *
+proxy_req_new(struct proxy *px)
+{
+	struct proxy_req *r = px->spare;
+	struct evbuffer *chunk;
+
+	if (r == NULL) {
+		r = xcalloc(1, sizeof(*r));
+		r->chunk = evbuffer_new();
+		return r;
+	}
+	px->spare = r->next;
+	px->nspare--;
+	chunk = r->chunk;
+	memset(r, 0, sizeof(*r));
+	r->chunk = chunk;
+	return r;
 }
 
 static int
@@ -1006,7 +1039,7 @@ proxy_on_request(struct evhttp_request *req, void *arg)
 		            : "no Ollama backend configured");
 		return;
 	}
-	r = xcalloc(1, sizeof(*r));
+	r = proxy_req_new(px);
 	r->px = px;
 	r->req = req;
 	r->evcon = evhttp_request_get_connection(req);
@@ -1014,7 +1047,6 @@ proxy_on_request(struct evhttp_request *req, void *arg)
 	r->cmd = evhttp_request_get_command(req);
 	r->t0_ms = clock_mono_ms();
 	r->all_busy = 1;
-	r->chunk = evbuffer_new();
 	evtimer_assign(&r->fb_timer, px->base, proxy_on_first_byte_timeout, r);
 	r->next = px->reqs;
 	if (px->reqs != NULL)
@@ -1382,6 +1414,12 @@ proxy_free(struct proxy *px)
 		return;
 	while (px->reqs != NULL) {
 		proxy_req_free(px->reqs); /* evhttp_free closes them */
+	}
+	while (px->spare != NULL) {
+		struct proxy_req *r = px->spare;
+		px->spare = r->next;
+		evbuffer_free(r->chunk);
+		free(r);
 	}
 	if (px->http != NULL)
 		evhttp_free(px->http);
