@@ -34,6 +34,14 @@ px alpha /api/show '{"model":"tiny"}'
 px alpha /api/generate '{"model":"tiny","prompt":"hi","stream":false}'
 [ "$CODE" = 200 ] && [ "$BACKEND" = alpha ] &&
     [ "$(jget "$BODY" done)" = true ] || fail "generate: $CODE $BACKEND $BODY"
+# a body of known length passes with it, not re-chunked; HEAD too
+printf '%s\n' "$HDRS" | tr -d '\r' | grep -qix 'content-length: [0-9]*' &&
+    ! printf '%s\n' "$HDRS" | grep -qi '^transfer-encoding' ||
+    fail "non-streaming answer not passed with its length: $HDRS"
+px alpha / '' -I
+[ "$CODE" = 200 ] &&
+    printf '%s\n' "$HDRS" | tr -d '\r' | grep -qix 'content-length: 17' ||
+    fail "HEAD /: $CODE $HDRS"
 px alpha /api/embed '{"model":"tiny","input":["a","bb"]}'
 [ "$(jget "$BODY" embeddings.1.2)" = 2.0 ] || fail "embed: $BODY"
 
@@ -128,6 +136,42 @@ printf '%s\n' "$out" | grep -q '^Ollama failover on' ||
     fail "peerwatch status has no Ollama table: $out"
 printf '%s\n' "$out" | grep -Eq '^gamma +up .* big:latest\*' ||
     fail "peerwatch status does not show gamma's loaded big: $out"
+
+# --- a backend that goes away closes the connections alpha keeps to it ---
+# (idle in curl's cache, their events stay registered between requests):
+# alpha must drop them, not spin on their end of file
+px alpha /api/generate '{"model":"big","prompt":"hi","stream":false}'
+far=$BACKEND
+[ "$CODE" = 200 ] && { [ "$far" = beta ] || [ "$far" = gamma ]; } ||
+    fail "big: $CODE via '$far'"
+fake_kill "$far"
+if [ -r "/proc/${PID[alpha]}/stat" ]; then
+	# its CPU time (in ticks of 10 ms) while it answers from its own
+	# Ollama for at least 800 ms: a few ticks; spinning (even niced and
+	# sharing the machine) took over a quarter of that
+	cpu0=$(awk '{ print $14 + $15 }' "/proc/${PID[alpha]}/stat")
+	pw_now
+	t0=$NOW_MS
+	for i in $(seq 400); do
+		px alpha /api/version
+		[ "$CODE" = 200 ] || fail "/api/version after $far's going: $CODE"
+		pw_now
+		[ $((NOW_MS - t0)) -lt 800 ] || break
+	done
+	cpu=$(($(awk '{ print $14 + $15 }' "/proc/${PID[alpha]}/stat") - cpu0))
+	[ $((cpu * 10 * 6)) -lt $((NOW_MS - t0)) ] ||
+	    fail "alpha spun after $far's Ollama went: $cpu ticks in $((NOW_MS - t0)) ms"
+	log "alpha: $cpu ticks in $((NOW_MS - t0)) ms after $far's Ollama went"
+fi
+if [ "$far" = beta ]; then
+	fake_start beta tiny,big
+else
+	fake_start gamma tiny,big,huge huge
+fi
+wait_until 5 backend_sees alpha "$far" reported_up true ||
+    fail "alpha never heard $far's Ollama back"
+px alpha /api/generate '{"model":"big","prompt":"hi","stream":false}'
+[ "$CODE" = 200 ] || fail "big after $far's Ollama came back: $CODE"
 
 # --- model lists too long for a datagram: a digest, then /api/tags ---------
 many=$(for i in $(seq 60); do printf '"library/a-model-with-a-long-name-%02d:7b",' "$i"; done)
