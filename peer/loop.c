@@ -533,19 +533,74 @@ loop_load_conf(const char *path, const char *name, size_t *self,
 	return c;
 }
 
+/*
+ * What a reload can fail at, done before anything changes: the Ollama
+ * endpoint's new listener, or the endpoint itself when the first `ollama`
+ * URL appears. -1 with err refuses the reload whole.
+ */
+static int
+loop_reload_prepare(struct loop *l, const struct conf *c, size_t self,
+    struct failover **fo_new, int *ofd, char *err, size_t errlen)
+{
+	*fo_new = NULL;
+	*ofd = -1;
+	err[0] = '\0';
+	if (l->fo != NULL)
+		return failover_reconf_prepare(
+		    l->fo, c, self, ofd, err, errlen);
+	if (!failover_wanted(c))
+		return 0;
+	*fo_new = failover_new(
+	    l->base, l->ev, c, self, loop_on_payload_change, l, err, errlen);
+	return *fo_new == NULL ? -1 : 0;
+}
+
+/* the Ollama endpoint follows the reloaded config: started by the first
+ * `ollama` URL, stopped when none is left, else reconfigured */
+static void
+loop_reload_failover(struct loop *l, const struct conf *c, size_t self,
+    struct failover *fo_new, int ofd)
+{
+	const char *me = c->peers[self].name;
+
+	if (fo_new != NULL) {
+		l->fo = fo_new;
+		log_info("Ollama failover endpoint started on %s",
+		    conf_ollama_listen(c, self));
+		evlog_writef(l->ev, "ollama_endpoint_started", me, NULL,
+		    "listening on %s", conf_ollama_listen(c, self));
+	} else if (l->fo != NULL && !failover_wanted(c)) {
+		failover_free(l->fo);
+		l->fo = NULL;
+		log_info("Ollama failover endpoint stopped: no peer has an "
+		         "ollama URL");
+		evlog_write(l->ev, "ollama_endpoint_stopped", me,
+		    "no peer has an ollama URL", NULL);
+	} else
+		failover_reconf(l->fo, c, self, ofd);
+}
+
 static void
 loop_reload(struct loop *l)
 {
 	unsigned char sk[CONF_SECKEY_LEN];
 	char err[4096];
 	struct conf *c;
+	struct failover *fo_new = NULL;
 	size_t self;
+	int ofd = -1;
 
 	log_info("SIGHUP: reloading %s", l->conf_path);
 	c = loop_load_conf(l->conf_path, l->conf->peers[l->self].name, &self,
 	    sk, err, sizeof(err));
-	if (c == NULL || hb_reconf(l->hb, c, self, err, sizeof(err)) == -1) {
+	if (c == NULL ||
+	    loop_reload_prepare(l, c, self, &fo_new, &ofd, err, sizeof(err)) ==
+	        -1 ||
+	    hb_reconf(l->hb, c, self, err, sizeof(err)) == -1) {
 		sodium_memzero(sk, sizeof(sk));
+		failover_free(fo_new);
+		if (ofd != -1)
+			evutil_closesocket(ofd);
 		l->reload_failures++;
 		log_warnx("reload failed, keeping the running config: %s", err);
 		evlog_write(l->ev, "config_reload_failed",
@@ -560,7 +615,12 @@ loop_reload(struct loop *l)
 	membership_reconf(l->mb, c, self, clock_mono_ms());
 	revive_reconf(l->rv, c, self);
 	status_reconf(l->status, c, self);
-	failover_reconf(l->fo, c, self);
+	if (strcmp(conf_status_listen(c, self),
+	        conf_status_listen(l->conf, l->self)) != 0)
+		log_warnx("reload: status_listen changed to %s; it moves "
+		          "there with the next restart",
+		    conf_status_listen(c, self));
+	loop_reload_failover(l, c, self, fo_new, ofd);
 	alert_reconf(l->alert, c, self);
 	if (l->alert == NULL && c->mesh.telegram_token_file != NULL)
 		log_warnx("reload: telegram settings added; escalation starts "

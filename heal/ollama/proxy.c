@@ -94,6 +94,8 @@ struct proxy {
 	struct curlev *cv;
 	struct evlog *ev;
 	struct evhttp *http;
+	struct evhttp_bound_socket *bound;
+	char *listen; /* what bound listens on */
 	const struct conf *conf;
 	size_t self;
 	struct proxy_backend *be;
@@ -1290,15 +1292,50 @@ proxy_wanted(const struct conf *c)
 	return 0;
 }
 
+/* a listening socket for ollama_listen, or -1 with err */
+static int
+proxy_listen_open(const char *listen, char *err, size_t errlen)
+{
+	char *host = NULL;
+	uint16_t port = 0;
+	int fd;
+
+	if (conf_parse_hostport(listen, &host, &port) == -1 || port == 0) {
+		snprintf(
+		    err, errlen, "ollama_listen %s: want host:port", listen);
+		free(host);
+		return -1;
+	}
+	if ((fd = tcplisten(host, port, 128)) == -1)
+		snprintf(err, errlen, "ollama_listen %s: cannot listen: %s",
+		    listen, strerror(errno));
+	free(host);
+	return fd;
+}
+
+/* fd is the endpoint's now; the socket it replaces closes */
+static int
+proxy_listen_on(struct proxy *px, int fd, const char *listen)
+{
+	struct evhttp_bound_socket *b;
+
+	if ((b = evhttp_accept_socket_with_handle(px->http, fd)) == NULL)
+		return -1;
+	if (px->bound != NULL)
+		evhttp_del_accept_socket(px->http, px->bound);
+	px->bound = b;
+	free(px->listen);
+	px->listen = xstrdup(listen);
+	return 0;
+}
+
 struct proxy *
 proxy_new(struct event_base *base, struct curlev *cv, struct evlog *ev,
     const struct conf *c, size_t self, char *err, size_t errlen)
 {
 	struct proxy *px = xcalloc(1, sizeof(*px));
 	const char *listen = conf_ollama_listen(c, self);
-	char *host = NULL;
-	uint16_t port = 0;
-	int fd = -1;
+	int fd;
 
 	px->base = base;
 	px->cv = cv;
@@ -1306,11 +1343,6 @@ proxy_new(struct event_base *base, struct curlev *cv, struct evlog *ev,
 	px->conf = c;
 	px->self = self;
 	proxy_backends_load(px, c, self);
-	if (conf_parse_hostport(listen, &host, &port) == -1 || port == 0) {
-		snprintf(
-		    err, errlen, "ollama_listen %s: want host:port", listen);
-		goto fail;
-	}
 	px->http = evhttp_new(base);
 	evhttp_set_allowed_methods(
 	    px->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
@@ -1320,25 +1352,40 @@ proxy_new(struct event_base *base, struct curlev *cv, struct evlog *ev,
 	evhttp_set_max_headers_size(px->http, PROXY_HEADERS_MAX);
 	evhttp_set_max_body_size(px->http, (ev_ssize_t)c->mesh.ollama_max_body);
 	evhttp_set_gencb(px->http, proxy_on_request, px);
-	if ((fd = tcplisten(host, port, 128)) == -1 ||
-	    evhttp_accept_socket(px->http, fd) == -1) {
+	if ((fd = proxy_listen_open(listen, err, errlen)) == -1)
+		goto fail;
+	if (proxy_listen_on(px, fd, listen) == -1) {
 		snprintf(err, errlen, "ollama_listen %s: cannot listen: %s",
 		    listen, strerror(errno));
-		if (fd != -1)
-			evutil_closesocket(fd);
+		evutil_closesocket(fd);
 		goto fail;
 	}
-	free(host);
 	return px;
 fail:
-	free(host);
 	proxy_free(px);
 	return NULL;
 }
 
-void
-proxy_reconf(struct proxy *px, const struct conf *c, size_t self)
+int
+proxy_listen_prepare(const struct proxy *px, const struct conf *c, size_t self,
+    int *fd, char *err, size_t errlen)
 {
+	const char *listen = conf_ollama_listen(c, self);
+
+	*fd = -1;
+	if (strcmp(listen, px->listen) == 0)
+		return 0;
+	if ((*fd = proxy_listen_open(listen, err, errlen)) == -1)
+		return -1;
+	return 0;
+}
+
+void
+proxy_reconf(struct proxy *px, const struct conf *c, size_t self, int fd)
+{
+	const char *listen = conf_ollama_listen(c, self);
+	char *was;
+
 	/* live requests hold backends by index: the array is rebuilt when
 	 * none is live (at once, or when the last one ends) */
 	px->conf = c;
@@ -1348,6 +1395,21 @@ proxy_reconf(struct proxy *px, const struct conf *c, size_t self)
 	else
 		px->reload = 1;
 	evhttp_set_max_body_size(px->http, (ev_ssize_t)c->mesh.ollama_max_body);
+	if (fd == -1)
+		return;
+	was = xstrdup(px->listen);
+	if (proxy_listen_on(px, fd, listen) == -1) {
+		log_warnx("ollama_listen %s: cannot accept there (%s); still "
+		          "on %s",
+		    listen, strerror(errno), was);
+		evutil_closesocket(fd);
+	} else {
+		/* connections open on the old address finish there */
+		log_info("ollama_listen moved from %s to %s", was, listen);
+		evlog_writef(px->ev, "ollama_listen_moved", c->peers[self].name,
+		    NULL, "from %s to %s", was, listen);
+	}
+	free(was);
 }
 
 void
@@ -1361,5 +1423,6 @@ proxy_free(struct proxy *px)
 	if (px->http != NULL)
 		evhttp_free(px->http);
 	proxy_backends_free(px);
+	free(px->listen);
 	free(px);
 }
