@@ -541,6 +541,22 @@ kill_peer() {
 	PID[$n]=
 }
 
+# open_idle ADDR:PORT FIRST N: N connections to ADDR:PORT on descriptors
+# FIRST.. that send nothing; close_idle FIRST N closes them
+open_idle() {
+	local i
+	for ((i = $2; i < $2 + $3; i++)); do
+		eval "exec $i<>/dev/tcp/${1%:*}/${1##*:}" || fail "connect $i failed"
+	done
+}
+
+close_idle() {
+	local i
+	for ((i = $1; i < $1 + $2; i++)); do
+		eval "exec $i<&-"
+	done
+}
+
 # reload_peer NAME: SIGHUP, then wait until NAME has taken the new config
 # (config_reloaded) or refused it (config_reload_failed)
 reload_peer() {
