@@ -983,6 +983,11 @@ resguard_status_json(const struct resguard *g)
 	    o, "unload_failures", json_integer((json_int_t)g->unload_failures));
 	json_object_set_new(
 	    o, "cleanups", json_integer((json_int_t)g->cleanups));
+	if (g->stuck)
+		json_object_set_new(o, "stuck",
+		    json_pack("{sssI}", "reading", g->stuck_on, "seconds",
+		        (json_int_t)((clock_mono_ms() - g->stuck_since_ms) /
+		                     1000)));
 	return o;
 }
 

@@ -117,7 +117,8 @@ void resguard_free(struct resguard *);
 void resguard_reconf(struct resguard *, const struct conf *, size_t self);
 
 /* /status "resources": {"disk": {PATH: {used_pct, total, avail, level}},
- * "swap": {used, total, level}, "unloads": N} (new reference) */
+ * "swap": {used, total, level}, "unloads": N, and while a reading is
+ * stuck "stuck": {"reading": "disk PATH", "seconds": N}} (new reference) */
 json_t *resguard_status_json(const struct resguard *);
 void resguard_metrics(const struct resguard *, struct metrics *);
 /*

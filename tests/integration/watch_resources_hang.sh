@@ -6,7 +6,8 @@
 # alpha answers `peerwatch status`, its heartbeats go on (beta never
 # stops seeing it alive, alpha writes no self_stall), and after three
 # intervals and at least 10 s one `resources_stuck` event and one warning
-# name the disk; the figures turn unknown. A SIGHUP changing the disks
+# name the disk; the figures turn unknown, /status and `peerwatch status`
+# show what is stuck. A SIGHUP changing the disks
 # while stuck is taken; once the hang ends the reading comes back
 # (`resources_resumed`) and the new disk list is read at once. Stuck
 # again, SIGTERM still stops alpha cleanly at once. (loopback)
@@ -82,7 +83,11 @@ grep -Eq 'resources: reading disk / has not returned for 1[0-9] s \(a hung file 
 # unknown, not stale: no level, no figure, nothing in /metrics
 res_is disk./.level unknown && res_is disk./data.level unknown &&
     res_is swap null || fail "stuck figures still shown: $(jget "$ST" resources)"
-pw_cli alpha status >/dev/null || fail "peerwatch status (text) failed while stuck"
+res_is stuck.reading "disk /" || fail "/status has no stuck reading: $(jget "$ST" resources)"
+[ "$(res stuck.seconds)" -ge 10 ] || fail "stuck for $(res stuck.seconds) s"
+out=$(pw_cli alpha status) || fail "peerwatch status (text) failed while stuck"
+grep -Eq '^reading disk / stuck for 1[0-9] s \(a hung file system\?\)$' <<<"$out" ||
+    fail "peerwatch status does not show the stuck reading: $out"
 # said once, however long it stays stuck
 hold 2 alive_both || fail "lost each other while stuck"
 [ "$(ev_count alpha resources_stuck)" = 1 ] ||
@@ -105,7 +110,7 @@ wait_until 5 resumed_seen || fail "no resources_resumed event"
 wait_until 5 read_after || fail "no readings after the hang: $(jget "$ST" resources)"
 grep -Eq 'resources: reading disk / returned after [0-9]+ s' "$T/alpha.log" ||
     fail "no warning that the reading returned"
-res_is disk./data.level ok && res_is swap.level ok ||
+res_is disk./data.level ok && res_is swap.level ok && res_is stuck none ||
     fail "levels after the hang: $(jget "$ST" resources)"
 no_stall
 [ "$(ev_count beta peer_down alpha)" = 0 ] || fail "beta had alpha down"
