@@ -541,6 +541,18 @@ kill_peer() {
 	PID[$n]=
 }
 
+# reload_peer NAME: SIGHUP, then wait until NAME has taken the new config
+# (config_reloaded) or refused it (config_reload_failed)
+reload_peer() {
+	local n=$1 n0 n1
+	n0=$(ev_count "$n" config_reloaded)
+	n1=$(ev_count "$n" config_reload_failed)
+	kill_peer "$n" HUP
+	wait_until 5 eval '[ $(ev_count '"$n"' config_reloaded) -gt '"$n0"' ] ||
+	    [ $(ev_count '"$n"' config_reload_failed) -gt '"$n1"' ]' ||
+	    fail "$n did not finish the reload"
+}
+
 # no sanitizer report in any daemon log
 no_sanitizer_reports() {
 	local n

@@ -28,15 +28,6 @@ refuses() {
 	curl -s -o /dev/null --max-time 3 "http://$1/api/version" || rc=$?
 	[ "$rc" -eq 7 ]
 }
-reload_alpha() {
-	local n0 n1
-	n0=$(ev_count alpha config_reloaded)
-	n1=$(ev_count alpha config_reload_failed)
-	kill_peer alpha HUP
-	wait_until 5 eval '[ $(ev_count alpha config_reloaded) -gt '"$n0"' ] ||
-	    [ $(ev_count alpha config_reload_failed) -gt '"$n1"' ]' ||
-	    fail "alpha did not finish the reload"
-}
 
 # 1. no `ollama` URL anywhere: no endpoint, nothing in /status
 refuses "$A:17948" || fail "an endpoint runs without any ollama URL"
@@ -54,7 +45,7 @@ for n in alpha beta; do
 	mv "$tmp" "$T/peers.conf"
 done
 kill_peer beta HUP
-reload_alpha
+reload_peer alpha
 ev_has alpha ollama_endpoint_started || fail "no ollama_endpoint_started event"
 wait_until 5 answers "$A:17948" || fail "the endpoint did not start on reload"
 wait_until 5 backend_sees alpha beta reported_up true ||
@@ -72,7 +63,7 @@ ALL_PIDS+=($SPID)
 wait_until 5 eval '[ -s "$T/old-stream.out" ]' || fail "the stream did not begin"
 sed -i "s#^ollama_listen = $A:17948\$#ollama_listen = $A:17958#" "$T/peers.conf"
 grep -q "^ollama_listen = $A:17958\$" "$T/peers.conf" || fail "could not edit ollama_listen"
-reload_alpha
+reload_peer alpha
 ev_has alpha ollama_listen_moved || fail "no ollama_listen_moved event"
 answers "$A:17958" || fail "nothing answers on the new ollama_listen"
 refuses "$A:17948" || fail "the old ollama_listen still accepts"
@@ -93,7 +84,7 @@ SQ=$!
 ALL_PIDS+=($SQ)
 wait_until 5 grep -q bound "$T/squatter.out" || fail "the squatter did not bind"
 sed -i "s#^ollama_listen = $A:17958\$#ollama_listen = $A:17968#" "$T/peers.conf"
-reload_alpha
+reload_peer alpha
 ev_has alpha config_reload_failed || fail "a taken ollama_listen was not refused"
 grep -q "reload failed, keeping the running config: ollama_listen $A:17968: cannot listen: Address already in use" \
     "$T/alpha.log" || fail "the refusal does not name ollama_listen and the reason"
@@ -105,7 +96,7 @@ kill "$SQ"
 sed -i "s#^ollama_listen = $A:17968\$#ollama_listen = $A:17958#" "$T/peers.conf"
 sed -i '/^ollama = /d' "$T/peers.conf"
 kill_peer beta HUP
-reload_alpha
+reload_peer alpha
 ev_has alpha ollama_endpoint_stopped || fail "no ollama_endpoint_stopped event"
 refuses "$A:17958" || fail "the endpoint still answers without any ollama URL"
 status alpha || fail "no status from alpha"
