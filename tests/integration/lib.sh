@@ -152,6 +152,24 @@ hold() {
 	done
 }
 
+# hold_before EPOCH_MS CMD...: hold CMD until 300 ms (a tick, and the
+# clocks' rounding) before EPOCH_MS, a wall-clock time the daemon gives
+# (half_open_at, a maintenance's end): as long as the product promises,
+# never into the time when it may act. With under 500 ms left (a very slow
+# run), CMD is checked once.
+hold_before() {
+	local until=$1 rem
+	shift
+	pw_now
+	rem=$((until - 300 - NOW_MS))
+	if [ "$rem" -lt 500 ]; then
+		log "hold_before: only $rem ms left, checked once: $*"
+		"$@"
+		return
+	fi
+	hold "$((rem / 1000)).$(printf '%03d' $((rem % 1000)))" "$@"
+}
+
 # --- set-up and cleanup ---------------------------------------------------
 
 # pw_block: K, a block of addresses (127.213.K.*, 127.214.K.*, 10.213.K.*)
