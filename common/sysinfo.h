@@ -3,8 +3,10 @@
  * sysinfo: swap and disk figures of this host, through each system's own
  * interface: /proc/meminfo and statvfs(2) on Linux, sysctl vm.swapusage
  * and statfs(2) (64-bit block counts, where macOS's statvfs is 32-bit) on
- * macOS. For the local watch. Never exits, never logs. sysinfo_disk may
- * block on a hung network file system: give it local paths.
+ * macOS. For the local watch. Never exits, never logs; safe from any
+ * thread. sysinfo_disk may block for as long as its file system does (a
+ * hung NFS or SMB mount: for ever): never call it on the loop; the
+ * resource guards call both from their reader thread (heal/resread).
  */
 #ifndef PW_COMMON_SYSINFO_H
 #define PW_COMMON_SYSINFO_H

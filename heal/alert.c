@@ -1192,12 +1192,8 @@ alert_reconf(struct alert *a, const struct conf *c, size_t self)
 
 	if (a == NULL)
 		return;
-	if (c->mesh.telegram_token_file == NULL) {
-		/* the old settings stay: the chat and API are gone too */
-		log_warnx("reload: telegram settings removed; a restart turns "
-		          "escalation off");
-		return;
-	}
+	if (c->mesh.telegram_token_file == NULL)
+		return; /* removed: the caller frees the alert */
 	alert_settings(a, c, self);
 	/* a shorter alert_repeat applies to the open incidents at once */
 	next += a->repeat_ms;

@@ -39,7 +39,8 @@ struct alert;
 struct alert *alert_new(struct event_base *, struct evlog *,
     const struct conf *, size_t self, char *err, size_t errlen);
 void alert_free(struct alert *);
-/* new settings (the token file is read again; kept if it cannot be) */
+/* new settings (the token file is read again; kept if it cannot be).
+ * Settings removed: nothing here; the caller frees the alert */
 void alert_reconf(struct alert *, const struct conf *, size_t self);
 
 /* the incident_cb; arg is the struct alert */

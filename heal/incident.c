@@ -44,6 +44,18 @@ incidents_new(struct evlog *ev, incident_cb cb, void *arg)
 	return is;
 }
 
+void
+incidents_set_cb(struct incidents *is, incident_cb cb, void *arg)
+{
+	size_t k;
+
+	is->cb = cb;
+	is->arg = arg;
+	for (k = 0; cb != NULL && k < is->n; k++)
+		cb(INCIDENT_RAISED, is->v[k].kind, is->v[k].subject,
+		    is->v[k].detail, arg);
+}
+
 static void
 incident_clear(struct incident *i)
 {

@@ -30,6 +30,9 @@ typedef void (*incident_cb)(enum incident_what, const char *kind,
 
 struct incidents *incidents_new(struct evlog *, incident_cb, void *arg);
 void incidents_free(struct incidents *);
+/* a new delivery (Telegram set up or removed by a reload): cb hears every
+ * incident open now as raised, then whatever follows; NULL: none */
+void incidents_set_cb(struct incidents *, incident_cb, void *arg);
 
 /* raise or update; returns 1 if new (an escalation), 0 if updated */
 int incident_raise(struct incidents *, const char *kind, const char *subject,

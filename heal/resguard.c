@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * resguard: disk and swap guards of the local watch (see resguard.h).
- * One timer reads the figures; levels change with hysteresis; crossings
- * write events, run the disk cleanup, unload Ollama models and raise or
- * close incidents. Never exits; blocks only in statvfs (local paths).
+ * One timer asks the reader thread (resread) for the figures; the answer
+ * comes back on the loop, where levels change with hysteresis and
+ * crossings write events, run the disk cleanup, unload Ollama models and
+ * raise or close incidents. A reading that does not return (a hung file
+ * system) is said once and its figures become unknown; the loop goes on.
+ * Never blocks, never exits.
  */
 #include <sys/stat.h>
 
@@ -31,11 +34,16 @@
 #include "heal/curlev.h"
 #include "heal/incident.h"
 #include "heal/resguard.h"
+#include "heal/resread.h"
 
 #define RG_CLEANUP_TIMEOUT_MS (5 * 60 * 1000)
 #define RG_HTTP_TIMEOUT_MS 30000L
 #define RG_MIN_INTERVAL_MS 100
 #define RG_MODEL_MAX 256 /* bytes of a model name we act on */
+/* a reading still in flight after this many intervals, and at least
+ * RG_STUCK_MIN_MS, is stuck */
+#define RG_STUCK_INTERVALS 3
+#define RG_STUCK_MIN_MS 10000
 
 /* said once per swap crossing, not every interval */
 #define RG_SAID_KEPT 0x1
@@ -44,7 +52,7 @@
 
 struct rdisk {
 	char *path;
-	int have, read_failed;
+	int have, read_failed; /* read_failed: said once */
 	uint64_t total, avail;
 	unsigned pct;
 	enum resguard_level level;
@@ -81,10 +89,15 @@ struct resguard {
 	uint64_t model_bytes;
 	uint64_t unloads, unload_failures;
 	uint64_t next_unload_ms; /* mono: swap gets time to drop after one */
+	/* the reader thread, and a reading stuck in it */
+	struct resread *rd;
+	int stuck;
+	uint64_t stuck_since_ms;
+	char stuck_on[RESGUARD_PATH_MAX + 16]; /* "disk /mnt/x", "swap" */
+	int again; /* reconfigured while reading: read again at once */
 	/* the test hook */
 	char *test_file;
-	char test_err[256]; /* the last warning about it */
-	struct resguard_figures *fig;
+	char test_err[RESREAD_ERR_MAX]; /* the last warning about it */
 	char *payload;
 };
 
@@ -330,113 +343,25 @@ rg_event(
 	evlog_write_new(g->ev, type, g->host, detail, fields);
 }
 
-/* ---- readings --------------------------------------------------------- */
+/* ---- readings ------------------------------------------------------- */
 
-/* the test-hook file into g->fig: 0, or -1 (no readings at all) */
-static int
-rg_read_test(struct resguard *g)
+/* a complaint about the test-hook file, once per distinct one */
+static void
+rg_test_said(struct resguard *g, const struct resread_answer *a)
 {
-	char *buf = NULL, err[sizeof(g->test_err)];
-	struct stat st;
-	ssize_t n;
-	size_t len = 0;
-	int fd, rc = -1, bad;
-
-	err[0] = '\0';
-	memset(g->fig, 0, sizeof(*g->fig));
-	fd = open(g->test_file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd == -1) {
-		snprintf(
-		    err, sizeof(err), "%s: %s", g->test_file, strerror(errno));
-		goto out;
-	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    st.st_size > RESGUARD_TEST_MAX) {
-		snprintf(err, sizeof(err),
-		    "%s: not a regular file of at most %d bytes", g->test_file,
-		    RESGUARD_TEST_MAX);
-		goto out;
-	}
-	buf = xmalloc(RESGUARD_TEST_MAX + 1);
-	while (len <= RESGUARD_TEST_MAX &&
-	       (n = read(fd, buf + len, RESGUARD_TEST_MAX + 1 - len)) > 0)
-		len += (size_t)n;
-	if (len > RESGUARD_TEST_MAX) {
-		snprintf(err, sizeof(err), "%s: grew over %d bytes",
-		    g->test_file, RESGUARD_TEST_MAX);
-		goto out;
-	}
-	bad = resguard_parse_figures(
-	    buf, len, g->test_file, g->fig, err, sizeof(err));
-	if (bad > 1) {
-		size_t l = strlen(err);
-
-		snprintf(err + l, sizeof(err) - l, "; %d bad lines", bad);
-	}
-	rc = 0;
-out:
-	if (fd != -1)
-		close(fd);
-	free(buf);
-	/* once per distinct complaint, not every interval */
-	if (err[0] != '\0' && strcmp(err, g->test_err) != 0)
-		log_warnx("%s: %s (%s)", RESGUARD_TEST_ENV, err,
-		    rc == 0 ? "bad lines not used" : "no readings");
-	snprintf(g->test_err, sizeof(g->test_err), "%s", err);
-	return rc;
+	if (a->test_err[0] != '\0' && strcmp(a->test_err, g->test_err) != 0)
+		log_warnx("%s: %s (%s)", RESGUARD_TEST_ENV, a->test_err,
+		    a->test_rc == 0 ? "bad lines not used" : "no readings");
+	snprintf(g->test_err, sizeof(g->test_err), "%s", a->test_err);
 }
 
-static int
-rg_read_swap(struct resguard *g, uint64_t *total, uint64_t *used)
+/* a reading failed on this host: said once until it works again */
+static void
+rg_read_failed(int *said, int err, const char *what)
 {
-	struct sysinfo_swap sw;
-
-	if (g->test_file != NULL) {
-		if (!g->fig->have_swap)
-			return -1;
-		*total = g->fig->swap_total;
-		*used = g->fig->swap_used;
-		return 0;
-	}
-	if (sysinfo_swap(&sw) == -1) {
-		if (!g->swap_failed)
-			log_warn("resources: cannot read swap");
-		g->swap_failed = 1;
-		return -1;
-	}
-	g->swap_failed = 0;
-	*total = sw.total_bytes;
-	*used = sw.used_bytes;
-	return 0;
-}
-
-static int
-rg_read_disk(
-    struct resguard *g, struct rdisk *d, uint64_t *total, uint64_t *avail)
-{
-	struct sysinfo_disk di;
-	size_t i;
-
-	if (g->test_file != NULL) {
-		for (i = 0; i < g->fig->ndisk; i++)
-			if (strcmp(g->fig->disk[i].path, d->path) == 0) {
-				*total = g->fig->disk[i].total;
-				*avail = g->fig->disk[i].avail;
-				return 0;
-			}
-		return -1;
-	}
-	if (sysinfo_disk(d->path, &di) == -1 || di.total_bytes == 0) {
-		if (!d->read_failed)
-			log_warn("resources: cannot read disk %s", d->path);
-		d->read_failed = 1;
-		return -1;
-	}
-	d->read_failed = 0;
-	*total = di.total_bytes;
-	*avail =
-	    di.avail_bytes < di.total_bytes ? di.avail_bytes : di.total_bytes;
-	return 0;
+	if (!*said)
+		log_warnx("resources: cannot read %s: %s", what, strerror(err));
+	*said = 1;
 }
 
 /* ---- disk ------------------------------------------------------------- */
@@ -708,27 +633,136 @@ rg_swap_update(struct resguard *g, uint64_t total, uint64_t used)
 		rg_unload_start(g);
 }
 
+/* the answer's reading of path, or NULL if it was not asked */
+static const struct resread_disk *
+rg_answer_disk(const struct resread_answer *a, const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < a->ndisk; i++)
+		if (strcmp(a->disk[i].path, path) == 0)
+			return &a->disk[i];
+	return NULL;
+}
+
+/* the figures unknown until a reading comes back */
+static void
+rg_unknown(struct resguard *g)
+{
+	size_t i;
+
+	for (i = 0; i < g->ndisk; i++)
+		g->disks[i].have = 0;
+	g->have_swap = 0;
+}
+
+/* the stuck reading has returned */
+static void
+rg_resumed(struct resguard *g)
+{
+	uint64_t secs = (clock_mono_ms() - g->stuck_since_ms) / 1000;
+	char detail[RESGUARD_PATH_MAX + 128];
+
+	snprintf(detail, sizeof(detail),
+	    "reading %s returned after %" PRIu64 " s", g->stuck_on, secs);
+	log_warnx("resources: %s", detail);
+	evlog_write_new(g->ev, "resources_resumed", g->host, detail,
+	    json_pack(
+	        "{sssI}", "reading", g->stuck_on, "seconds", (json_int_t)secs));
+	g->stuck = 0;
+}
+
+/* a reading came back from the reader thread (on the loop) */
+static void
+rg_on_answer(const struct resread_answer *a, void *arg)
+{
+	struct resguard *g = arg;
+	const struct resread_disk *r;
+	struct rdisk *d;
+	char what[RESGUARD_PATH_MAX + 16];
+	size_t i;
+
+	if (g->stuck)
+		rg_resumed(g);
+	if (g->test_file != NULL)
+		rg_test_said(g, a);
+	for (i = 0; i < g->ndisk; i++) {
+		d = &g->disks[i];
+		/* a disk added by a reload since: read next time */
+		if ((r = rg_answer_disk(a, d->path)) == NULL)
+			continue;
+		if (r->rc == 0) {
+			d->read_failed = 0;
+			rg_disk_update(g, d, r->total, r->avail);
+			continue;
+		}
+		d->have = 0;
+		snprintf(what, sizeof(what), "disk %s", d->path);
+		if (g->test_file == NULL)
+			rg_read_failed(&d->read_failed, r->err, what);
+	}
+	if (a->swap_rc == 0) {
+		g->swap_failed = 0;
+		rg_swap_update(g, a->swap_total, a->swap_used);
+	} else {
+		g->have_swap = 0;
+		if (g->test_file == NULL)
+			rg_read_failed(&g->swap_failed, a->swap_err, "swap");
+	}
+	if (g->again && rg_active(g))
+		event_active(g->tick, EV_TIMEOUT, 0);
+	g->again = 0;
+}
+
+/* a reading in flight for too long: said once, its figures unknown */
+static void
+rg_check_stuck(struct resguard *g, uint64_t since_ms, const char *what)
+{
+	uint64_t limit = RG_STUCK_INTERVALS * g->c.interval_ms, now, secs;
+	char detail[RESGUARD_PATH_MAX + 128];
+
+	if (limit < RG_STUCK_MIN_MS)
+		limit = RG_STUCK_MIN_MS;
+	now = clock_mono_ms();
+	if (g->stuck || now < since_ms + limit)
+		return;
+	g->stuck = 1;
+	g->stuck_since_ms = since_ms;
+	snprintf(g->stuck_on, sizeof(g->stuck_on), "%s", what);
+	secs = (now - since_ms) / 1000;
+	snprintf(detail, sizeof(detail),
+	    "reading %s has not returned for %" PRIu64
+	    " s (a hung file system?)",
+	    what, secs);
+	log_warnx("resources: %s", detail);
+	evlog_write_new(g->ev, "resources_stuck", g->host, detail,
+	    json_pack("{sssI}", "reading", what, "seconds", (json_int_t)secs));
+	rg_unknown(g);
+}
+
 static void
 rg_on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct resguard *g = arg;
-	uint64_t a, b;
+	char on[RESGUARD_PATH_MAX + 16];
+	char **paths;
+	uint64_t since;
 	size_t i;
 
 	(void)fd;
 	(void)what;
-	if (g->test_file != NULL)
-		(void)rg_read_test(g); /* on failure: no readings */
-	for (i = 0; i < g->ndisk; i++) {
-		if (rg_read_disk(g, &g->disks[i], &a, &b) == 0)
-			rg_disk_update(g, &g->disks[i], a, b);
-		else
-			g->disks[i].have = 0;
+	if (g->rd == NULL)
+		return;
+	if (resread_busy(g->rd, &since, on, sizeof(on))) {
+		rg_check_stuck(g, since, on);
+		return;
 	}
-	if (rg_read_swap(g, &a, &b) == 0)
-		rg_swap_update(g, a, b);
-	else
-		g->have_swap = 0;
+	g->again = 0;
+	paths = xcalloc(g->ndisk ? g->ndisk : 1, sizeof(*paths));
+	for (i = 0; i < g->ndisk; i++)
+		paths[i] = g->disks[i].path;
+	(void)resread_start(g->rd, paths, g->ndisk); /* copies them */
+	free(paths);
 }
 
 /* ---- life cycle ------------------------------------------------------- */
@@ -819,6 +853,8 @@ rg_apply(struct resguard *g, const struct conf *c, size_t self)
 	if (r->swap_warn == 0 && r->swap_critical == 0)
 		rg_close_swap(g, "swap no longer guarded");
 	rg_apply_ollama(g, c->peers[self].ollama);
+	/* a reading in flight was asked for the old disks */
+	g->again = 1;
 	/* a reading can mean a statvfs per disk: not more often than this */
 	if (g->c.interval_ms < RG_MIN_INTERVAL_MS)
 		g->c.interval_ms = RG_MIN_INTERVAL_MS;
@@ -838,18 +874,24 @@ resguard_new(struct event_base *base, struct evlog *ev, struct incidents *inc,
 {
 	struct resguard *g = xcalloc(1, sizeof(*g));
 	const char *tf = getenv(RESGUARD_TEST_ENV);
+	const char *hf = getenv(RESGUARD_TEST_HANG_ENV);
 
 	g->base = base;
 	g->ev = ev;
 	g->inc = inc;
 	g->cv = curlev_new(base);
 	g->host = xstrdup(c->peers[self].name);
-	g->fig = xcalloc(1, sizeof(*g->fig));
 	if (tf != NULL && tf[0] != '\0') {
 		g->test_file = xstrdup(tf);
 		log_warnx("resources: figures from %s=%s, not this host",
 		    RESGUARD_TEST_ENV, tf);
 	}
+	if (hf != NULL && hf[0] != '\0')
+		log_warnx("resources: readings wait while %s=%s exists",
+		    RESGUARD_TEST_HANG_ENV, hf);
+	else
+		hf = NULL;
+	g->rd = resread_new(base, g->test_file, hf, rg_on_answer, g);
 	g->tick = event_new(base, -1, EV_PERSIST, rg_on_tick, g);
 	rg_apply(g, c, self);
 	return g;
@@ -883,6 +925,8 @@ resguard_free(struct resguard *g)
 
 	if (g == NULL)
 		return;
+	/* never waits for a stuck reading; no answer after this */
+	resread_free(g->rd);
 	if (g->tick)
 		event_free(g->tick);
 	if (g->cmd != NULL)
@@ -897,7 +941,6 @@ resguard_free(struct resguard *g)
 	free(g->ollama);
 	free(g->host);
 	free(g->test_file);
-	free(g->fig);
 	free(g->payload);
 	free(g);
 }
@@ -940,6 +983,11 @@ resguard_status_json(const struct resguard *g)
 	    o, "unload_failures", json_integer((json_int_t)g->unload_failures));
 	json_object_set_new(
 	    o, "cleanups", json_integer((json_int_t)g->cleanups));
+	if (g->stuck)
+		json_object_set_new(o, "stuck",
+		    json_pack("{sssI}", "reading", g->stuck_on, "seconds",
+		        (json_int_t)((clock_mono_ms() - g->stuck_since_ms) /
+		                     1000)));
 	return o;
 }
 

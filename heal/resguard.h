@@ -13,10 +13,15 @@
  *     loaded (GET /api/ps, POST /api/generate keep_alive 0), never the
  *     last one (`ollama_unload` events); above swap_critical: incident
  *     `swap_critical` swap@HOST, closed when back below warn.
- * HTTP runs on curl's multi and commands through cmdrun, but the readings
- * are taken on the loop: sysinfo_disk (statvfs) can block on a hung
- * network file system, so `disk` must name local mount points. Never
- * exits.
+ * HTTP runs on curl's multi, commands through cmdrun, and the readings on
+ * a thread of their own (resread): sysinfo_disk (statvfs) can block on a
+ * hung network file system, the loop never does. One reading at a time;
+ * a tick that finds one still in flight asks for none. One in flight
+ * for three intervals and at least 10 s is stuck: one
+ * `resources_stuck` event (and a warning) naming what it waits on, the
+ * figures unknown (no level changes, nothing in heartbeats) until it
+ * returns (`resources_resumed`); levels and incidents stay as they were.
+ * Never blocks, never exits.
  *
  * Test hook: when the environment variable PEERWATCH_TEST_SYSINFO names a
  * file, the readings come from it instead, read again every interval
@@ -27,6 +32,9 @@
  *   disk /PATH TOTAL AVAIL   (bytes; 0 < total, avail <= total)
  * A bad line is not used and warned about once (file:line, never its
  * text); a disk the file does not name has no reading.
+ * When PEERWATCH_TEST_SYSINFO_HANG names a path, the reader thread waits
+ * before reading each disk for as long as that path exists (a stand-in
+ * for a hung mount).
  */
 #ifndef PW_HEAL_RESGUARD_H
 #define PW_HEAL_RESGUARD_H
@@ -43,6 +51,7 @@
 #include "heal/incident.h"
 
 #define RESGUARD_TEST_ENV "PEERWATCH_TEST_SYSINFO"
+#define RESGUARD_TEST_HANG_ENV "PEERWATCH_TEST_SYSINFO_HANG"
 #define RESGUARD_MARGIN_PCT 2     /* hysteresis, in points */
 #define RESGUARD_TEST_MAX 65536   /* bytes of a test-hook file */
 #define RESGUARD_FIG_MAX_DISKS 64 /* disks in one test-hook file */
@@ -108,7 +117,8 @@ void resguard_free(struct resguard *);
 void resguard_reconf(struct resguard *, const struct conf *, size_t self);
 
 /* /status "resources": {"disk": {PATH: {used_pct, total, avail, level}},
- * "swap": {used, total, level}, "unloads": N} (new reference) */
+ * "swap": {used, total, level}, "unloads": N, and while a reading is
+ * stuck "stuck": {"reading": "disk PATH", "seconds": N}} (new reference) */
 json_t *resguard_status_json(const struct resguard *);
 void resguard_metrics(const struct resguard *, struct metrics *);
 /*

@@ -268,8 +268,9 @@ static void
 cli_print_resources(json_t *r)
 {
 	json_t *disk = json_object_get(r, "disk"), *d,
-	       *swap = json_object_get(r, "swap");
-	const char *path;
+	       *swap = json_object_get(r, "swap"),
+	       *stuck = json_object_get(r, "stuck");
+	const char *path, *what;
 	double total;
 
 	if (json_object_size(disk) == 0 && !json_is_object(swap))
@@ -284,16 +285,24 @@ cli_print_resources(json_t *r)
 		else
 			printf("%-24s %-6s %s\n", path, "-", "unknown");
 	}
-	if (!json_is_object(swap))
-		return;
-	total = (double)json_integer_value(json_object_get(swap, "total"));
-	printf("%-24s %3.0f%%   %s (%lld unloads)\n", "swap",
-	    total > 0
-	        ? (double)json_integer_value(json_object_get(swap, "used")) *
-	              100 / total
-	        : 0.0,
-	    json_string_value(json_object_get(swap, "level")),
-	    (long long)json_integer_value(json_object_get(r, "unloads")));
+	if (json_is_object(swap)) {
+		total =
+		    (double)json_integer_value(json_object_get(swap, "total"));
+		printf("%-24s %3.0f%%   %s (%lld unloads)\n", "swap",
+		    total > 0 ? (double)json_integer_value(
+		                    json_object_get(swap, "used")) *
+		                    100 / total
+		              : 0.0,
+		    json_string_value(json_object_get(swap, "level")),
+		    (long long)json_integer_value(
+		        json_object_get(r, "unloads")));
+	}
+	what = json_string_value(json_object_get(stuck, "reading"));
+	if (what != NULL)
+		printf("reading %s stuck for %lld s (a hung file system?)\n",
+		    what,
+		    (long long)json_integer_value(
+		        json_object_get(stuck, "seconds")));
 }
 
 static void

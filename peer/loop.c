@@ -533,19 +533,127 @@ loop_load_conf(const char *path, const char *name, size_t *self,
 	return c;
 }
 
+/*
+ * What a reload can fail at, done before anything changes: the Ollama
+ * endpoint's new listener, or the endpoint itself when the first `ollama`
+ * URL appears. -1 with err refuses the reload whole.
+ */
+struct loop_pending {
+	struct failover *fo; /* the endpoint, new: the first `ollama` URL */
+	int ofd;             /* its new listener, or -1 */
+	struct alert *alert; /* escalation, new: Telegram set up */
+};
+
+static void
+loop_pending_drop(struct loop_pending *p)
+{
+	failover_free(p->fo);
+	if (p->ofd != -1)
+		evutil_closesocket(p->ofd);
+	alert_free(p->alert);
+}
+
+static int
+loop_reload_prepare_failover(struct loop *l, const struct conf *c, size_t self,
+    struct failover **fo_new, int *ofd, char *err, size_t errlen)
+{
+	if (l->fo != NULL)
+		return failover_reconf_prepare(
+		    l->fo, c, self, ofd, err, errlen);
+	if (!failover_wanted(c))
+		return 0;
+	*fo_new = failover_new(
+	    l->base, l->ev, c, self, loop_on_payload_change, l, err, errlen);
+	return *fo_new == NULL ? -1 : 0;
+}
+
+static int
+loop_reload_prepare(struct loop *l, const struct conf *c, size_t self,
+    struct loop_pending *p, char *err, size_t errlen)
+{
+	memset(p, 0, sizeof(*p));
+	p->ofd = -1;
+	err[0] = '\0';
+	if (loop_reload_prepare_failover(
+	        l, c, self, &p->fo, &p->ofd, err, errlen) == -1)
+		return -1;
+	if (l->alert == NULL && c->mesh.telegram_token_file != NULL &&
+	    (p->alert = alert_new(l->base, l->ev, c, self, err, errlen)) ==
+	        NULL)
+		return -1;
+	return 0;
+}
+
+/* escalation follows the reloaded config: on when Telegram is set up,
+ * off when its settings are gone (what is pending stays in the outbox for
+ * a start that has them), else the new settings */
+static void
+loop_reload_alert(
+    struct loop *l, const struct conf *c, size_t self, struct alert *a_new)
+{
+	const char *me = c->peers[self].name;
+
+	if (a_new != NULL) {
+		l->alert = a_new;
+		alert_set_change_cb(l->alert, loop_on_payload_change, l);
+		incidents_set_cb(l->inc, alert_on_incident, l->alert);
+		log_info("escalation to Telegram is on");
+		evlog_write(l->ev, "escalation_on", me,
+		    "Telegram settings added by a reload", NULL);
+	} else if (l->alert != NULL && c->mesh.telegram_token_file == NULL) {
+		incidents_set_cb(l->inc, NULL, NULL);
+		alert_free(l->alert);
+		l->alert = NULL;
+		log_info("escalation is off: telegram settings removed; "
+		         "messages not yet sent stay in the outbox");
+		evlog_write(l->ev, "escalation_off", me,
+		    "Telegram settings removed by a reload", NULL);
+	} else
+		alert_reconf(l->alert, c, self);
+}
+
+/* the Ollama endpoint follows the reloaded config: started by the first
+ * `ollama` URL, stopped when none is left, else reconfigured */
+static void
+loop_reload_failover(struct loop *l, const struct conf *c, size_t self,
+    struct failover *fo_new, int ofd)
+{
+	const char *me = c->peers[self].name;
+
+	if (fo_new != NULL) {
+		l->fo = fo_new;
+		log_info("Ollama failover endpoint started on %s",
+		    conf_ollama_listen(c, self));
+		evlog_writef(l->ev, "ollama_endpoint_started", me, NULL,
+		    "listening on %s", conf_ollama_listen(c, self));
+	} else if (l->fo != NULL && !failover_wanted(c)) {
+		failover_free(l->fo);
+		l->fo = NULL;
+		log_info("Ollama failover endpoint stopped: no peer has an "
+		         "ollama URL");
+		evlog_write(l->ev, "ollama_endpoint_stopped", me,
+		    "no peer has an ollama URL", NULL);
+	} else
+		failover_reconf(l->fo, c, self, ofd);
+}
+
 static void
 loop_reload(struct loop *l)
 {
 	unsigned char sk[CONF_SECKEY_LEN];
 	char err[4096];
 	struct conf *c;
+	struct loop_pending p = {NULL, -1, NULL};
 	size_t self;
 
 	log_info("SIGHUP: reloading %s", l->conf_path);
 	c = loop_load_conf(l->conf_path, l->conf->peers[l->self].name, &self,
 	    sk, err, sizeof(err));
-	if (c == NULL || hb_reconf(l->hb, c, self, err, sizeof(err)) == -1) {
+	if (c == NULL ||
+	    loop_reload_prepare(l, c, self, &p, err, sizeof(err)) == -1 ||
+	    hb_reconf(l->hb, c, self, err, sizeof(err)) == -1) {
 		sodium_memzero(sk, sizeof(sk));
+		loop_pending_drop(&p);
 		l->reload_failures++;
 		log_warnx("reload failed, keeping the running config: %s", err);
 		evlog_write(l->ev, "config_reload_failed",
@@ -560,11 +668,13 @@ loop_reload(struct loop *l)
 	membership_reconf(l->mb, c, self, clock_mono_ms());
 	revive_reconf(l->rv, c, self);
 	status_reconf(l->status, c, self);
-	failover_reconf(l->fo, c, self);
-	alert_reconf(l->alert, c, self);
-	if (l->alert == NULL && c->mesh.telegram_token_file != NULL)
-		log_warnx("reload: telegram settings added; escalation starts "
-		          "with the next restart");
+	if (strcmp(conf_status_listen(c, self),
+	        conf_status_listen(l->conf, l->self)) != 0)
+		log_warnx("reload: status_listen changed to %s; it moves "
+		          "there with the next restart",
+		    conf_status_listen(c, self));
+	loop_reload_failover(l, c, self, p.fo, p.ofd);
+	loop_reload_alert(l, c, self, p.alert);
 	watch_reconf(l->watch, c, self);
 	resguard_reconf(l->rg, c, self);
 	conf_free(l->conf);

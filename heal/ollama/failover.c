@@ -105,14 +105,30 @@ failover_free(struct failover *f)
 	curl_global_cleanup();
 }
 
+int
+failover_wanted(const struct conf *c)
+{
+	return proxy_wanted(c);
+}
+
+int
+failover_reconf_prepare(const struct failover *f, const struct conf *c,
+    size_t self, int *fd, char *err, size_t errlen)
+{
+	*fd = -1;
+	if (f == NULL || !proxy_wanted(c))
+		return 0;
+	return proxy_listen_prepare(f->px, c, self, fd, err, errlen);
+}
+
 void
-failover_reconf(struct failover *f, const struct conf *c, size_t self)
+failover_reconf(struct failover *f, const struct conf *c, size_t self, int fd)
 {
 	if (f == NULL)
 		return;
 	f->conf = c;
 	f->self = self;
-	proxy_reconf(f->px, c, self);
+	proxy_reconf(f->px, c, self, fd);
 	failover_probe_start(f);
 }
 

@@ -31,7 +31,17 @@ struct failover *failover_new(struct event_base *, struct evlog *,
     const struct conf *, size_t self, failover_kick_cb, void *arg, char *err,
     size_t errlen);
 void failover_free(struct failover *);
-void failover_reconf(struct failover *, const struct conf *, size_t self);
+/* 1 if any peer has an `ollama` URL: the capability has work to do */
+int failover_wanted(const struct conf *);
+/*
+ * A reload in two halves. prepare does what can fail, before anything
+ * changes: a new ollama_listen is bound (*fd, or -1 when it is the same);
+ * -1 with err refuses the reload. reconf then applies c and takes fd.
+ */
+int failover_reconf_prepare(const struct failover *, const struct conf *,
+    size_t self, int *fd, char *err, size_t errlen);
+void failover_reconf(
+    struct failover *, const struct conf *, size_t self, int fd);
 
 /* a peer's accepted heartbeat payload (may be NULL) */
 void failover_on_payload(struct failover *, size_t peer, const json_t *);

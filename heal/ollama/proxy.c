@@ -30,6 +30,7 @@
 #include <event2/event_struct.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <jansson.h>
 
 #include "common/clock.h"
@@ -52,6 +53,8 @@
 #define PROXY_TRIED_LEN 512
 #define PROXY_OUT_MAX (1024 * 1024) /* queued for a client: pause above */
 #define PROXY_WATCH_AFTER_MS 20     /* watch for a client's going after this */
+#define PROXY_ACCEPT_PAUSE_MS 1000  /* after accept() failed */
+#define PROXY_ACCEPT_LOG_MS 60000   /* at most a line this often about it */
 #define PROXY_SPARE 32 /* finished requests' structs kept for the next */
 
 enum proxy_fail {
@@ -95,6 +98,11 @@ struct proxy {
 	struct curlev *cv;
 	struct evlog *ev;
 	struct evhttp *http;
+	struct evhttp_bound_socket *bound;
+	char *listen;          /* what bound listens on */
+	struct proxy *next_px; /* proxy_all */
+	struct event *resume;  /* accepting again after a failure */
+	uint64_t accept_failures, accept_failures_said, accept_said_ms;
 	const struct conf *conf;
 	size_t self;
 	struct proxy_backend *be;
@@ -805,6 +813,7 @@ proxy_attempt(struct proxy_req *r)
 	b->requests++;
 	r->code = 0;
 	r->clen[0] = '\0';
+	r->chunked = 0;
 	evhttp_clear_headers(evhttp_request_get_output_headers(r->req));
 	r->attempt_ms = clock_mono_ms();
 	if ((r->easy = proxy_easy(r, b)) == NULL ||
@@ -1298,6 +1307,11 @@ proxy_metrics(const struct proxy *px, struct metrics *m)
 	    "Times a backend transfer was paused for a client reading slowly.");
 	metrics_u64(
 	    m, "peerwatch_ollama_slow_client_pauses_total", NULL, px->pauses);
+	metrics_family(m, "peerwatch_ollama_accept_failures_total", "counter",
+	    "accept() failures on ollama_listen (out of descriptors or "
+	    "memory), each followed by a pause.");
+	metrics_u64(m, "peerwatch_ollama_accept_failures_total", NULL,
+	    px->accept_failures);
 	metrics_family(m, "peerwatch_ollama_backend_requests_total", "counter",
 	    "Attempts sent to each Ollama backend.");
 	for (i = 0; i < px->nbe; i++) {
@@ -1344,15 +1358,105 @@ proxy_wanted(const struct conf *c)
 	return 0;
 }
 
+/* every proxy: an accept error's only handle is its evhttp */
+static struct proxy *proxy_all;
+
+/*
+ * accept() failed for want of descriptors or memory. The socket stays
+ * readable, so evhttp would try again at once, for ever: accepting stops
+ * for PROXY_ACCEPT_PAUSE_MS instead, said at most once a minute.
+ */
+static void
+proxy_on_accept_error(struct evconnlistener *lev, void *arg)
+{
+	struct timeval tv = {PROXY_ACCEPT_PAUSE_MS / 1000,
+	    (PROXY_ACCEPT_PAUSE_MS % 1000) * 1000};
+	int err = EVUTIL_SOCKET_ERROR();
+	uint64_t now = clock_mono_ms();
+	struct proxy *px;
+
+	evconnlistener_disable(lev);
+	for (px = proxy_all; px != NULL && px->http != arg; px = px->next_px)
+		continue;
+	if (px == NULL)
+		return;
+	px->accept_failures++;
+	if (px->accept_said_ms == 0 ||
+	    now - px->accept_said_ms >= PROXY_ACCEPT_LOG_MS) {
+		log_warnx("ollama_listen %s: accept: %s; not accepting for %d "
+		          "ms (%llu failures since the last such line)",
+		    px->listen, evutil_socket_error_to_string(err),
+		    PROXY_ACCEPT_PAUSE_MS,
+		    (unsigned long long)(px->accept_failures -
+		                         px->accept_failures_said));
+		px->accept_said_ms = now;
+		px->accept_failures_said = px->accept_failures;
+	}
+	evtimer_add(px->resume, &tv);
+}
+
+static void
+proxy_on_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct proxy *px = arg;
+
+	(void)fd;
+	(void)what;
+	if (px->bound != NULL)
+		evconnlistener_enable(
+		    evhttp_bound_socket_get_listener(px->bound));
+}
+
+/* a listening socket for ollama_listen, or -1 with err */
+static int
+proxy_listen_open(const char *listen, char *err, size_t errlen)
+{
+	char *host = NULL;
+	uint16_t port = 0;
+	int fd, one = 1;
+
+	if (conf_parse_hostport(listen, &host, &port) == -1 || port == 0) {
+		snprintf(
+		    err, errlen, "ollama_listen %s: want host:port", listen);
+		free(host);
+		return -1;
+	}
+	if ((fd = tcplisten(host, port, 128)) == -1)
+		snprintf(err, errlen, "ollama_listen %s: cannot listen: %s",
+		    listen, strerror(errno));
+	else
+		/* tokens are small writes: no Nagle delay on them. Accepted
+		 * sockets inherit it (on Linux; elsewhere set per request) */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	free(host);
+	return fd;
+}
+
+/* fd is the endpoint's now; the socket it replaces closes */
+static int
+proxy_listen_on(struct proxy *px, int fd, const char *listen)
+{
+	struct evhttp_bound_socket *b;
+
+	if ((b = evhttp_accept_socket_with_handle(px->http, fd)) == NULL)
+		return -1;
+	evconnlistener_set_error_cb(
+	    evhttp_bound_socket_get_listener(b), proxy_on_accept_error);
+	if (px->bound != NULL)
+		evhttp_del_accept_socket(px->http, px->bound);
+	px->bound = b;
+	free(px->listen);
+	px->listen = xstrdup(listen);
+	return 0;
+}
+
 struct proxy *
 proxy_new(struct event_base *base, struct curlev *cv, struct evlog *ev,
     const struct conf *c, size_t self, char *err, size_t errlen)
 {
 	struct proxy *px = xcalloc(1, sizeof(*px));
 	const char *listen = conf_ollama_listen(c, self);
-	char *host = NULL;
-	uint16_t port = 0;
-	int fd = -1, one = 1;
+	int fd;
 
 	px->base = base;
 	px->cv = cv;
@@ -1360,11 +1464,6 @@ proxy_new(struct event_base *base, struct curlev *cv, struct evlog *ev,
 	px->conf = c;
 	px->self = self;
 	proxy_backends_load(px, c, self);
-	if (conf_parse_hostport(listen, &host, &port) == -1 || port == 0) {
-		snprintf(
-		    err, errlen, "ollama_listen %s: want host:port", listen);
-		goto fail;
-	}
 	px->http = evhttp_new(base);
 	evhttp_set_allowed_methods(
 	    px->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
@@ -1374,28 +1473,43 @@ proxy_new(struct event_base *base, struct curlev *cv, struct evlog *ev,
 	evhttp_set_max_headers_size(px->http, PROXY_HEADERS_MAX);
 	evhttp_set_max_body_size(px->http, (ev_ssize_t)c->mesh.ollama_max_body);
 	evhttp_set_gencb(px->http, proxy_on_request, px);
-	if ((fd = tcplisten(host, port, 128)) != -1)
-		/* tokens are small writes: no Nagle delay on them. Accepted
-		 * sockets inherit it (on Linux; elsewhere set per request) */
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (fd == -1 || evhttp_accept_socket(px->http, fd) == -1) {
+	px->resume = evtimer_new(base, proxy_on_accept_resume, px);
+	px->next_px = proxy_all;
+	proxy_all = px;
+	if ((fd = proxy_listen_open(listen, err, errlen)) == -1)
+		goto fail;
+	if (proxy_listen_on(px, fd, listen) == -1) {
 		snprintf(err, errlen, "ollama_listen %s: cannot listen: %s",
 		    listen, strerror(errno));
-		if (fd != -1)
-			evutil_closesocket(fd);
+		evutil_closesocket(fd);
 		goto fail;
 	}
-	free(host);
 	return px;
 fail:
-	free(host);
 	proxy_free(px);
 	return NULL;
 }
 
-void
-proxy_reconf(struct proxy *px, const struct conf *c, size_t self)
+int
+proxy_listen_prepare(const struct proxy *px, const struct conf *c, size_t self,
+    int *fd, char *err, size_t errlen)
 {
+	const char *listen = conf_ollama_listen(c, self);
+
+	*fd = -1;
+	if (strcmp(listen, px->listen) == 0)
+		return 0;
+	if ((*fd = proxy_listen_open(listen, err, errlen)) == -1)
+		return -1;
+	return 0;
+}
+
+void
+proxy_reconf(struct proxy *px, const struct conf *c, size_t self, int fd)
+{
+	const char *listen = conf_ollama_listen(c, self);
+	char *was;
+
 	/* live requests hold backends by index: the array is rebuilt when
 	 * none is live (at once, or when the last one ends) */
 	px->conf = c;
@@ -1405,11 +1519,28 @@ proxy_reconf(struct proxy *px, const struct conf *c, size_t self)
 	else
 		px->reload = 1;
 	evhttp_set_max_body_size(px->http, (ev_ssize_t)c->mesh.ollama_max_body);
+	if (fd == -1)
+		return;
+	was = xstrdup(px->listen);
+	if (proxy_listen_on(px, fd, listen) == -1) {
+		log_warnx("ollama_listen %s: cannot accept there (%s); still "
+		          "on %s",
+		    listen, strerror(errno), was);
+		evutil_closesocket(fd);
+	} else {
+		/* connections open on the old address finish there */
+		log_info("ollama_listen moved from %s to %s", was, listen);
+		evlog_writef(px->ev, "ollama_listen_moved", c->peers[self].name,
+		    NULL, "from %s to %s", was, listen);
+	}
+	free(was);
 }
 
 void
 proxy_free(struct proxy *px)
 {
+	struct proxy **pp;
+
 	if (px == NULL)
 		return;
 	while (px->reqs != NULL) {
@@ -1423,6 +1554,14 @@ proxy_free(struct proxy *px)
 	}
 	if (px->http != NULL)
 		evhttp_free(px->http);
+	for (pp = &proxy_all; *pp != NULL; pp = &(*pp)->next_px)
+		if (*pp == px) {
+			*pp = px->next_px;
+			break;
+		}
+	if (px->resume != NULL)
+		event_free(px->resume);
 	proxy_backends_free(px);
+	free(px->listen);
 	free(px);
 }

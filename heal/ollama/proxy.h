@@ -35,8 +35,16 @@ int proxy_wanted(const struct conf *);
 struct proxy *proxy_new(struct event_base *, struct curlev *, struct evlog *,
     const struct conf *, size_t self, char *err, size_t errlen);
 void proxy_free(struct proxy *);
-/* new backends list (the listen address stays what it was) */
-void proxy_reconf(struct proxy *, const struct conf *, size_t self);
+/*
+ * A reload's first half, where it can fail: a listening socket for the
+ * new conf_ollama_listen when it differs from the one in use (*fd is -1
+ * when it does not). -1 with err: refuse the reload; nothing changed.
+ */
+int proxy_listen_prepare(const struct proxy *, const struct conf *, size_t self,
+    int *fd, char *err, size_t errlen);
+/* the second half: the new backends, and fd from proxy_listen_prepare
+ * (or -1) becomes the listener; connections open on the old one finish */
+void proxy_reconf(struct proxy *, const struct conf *, size_t self, int fd);
 
 /* a backend owner's report: from a heartbeat payload's "ollama" object
  * (peer != self), or this host's own probe */

@@ -130,7 +130,10 @@ wait_until 10 eval '[ "$(outbox_count alpha)" -eq 0 ]' || fail "the queue stoppe
 sed -i 's/^alert_grace = 1s$/alert_grace = 1s\nalert_repeat = 3s/' "$T/peers.conf"
 grep -q '^alert_repeat = 3s$' "$T/peers.conf" || fail "could not set alert_repeat"
 kill_peer alpha HUP
-wait_until 10 tg_has 2 "STILL OPEN circuit_open dead2@alpha" || fail "no reminders for dead2"
+# the first reminder is queued 3 s after the reload, the second 3 s after
+# that, each sent a 1 s burst window and up to two 200 ms ticks later:
+# ~7.6 s, so 15 s to spare a loaded run
+wait_until 15 tg_has 2 "STILL OPEN circuit_open dead2@alpha" || fail "no reminders for dead2"
 # A reminder is due alert_repeat after the tick that queued the last one;
 # the 200 ms tick and the 1 s burst window each move the send by up to a
 # tick, so two deliveries can be 3 s - 2 ticks apart, never much less.

@@ -53,21 +53,6 @@ sockets_are() {
 	[ "$NSOCK" -eq "$1" ]
 }
 
-# open_idle FIRST N: N connections that send nothing on fds FIRST..
-open_idle() {
-	local i
-	for ((i = $1; i < $1 + $2; i++)); do
-		eval "exec $i<>/dev/tcp/$A/17947" || fail "connect $i failed"
-	done
-}
-
-close_idle() {
-	local i
-	for ((i = $1; i < $1 + $2; i++)); do
-		eval "exec $i<&-"
-	done
-}
-
 mesh_loopback alpha beta
 A=${ADDR[alpha]}
 start alpha
@@ -134,7 +119,7 @@ log "a connection sending one byte every 2 s was held $held ms"
 # --- the cap ------------------------------------------------------------
 wait_until 5 sockets || fail "cannot count alpha's sockets"
 base=$NSOCK
-open_idle 20 $((CAP + 8))
+open_idle "$A:17947" 20 $((CAP + 8))
 pw_now
 t0=$NOW_MS
 wait_until 3 sockets_are $((base + CAP)) ||
@@ -157,7 +142,7 @@ wait_until 5 sockets || fail "cannot count alpha's sockets"
 nfd=$(ls "/proc/${PID[alpha]}/fd" | wc -l)
 log "alpha runs with ulimit -n 40 and $nfd descriptors open"
 size0=$(wc -c <"$T/alpha.log")
-open_idle 20 40
+open_idle "$A:17947" 20 40
 hold 3 true
 size1=$(wc -c <"$T/alpha.log")
 nfd=$(ls "/proc/${PID[alpha]}/fd" | wc -l)

@@ -47,7 +47,9 @@ MODE=                   # netns | loopback
 NAMES=()                # the mesh's peer names, in config order
 HUB=                    # the hub namespace
 RUN="pw$$r$((RANDOM % 100))"    # prefix of this run's namespaces
-K=$(($$ % 250 + 1))     # the third octet of this run's addresses
+K=                      # the third octet of this run's addresses (pw_block)
+PW_BLOCK_FD=            # holds this run's lock on block K (flock)
+PW_BLOCK_DIR=           # or its lock directory (no flock: macOS)
 declare -A NS=() ADDR=() PID=() WPID=() ETC=() IDX=()
 CREATED_NS=()
 ALL_PIDS=()             # every daemon and wrapper started
@@ -150,7 +152,65 @@ hold() {
 	done
 }
 
+# hold_before EPOCH_MS CMD...: hold CMD until 300 ms (a tick, and the
+# clocks' rounding) before EPOCH_MS, a wall-clock time the daemon gives
+# (half_open_at, a maintenance's end): as long as the product promises,
+# never into the time when it may act. With under 500 ms left (a very slow
+# run), CMD is checked once.
+hold_before() {
+	local until=$1 rem
+	shift
+	pw_now
+	rem=$((until - 300 - NOW_MS))
+	if [ "$rem" -lt 500 ]; then
+		log "hold_before: only $rem ms left, checked once: $*"
+		"$@"
+		return
+	fi
+	hold "$((rem / 1000)).$(printf '%03d' $((rem % 1000)))" "$@"
+}
+
 # --- set-up and cleanup ---------------------------------------------------
+
+# pw_block: K, a block of addresses (127.213.K.*, 127.214.K.*, 10.213.K.*)
+# no other run on this machine holds, starting at $$ % 250 + 1. Two suites
+# at once (two worktrees, two users) must not bind the same addresses and
+# ports. The lock is /tmp/peerwatch-test-block.K, held until this script
+# and every process it started (they inherit the descriptor) are gone:
+# flock(1) where there is one; else a directory with our PID in it, taken
+# over when that PID is gone, removed by pw_cleanup.
+pw_block() {
+	local i k f
+	for i in $(seq 0 249); do
+		k=$((($$ + i) % 250 + 1))
+		f=/tmp/peerwatch-test-block.$k
+		if command -v flock >/dev/null 2>&1; then
+			# O_EXCL (noclobber): never through a planted symlink
+			(set -C && : >"$f") 2>/dev/null || true
+			[ -f "$f" ] && [ ! -L "$f" ] || continue
+			exec {PW_BLOCK_FD}<"$f" || continue
+			if flock -n "$PW_BLOCK_FD"; then
+				K=$k
+				return 0
+			fi
+			exec {PW_BLOCK_FD}<&-
+			PW_BLOCK_FD=
+		else
+			if ! mkdir "$f.d" 2>/dev/null; then
+				local owner
+				owner=$(cat "$f.d/pid" 2>/dev/null) || continue
+				[ -n "$owner" ] && pw_gone "$owner" || continue
+				rm -rf "$f.d"
+				mkdir "$f.d" 2>/dev/null || continue
+			fi
+			echo $$ >"$f.d/pid"
+			PW_BLOCK_DIR=$f.d
+			K=$k
+			return 0
+		fi
+	done
+	skip "all 250 address blocks are held by other runs (/tmp/peerwatch-test-block.*)"
+}
 
 # pw_setup PEERWATCH PWJSON PWFORGE [ARGS...]: the binaries (made absolute),
 # the temp dir, the cleanup trap and the watchdog. ARGS stay in PW_ARGS.
@@ -171,9 +231,10 @@ pw_setup() {
 	[ "$PW_OS" != Darwin ] || tmp=/tmp
 	T=$(mktemp -d "$tmp/pw-$PW_TEST_NAME.XXXXXX")
 	trap pw_cleanup EXIT
+	pw_block
 	trap 'log "signal: giving up"; exit 1' INT TERM HUP
 	pw_watchdog "${PW_TEST_TIMEOUT:-170}"
-	log "temp dir $T, peerwatch $PW"
+	log "temp dir $T, peerwatch $PW, address block $K"
 }
 
 # Give up (and so clean up) before ctest's TIMEOUT kills us uncleanly. The
@@ -280,6 +341,7 @@ pw_cleanup() {
 		wait "$PW_WATCHDOG" 2>/dev/null
 	fi
 	pw_del_namespaces
+	[ -z "$PW_BLOCK_DIR" ] || rm -rf "$PW_BLOCK_DIR"
 	if [ -n "$T" ] && [ "${PW_KEEP:-0}" != 1 ]; then
 		rm -rf "$T"
 	elif [ -n "$T" ]; then
@@ -539,6 +601,34 @@ kill_peer() {
 	} 2>/dev/null
 	PW_LAST_RC=$rc
 	PID[$n]=
+}
+
+# open_idle ADDR:PORT FIRST N: N connections to ADDR:PORT on descriptors
+# FIRST.. that send nothing; close_idle FIRST N closes them
+open_idle() {
+	local i
+	for ((i = $2; i < $2 + $3; i++)); do
+		eval "exec $i<>/dev/tcp/${1%:*}/${1##*:}" || fail "connect $i failed"
+	done
+}
+
+close_idle() {
+	local i
+	for ((i = $1; i < $1 + $2; i++)); do
+		eval "exec $i<&-"
+	done
+}
+
+# reload_peer NAME: SIGHUP, then wait until NAME has taken the new config
+# (config_reloaded) or refused it (config_reload_failed)
+reload_peer() {
+	local n=$1 n0 n1
+	n0=$(ev_count "$n" config_reloaded)
+	n1=$(ev_count "$n" config_reload_failed)
+	kill_peer "$n" HUP
+	wait_until 5 eval '[ $(ev_count '"$n"' config_reloaded) -gt '"$n0"' ] ||
+	    [ $(ev_count '"$n"' config_reload_failed) -gt '"$n1"' ]' ||
+	    fail "$n did not finish the reload"
 }
 
 # no sanitizer report in any daemon log

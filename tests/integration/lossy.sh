@@ -46,6 +46,8 @@ for n in "${NAMES[@]}"; do
 	sus=$((sus + $(metric "$m" suspect)))
 	held=$((held + $(metric "$m" down_held_by_evidence)))
 done
+# the loss bit: suspicions happened, counted rather than logged
+[ "$sus" -gt 0 ] || fail "no suspicion counted under 30 % loss: the loss did not take"
 log "30 % loss, $SECS s: 0 local downs, 0 confirmed, 0 acting, $(ev_total peer_suspect) suspect lines; /metrics: $sus suspicions, $held downs held by another peer's report"
 
 for n in "${NAMES[@]}"; do loss "$n" 10; done

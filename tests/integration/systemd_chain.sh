@@ -117,11 +117,13 @@ APP=/home/app/app.json
 ssh-keygen -q -t ed25519 -N '' -C peerwatch-client -f "$T/client"
 ssh-keygen -q -t ed25519 -N '' -C gamma-host -f "$T/hostkey"
 FPR=$(ssh-keygen -lf "$T/hostkey.pub" -E sha256 | awk '{print $2}')
-# interval 1s: suspect_after and down_after follow it (2 s, 4 s), which
-# leaves systemd's RestartSec=2 the time to bring a killed daemon back
-# before the mesh would call it down
+# interval 1s, suspect_after following it (2 s), down_after 5 s: systemd's
+# RestartSec=2 must bring a killed daemon back before the mesh calls it
+# down, which is 5 s after its last heartbeat, so from 3.9 s after the
+# kill (heartbeats 1 s +-10 %). The 4 s down_after derives from 1 s left
+# an ASan daemon's start in the box under 0.9 s.
 sed -i -e 's/^interval = .*/interval = 1s/' -e '/^suspect_after = /d' \
-    -e '/^down_after = /d' -e 's|^\[mesh\]$|[mesh]\nssh_key = /etc/peerwatch/ssh_client\nssh_timeout = 5s\nrevive_verify = 15s|' \
+    -e 's/^down_after = .*/down_after = 5s/' -e 's|^\[mesh\]$|[mesh]\nssh_key = /etc/peerwatch/ssh_client\nssh_timeout = 5s\nrevive_verify = 15s|' \
     "$T/peers.conf"
 awk -v a="$GADDR" -v f="$FPR" '
 	{ print }
