@@ -115,6 +115,13 @@ void resguard_free(struct resguard *);
 /* new levels, disks, cleanup, interval or Ollama URL (SIGHUP); a disk
  * kept keeps its level; a disk dropped has its incident closed */
 void resguard_reconf(struct resguard *, const struct conf *, size_t self);
+/*
+ * Maintenance of this host (cb(host) != 0): the figures are still read
+ * and their crossings logged, but hands off: no disk_cleanup, no Ollama
+ * unload, no incident (one still critical is raised when it ends).
+ */
+void resguard_set_hold_cb(
+    struct resguard *, int (*cb)(const char *key, void *arg), void *arg);
 
 /* /status "resources": {"disk": {PATH: {used_pct, total, avail, level}},
  * "swap": {used, total, level}, "unloads": N, and while a reading is

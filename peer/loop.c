@@ -745,6 +745,7 @@ loop_start_modules(struct loop *l, char *err, size_t errlen)
 	    l->base, l->ev, l->inc, l->conf, l->self, loop_on_watch_change, l);
 	watch_set_hold_cb(l->watch, loop_service_hold, l);
 	l->rg = resguard_new(l->base, l->ev, l->inc, l->conf, l->self);
+	resguard_set_hold_cb(l->rg, loop_service_hold, l);
 	l->sleep_ev = evtimer_new(l->base, loop_on_sleep_sent, l);
 	l->sw = sleepwatch_new(l->base, loop_on_system_sleep, l, err, errlen);
 	if (l->sw == NULL && err[0] != '\0') {

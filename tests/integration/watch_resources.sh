@@ -12,7 +12,9 @@
 # (keep_alive 0), the last one kept; with one model loaded -> nothing
 # unloaded. Swap above swap_critical -> incident, closed back below warn.
 # beta, without the hook, shows this host's own / and swap as statvfs and
-# /proc/meminfo have them. /metrics stays promtool-clean. (loopback)
+# /proc/meminfo have them. /metrics stays promtool-clean. This host in
+# maintenance: crossings logged, but no cleanup, no unload, no incident
+# until it ends. (loopback)
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/ollama_lib.sh"
 pw_setup "$@"
@@ -269,5 +271,31 @@ if command -v promtool >/dev/null 2>&1; then
 else
 	log "promtool not found: /metrics format not checked"
 fi
+# --- this host in maintenance: read and logged, hands off -----------------
+SWAP=0
+root 50
+fake_set alpha '{"loaded":["tiny","big","huge"],"unloads":[]}'
+pw_cli alpha maintenance on --for 60s >/dev/null || fail "maintenance on failed"
+ncl=$(cleanups)
+nwarn=$(ev_count alpha disk_warn)
+nsw=$(ev_count alpha swap_warn)
+SWAP=$((3 * G + G / 2))
+root 97
+wait_until 5 ev_is disk_warn $((nwarn + 1)) || fail "no disk_warn in maintenance"
+wait_until 5 ev_is swap_warn $((nsw + 1)) || fail "no swap_warn in maintenance"
+grep -q 'maintenance: no cleanup' "$(events_file alpha)" ||
+    fail "the disk_warn event does not say the cleanup is held"
+no_critical() {
+	status alpha && ! has_incident disk_critical && ! has_incident swap_critical
+}
+hold 2 no_critical || fail "an incident in maintenance: $(jget "$ST" incidents)"
+[ "$(cleanups)" = "$ncl" ] || fail "a cleanup ran in maintenance"
+[ -z "$(fake_unloads)" ] || fail "a model was unloaded in maintenance: $(fake_unloads)"
+pw_cli alpha maintenance off >/dev/null || fail "maintenance off failed"
+wait_until 5 open_incident disk_critical '/@alpha' ||
+    fail "no disk incident once maintenance ended"
+wait_until 5 open_incident swap_critical 'swap@alpha' ||
+    fail "no swap incident once maintenance ended"
+wait_until 10 eval '[ -n "$(fake_unloads)" ]' || fail "no unload once maintenance ended"
 stop_all_clean
 pass
