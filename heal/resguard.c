@@ -68,6 +68,8 @@ struct resguard {
 	char *host;
 	int (*hold_cb)(const char *key, void *arg);
 	void *hold_arg;
+	int once;                /* run --once: one reading, quiet, hands off */
+	int answered;            /* a reading came back */
 	char *ollama;            /* without a trailing '/', or NULL */
 	struct conf_resources c; /* c.disk, c.disk_cleanup: NULL */
 	char *cleanup;
@@ -341,7 +343,8 @@ rg_event(
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
-	log_info("%s: %s", type, detail);
+	if (!g->once)
+		log_info("%s: %s", type, detail);
 	evlog_write_new(g->ev, type, g->host, detail, fields);
 }
 
@@ -413,7 +416,8 @@ rg_cleanup(struct resguard *g, const struct rdisk *d)
 static int
 rg_held(const struct resguard *g)
 {
-	return g->hold_cb != NULL && g->hold_cb(g->host, g->hold_arg) != 0;
+	return g->once ||
+	       (g->hold_cb != NULL && g->hold_cb(g->host, g->hold_arg) != 0);
 }
 
 static void
@@ -722,6 +726,11 @@ rg_on_answer(const struct resread_answer *a, void *arg)
 		if (g->test_file == NULL)
 			rg_read_failed(&g->swap_failed, a->swap_err, "swap");
 	}
+	g->answered = 1;
+	if (g->once) {
+		event_del(g->tick);
+		return;
+	}
 	if (g->again && rg_active(g))
 		event_active(g->tick, EV_TIMEOUT, 0);
 	g->again = 0;
@@ -908,6 +917,41 @@ resguard_new(struct event_base *base, struct evlog *ev, struct incidents *inc,
 	g->tick = event_new(base, -1, EV_PERSIST, rg_on_tick, g);
 	rg_apply(g, c, self);
 	return g;
+}
+
+struct resguard *
+resguard_new_once(struct event_base *base, const struct conf *c, size_t self)
+{
+	struct resguard *g = resguard_new(base, NULL, NULL, c, self);
+
+	g->once = 1;
+	return g;
+}
+
+int
+resguard_active(const struct resguard *g)
+{
+	return rg_active(g);
+}
+
+int
+resguard_settled(const struct resguard *g)
+{
+	return g->answered || !rg_active(g);
+}
+
+unsigned
+resguard_critical(const struct resguard *g)
+{
+	unsigned n = 0;
+	size_t i;
+
+	for (i = 0; i < g->ndisk; i++)
+		if (g->disks[i].have && g->disks[i].level == RESGUARD_CRITICAL)
+			n++;
+	if (g->have_swap && g->swap_level == RESGUARD_CRITICAL)
+		n++;
+	return n;
 }
 
 void

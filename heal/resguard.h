@@ -112,6 +112,17 @@ struct resguard;
 struct resguard *resguard_new(struct event_base *, struct evlog *,
     struct incidents *, const struct conf *, size_t self);
 void resguard_free(struct resguard *);
+/*
+ * `peerwatch run --once`: one reading of c's disks and swap, acting on
+ * nothing and logging no crossing; resguard_settled is 1 once it came
+ * back (or when nothing is guarded), resguard_critical counts what is at
+ * the critical level.
+ */
+struct resguard *resguard_new_once(
+    struct event_base *, const struct conf *, size_t self);
+int resguard_settled(const struct resguard *);
+int resguard_active(const struct resguard *);
+unsigned resguard_critical(const struct resguard *);
 /* new levels, disks, cleanup, interval or Ollama URL (SIGHUP); a disk
  * kept keeps its level; a disk dropped has its incident closed */
 void resguard_reconf(struct resguard *, const struct conf *, size_t self);

@@ -14,7 +14,8 @@
 # beta, without the hook, shows this host's own / and swap as statvfs and
 # /proc/meminfo have them. /metrics stays promtool-clean. This host in
 # maintenance: crossings logged, but no cleanup, no unload, no incident
-# until it ends. (loopback)
+# until it ends. `run --once` reads the guards once, acts on nothing and
+# exits 1 at a critical level. (loopback)
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/ollama_lib.sh"
 pw_setup "$@"
@@ -297,5 +298,26 @@ wait_until 5 open_incident disk_critical '/@alpha' ||
 wait_until 5 open_incident swap_critical 'swap@alpha' ||
     fail "no swap incident once maintenance ended"
 wait_until 10 eval '[ -n "$(fake_unloads)" ]' || fail "no unload once maintenance ended"
+
+# --- run --once: the guards read once, nothing done, exit 1 at critical ---
+# (alpha's daemon reads the same figures; it may still unload, but it
+# has crossed disk_warn already: a cleanup now would be the once run's)
+ncl=$(cleanups)
+rc=0
+PEERWATCH_TEST_SYSINFO=$T/alpha.fig pw_cli alpha run --once --json \
+    >"$T/once.json" 2>"$T/once.err" || rc=$?
+[ "$rc" = 1 ] || fail "run --once at 97 %: exit $rc, want 1"
+[ "$(jget "$(cat "$T/once.json")" resources.disk./.level)" = critical ] &&
+    [ "$(jget "$(cat "$T/once.json")" resources.swap.level)" = critical ] &&
+    [ "$(jget "$(cat "$T/once.json")" ok)" = false ] ||
+    fail "run --once --json: $(cat "$T/once.json")"
+SWAP=0
+figs "$T/alpha.fig" 0 500
+rc=0
+PEERWATCH_TEST_SYSINFO=$T/alpha.fig pw_cli alpha run --once \
+    >"$T/once.out" 2>"$T/once.err" || rc=$?
+[ "$rc" = 0 ] || fail "run --once at 50 %: exit $rc: $(cat "$T/once.out" "$T/once.err")"
+grep -Eq '^/ +50% +ok$' "$T/once.out" || fail "run --once table: $(cat "$T/once.out")"
+[ "$(cleanups)" = "$ncl" ] || fail "run --once ran the disk cleanup"
 stop_all_clean
 pass
