@@ -602,6 +602,8 @@ loop_reload_alert(
 		    "Telegram settings added by a reload", NULL);
 	} else if (l->alert != NULL && c->mesh.telegram_token_file == NULL) {
 		incidents_set_cb(l->inc, NULL, NULL);
+		alert_test_abort(l->alert, "escalation was turned off by a "
+		                           "reload before the answer came");
 		alert_free(l->alert);
 		l->alert = NULL;
 		log_info("escalation is off: telegram settings removed; "
