@@ -274,7 +274,8 @@ cli_print_resources(json_t *r)
 	const char *path, *what;
 	double total;
 
-	if (json_object_size(disk) == 0 && !json_is_object(swap))
+	if (json_object_size(disk) == 0 && !json_is_object(swap) &&
+	    !json_is_object(stuck))
 		return;
 	printf("\n%-24s %-6s %s\n", "Resource", "Used", "Level");
 	json_object_foreach(disk, path, d) {
