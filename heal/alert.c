@@ -1296,6 +1296,16 @@ alert_test(
 	return 0;
 }
 
+void
+alert_test_abort(struct alert *a, const char *why)
+{
+	if (a == NULL || a->test == NULL)
+		return;
+	curlev_get_cancel(a->cv, a->test);
+	a->test = NULL;
+	a->test_cb(json_pack("{sbss}", "ok", 0, "error", why), a->test_arg);
+}
+
 json_t *
 alert_status_json(const struct alert *a)
 {

@@ -52,6 +52,9 @@ void alert_on_incident(enum incident_what, const char *kind,
 typedef void (*alert_test_cb)(json_t *result, void *arg);
 int alert_test(
     struct alert *, alert_test_cb, void *arg, char *err, size_t errlen);
+/* a test message on its way is given up: its cb gets {"ok":false,
+ * "error":why} now (before an alert_free that is not the daemon's end) */
+void alert_test_abort(struct alert *, const char *why);
 
 /*
  * Exactly one sender, across the mesh: every heartbeat goes to

@@ -66,6 +66,10 @@ struct resguard {
 	struct curlev *cv;
 	struct event *tick;
 	char *host;
+	int (*hold_cb)(const char *key, void *arg);
+	void *hold_arg;
+	int once;                /* run --once: one reading, quiet, hands off */
+	int answered;            /* a reading came back */
 	char *ollama;            /* without a trailing '/', or NULL */
 	struct conf_resources c; /* c.disk, c.disk_cleanup: NULL */
 	char *cleanup;
@@ -339,7 +343,8 @@ rg_event(
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
-	log_info("%s: %s", type, detail);
+	if (!g->once)
+		log_info("%s: %s", type, detail);
 	evlog_write_new(g->ev, type, g->host, detail, fields);
 }
 
@@ -407,12 +412,21 @@ rg_cleanup(struct resguard *g, const struct rdisk *d)
 	g->cleanups++;
 }
 
+/* this host in maintenance: read and log, act on nothing */
+static int
+rg_held(const struct resguard *g)
+{
+	return g->once ||
+	       (g->hold_cb != NULL && g->hold_cb(g->host, g->hold_arg) != 0);
+}
+
 static void
 rg_disk_update(
     struct resguard *g, struct rdisk *d, uint64_t total, uint64_t avail)
 {
 	enum resguard_level was = d->level;
 	char subject[RESGUARD_PATH_MAX + 128];
+	int held = rg_held(g);
 
 	d->have = 1;
 	d->total = total;
@@ -426,11 +440,13 @@ rg_disk_update(
 		    json_pack("{sssisIsI}", "path", d->path, "used_pct",
 		        (int)d->pct, "total", (json_int_t)total, "avail",
 		        (json_int_t)avail),
-		    "%s %u%% used (warn above %u%%)", d->path, d->pct,
-		    g->c.disk_warn);
-		rg_cleanup(g, d);
+		    "%s %u%% used (warn above %u%%%s)", d->path, d->pct,
+		    g->c.disk_warn,
+		    held && g->cleanup ? "; maintenance: no cleanup" : "");
+		if (!held)
+			rg_cleanup(g, d);
 	}
-	if (d->level == RESGUARD_CRITICAL && !d->incident) {
+	if (d->level == RESGUARD_CRITICAL && !d->incident && !held) {
 		incident_raise(g->inc, "disk_critical", subject,
 		    clock_wall_ms(), "%s %u%% used (critical above %u%%)",
 		    d->path, d->pct, g->c.disk_critical);
@@ -612,7 +628,8 @@ rg_swap_update(struct resguard *g, uint64_t total, uint64_t used)
 		    "swap %" PRIu64 " of %" PRIu64 " bytes in use", used,
 		    total);
 	}
-	if (g->swap_level == RESGUARD_CRITICAL && !g->swap_incident) {
+	if (g->swap_level == RESGUARD_CRITICAL && !g->swap_incident &&
+	    !rg_held(g)) {
 		incident_raise(g->inc, "swap_critical", subject,
 		    clock_wall_ms(),
 		    "swap %" PRIu64 " of %" PRIu64 " bytes in use", used,
@@ -629,7 +646,7 @@ rg_swap_update(struct resguard *g, uint64_t total, uint64_t used)
 			    "back below swap_warn");
 		g->swap_incident = 0;
 	}
-	if (warn != 0 && used > warn)
+	if (warn != 0 && used > warn && !rg_held(g))
 		rg_unload_start(g);
 }
 
@@ -708,6 +725,11 @@ rg_on_answer(const struct resread_answer *a, void *arg)
 		g->have_swap = 0;
 		if (g->test_file == NULL)
 			rg_read_failed(&g->swap_failed, a->swap_err, "swap");
+	}
+	g->answered = 1;
+	if (g->once) {
+		event_del(g->tick);
+		return;
 	}
 	if (g->again && rg_active(g))
 		event_active(g->tick, EV_TIMEOUT, 0);
@@ -895,6 +917,49 @@ resguard_new(struct event_base *base, struct evlog *ev, struct incidents *inc,
 	g->tick = event_new(base, -1, EV_PERSIST, rg_on_tick, g);
 	rg_apply(g, c, self);
 	return g;
+}
+
+struct resguard *
+resguard_new_once(struct event_base *base, const struct conf *c, size_t self)
+{
+	struct resguard *g = resguard_new(base, NULL, NULL, c, self);
+
+	g->once = 1;
+	return g;
+}
+
+int
+resguard_active(const struct resguard *g)
+{
+	return rg_active(g);
+}
+
+int
+resguard_settled(const struct resguard *g)
+{
+	return g->answered || !rg_active(g);
+}
+
+unsigned
+resguard_critical(const struct resguard *g)
+{
+	unsigned n = 0;
+	size_t i;
+
+	for (i = 0; i < g->ndisk; i++)
+		if (g->disks[i].have && g->disks[i].level == RESGUARD_CRITICAL)
+			n++;
+	if (g->have_swap && g->swap_level == RESGUARD_CRITICAL)
+		n++;
+	return n;
+}
+
+void
+resguard_set_hold_cb(
+    struct resguard *g, int (*cb)(const char *key, void *arg), void *arg)
+{
+	g->hold_cb = cb;
+	g->hold_arg = arg;
 }
 
 void

@@ -112,9 +112,27 @@ struct resguard;
 struct resguard *resguard_new(struct event_base *, struct evlog *,
     struct incidents *, const struct conf *, size_t self);
 void resguard_free(struct resguard *);
+/*
+ * `peerwatch run --once`: one reading of c's disks and swap, acting on
+ * nothing and logging no crossing; resguard_settled is 1 once it came
+ * back (or when nothing is guarded), resguard_critical counts what is at
+ * the critical level.
+ */
+struct resguard *resguard_new_once(
+    struct event_base *, const struct conf *, size_t self);
+int resguard_settled(const struct resguard *);
+int resguard_active(const struct resguard *);
+unsigned resguard_critical(const struct resguard *);
 /* new levels, disks, cleanup, interval or Ollama URL (SIGHUP); a disk
  * kept keeps its level; a disk dropped has its incident closed */
 void resguard_reconf(struct resguard *, const struct conf *, size_t self);
+/*
+ * Maintenance of this host (cb(host) != 0): the figures are still read
+ * and their crossings logged, but hands off: no disk_cleanup, no Ollama
+ * unload, no incident (one still critical is raised when it ends).
+ */
+void resguard_set_hold_cb(
+    struct resguard *, int (*cb)(const char *key, void *arg), void *arg);
 
 /* /status "resources": {"disk": {PATH: {used_pct, total, avail, level}},
  * "swap": {used, total, level}, "unloads": N, and while a reading is

@@ -16,6 +16,7 @@
 #include "config/conf.h"
 #include "peer/cli.h"
 #include "peer/ctl.h"
+#include "heal/resguard.h"
 #include "heal/watch.h"
 #include "heal/cmdrun.h"
 
@@ -273,7 +274,8 @@ cli_print_resources(json_t *r)
 	const char *path, *what;
 	double total;
 
-	if (json_object_size(disk) == 0 && !json_is_object(swap))
+	if (json_object_size(disk) == 0 && !json_is_object(swap) &&
+	    !json_is_object(stuck))
 		return;
 	printf("\n%-24s %-6s %s\n", "Resource", "Used", "Level");
 	json_object_foreach(disk, path, d) {
@@ -603,10 +605,11 @@ cli_run_once(const char *cpath, const char *name, int json)
 	struct event_base *base;
 	struct event *deadline;
 	struct watch *w;
+	struct resguard *rg;
 	struct conf *c;
 	struct timeval tv = {0, 200 * 1000};
 	uint64_t max_ms = 0;
-	json_t *st;
+	json_t *st, *res;
 	size_t i, n = 0;
 	int self, rc;
 
@@ -620,6 +623,7 @@ cli_run_once(const char *cpath, const char *name, int json)
 		}
 	base = event_base_new();
 	w = watch_new_once(base, NULL, NULL, c, (size_t)self, NULL, NULL, 1);
+	rg = resguard_new_once(base, c, (size_t)self);
 	watch_probe_all(w);
 	/* every probe ends by its own timeout; a little more for the reaping */
 	max_ms += 2000;
@@ -627,25 +631,35 @@ cli_run_once(const char *cpath, const char *name, int json)
 	tv.tv_usec = (suseconds_t)(max_ms % 1000) * 1000;
 	deadline = evtimer_new(base, cli_on_once_deadline, base);
 	evtimer_add(deadline, &tv);
-	while (!watch_settled(w) && event_base_loop(base, EVLOOP_ONCE) == 0 &&
+	while (!(watch_settled(w) && resguard_settled(rg)) &&
+	       event_base_loop(base, EVLOOP_ONCE) == 0 &&
 	       !event_base_got_break(base))
 		;
 	st = watch_status_json(w);
-	rc = watch_down_count(w) > 0 || !watch_settled(w) ? 1 : 0;
+	res = resguard_status_json(rg);
+	rc = watch_down_count(w) > 0 || !watch_settled(w) ||
+	             !resguard_settled(rg) || resguard_critical(rg) > 0
+	         ? 1
+	         : 0;
 	if (json) {
-		json_t *o = json_pack("{sssOsb}", "host", c->peers[self].name,
-		    "services", st, "ok", rc == 0);
+		json_t *o = json_pack("{sssOsOsb}", "host", c->peers[self].name,
+		    "services", st, "resources", res, "ok", rc == 0);
 
 		json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		putchar('\n');
 		json_decref(o);
-	} else if (n == 0)
-		printf("no [service ...@%s] sections in %s\n",
-		    c->peers[self].name, c->path);
-	else
-		cli_print_services(st);
+	} else {
+		if (n == 0)
+			printf("no [service ...@%s] sections in %s\n",
+			    c->peers[self].name, c->path);
+		else
+			cli_print_services(st);
+		cli_print_resources(res);
+	}
 	json_decref(st);
+	json_decref(res);
 	event_free(deadline);
+	resguard_free(rg);
 	watch_free(w);
 	cmdrun_shutdown();
 	event_base_free(base);

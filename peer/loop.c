@@ -602,6 +602,8 @@ loop_reload_alert(
 		    "Telegram settings added by a reload", NULL);
 	} else if (l->alert != NULL && c->mesh.telegram_token_file == NULL) {
 		incidents_set_cb(l->inc, NULL, NULL);
+		alert_test_abort(l->alert, "escalation was turned off by a "
+		                           "reload before the answer came");
 		alert_free(l->alert);
 		l->alert = NULL;
 		log_info("escalation is off: telegram settings removed; "
@@ -745,6 +747,7 @@ loop_start_modules(struct loop *l, char *err, size_t errlen)
 	    l->base, l->ev, l->inc, l->conf, l->self, loop_on_watch_change, l);
 	watch_set_hold_cb(l->watch, loop_service_hold, l);
 	l->rg = resguard_new(l->base, l->ev, l->inc, l->conf, l->self);
+	resguard_set_hold_cb(l->rg, loop_service_hold, l);
 	l->sleep_ev = evtimer_new(l->base, loop_on_sleep_sent, l);
 	l->sw = sleepwatch_new(l->base, loop_on_system_sleep, l, err, errlen);
 	if (l->sw == NULL && err[0] != '\0') {

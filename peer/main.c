@@ -16,6 +16,7 @@
 
 #include <event2/event.h>
 #include <jansson.h>
+#include <curl/curl.h>
 #include <sodium.h>
 
 #include "common/evlog.h"
@@ -93,7 +94,7 @@ main_run(int argc, char **argv)
 	struct loop *l;
 	const char *cpath = NULL, *name = NULL, *logfile = NULL;
 	char err[8192], exe[4096];
-	int ch, verbose = 0, once = 0, json = 0;
+	int ch, verbose = 0, once = 0, json = 0, rc;
 
 	while ((ch = getopt_long(argc, argv, "c:n:vql:h", opts, NULL)) != -1) {
 		switch (ch) {
@@ -127,11 +128,15 @@ main_run(int argc, char **argv)
 			    "in the "
 			    "foreground (systemd and launchd run it so). Logs "
 			    "go to stderr.\n  --once             run every "
-			    "local service check once, print the\n"
-			    "                     results (--json: as JSON) "
-			    "and "
-			    "exit 1 if any is down;\n                     no "
-			    "restarts, no ports, nothing written\n"
+			    "local service check once and read the\n"
+			    "                     guarded disks and swap, "
+			    "print "
+			    "the results\n"
+			    "                     (--json: as JSON) and exit 1 "
+			    "if a service is down\n"
+			    "                     or a resource critical; no "
+			    "restarts, no cleanup,\n"
+			    "                     no ports, nothing written\n"
 			    "  -c, --config FILE  peers.conf\n"
 			    "  -n, --name NAME    this host's [peer] section "
 			    "(default: the one matching the key; "
@@ -148,12 +153,20 @@ main_run(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (once)
-		return cli_run_once(cpath, name, json);
+	/* libcurl's global state, once for the process: the curl multis of
+	 * the watch, the resource guards, escalation and the Ollama endpoint
+	 * all live inside it, whichever of them a reload starts or stops */
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (once) {
+		rc = cli_run_once(cpath, name, json);
+		curl_global_cleanup();
+		return rc;
+	}
 	log_init(1, verbose);
 	if (logfile && log_open(logfile) == -1) {
 		fprintf(
 		    stderr, "peerwatch: %s: %s\n", logfile, strerror(errno));
+		curl_global_cleanup();
 		return 1;
 	}
 	lo.conf_path = cli_config_path(cpath);
@@ -163,10 +176,12 @@ main_run(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if ((l = loop_new(&lo, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "peerwatch: %s\n", err);
+		curl_global_cleanup();
 		return 1;
 	}
 	loop_run(l);
 	loop_free(l);
+	curl_global_cleanup();
 	return 0;
 }
 

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <event2/event.h>
 #include <jansson.h>
 
@@ -74,7 +73,6 @@ failover_new(struct event_base *base, struct evlog *ev, const struct conf *c,
 		err[0] = '\0';
 	if (!proxy_wanted(c))
 		return NULL;
-	curl_global_init(CURL_GLOBAL_DEFAULT); /* counted: one per new */
 	f = xcalloc(1, sizeof(*f));
 	f->base = base;
 	f->conf = c;
@@ -102,7 +100,6 @@ failover_free(struct failover *f)
 	free(f->probe_url);
 	free(f->payload);
 	free(f);
-	curl_global_cleanup();
 }
 
 int

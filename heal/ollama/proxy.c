@@ -1407,13 +1407,26 @@ proxy_on_accept_resume(evutil_socket_t fd, short what, void *arg)
 		    evhttp_bound_socket_get_listener(px->bound));
 }
 
-/* a listening socket for ollama_listen, or -1 with err */
+/* the port of host:port, 0 if there is none */
+static unsigned
+proxy_port_of(const char *hostport)
+{
+	char *host = NULL;
+	uint16_t port = 0;
+
+	if (conf_parse_hostport(hostport, &host, &port) == -1)
+		port = 0;
+	free(host);
+	return port;
+}
+
+/* a listening socket for ollama_listen, or -1 with err (and errno) */
 static int
 proxy_listen_open(const char *listen, char *err, size_t errlen)
 {
 	char *host = NULL;
 	uint16_t port = 0;
-	int fd, one = 1;
+	int fd, saved, one = 1;
 
 	if (conf_parse_hostport(listen, &host, &port) == -1 || port == 0) {
 		snprintf(
@@ -1421,27 +1434,48 @@ proxy_listen_open(const char *listen, char *err, size_t errlen)
 		free(host);
 		return -1;
 	}
-	if ((fd = tcplisten(host, port, 128)) == -1)
+	if ((fd = tcplisten(host, port, 128)) == -1) {
+		saved = errno;
 		snprintf(err, errlen, "ollama_listen %s: cannot listen: %s",
-		    listen, strerror(errno));
-	else
-		/* tokens are small writes: no Nagle delay on them. Accepted
-		 * sockets inherit it (on Linux; elsewhere set per request) */
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		    listen, strerror(saved));
+		free(host);
+		errno = saved;
+		return -1;
+	}
+	/* tokens are small writes: no Nagle delay on them. Accepted sockets
+	 * inherit it (on Linux; elsewhere set per request) */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	free(host);
 	return fd;
 }
 
-/* fd is the endpoint's now; the socket it replaces closes */
+/* fd is the endpoint's now (closed if that fails); the socket it
+ * replaces closes */
 static int
 proxy_listen_on(struct proxy *px, int fd, const char *listen)
 {
 	struct evhttp_bound_socket *b;
+	struct evconnlistener *lev;
+	int saved;
 
-	if ((b = evhttp_accept_socket_with_handle(px->http, fd)) == NULL)
+	/* ours, not evhttp_accept_socket_with_handle's: when the binding
+	 * fails, freeing the listener is what closes fd, exactly once */
+	lev = evconnlistener_new(px->base, NULL, NULL,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE,
+	    0, fd);
+	if (lev == NULL) {
+		saved = errno;
+		evutil_closesocket(fd);
+		errno = saved;
 		return -1;
-	evconnlistener_set_error_cb(
-	    evhttp_bound_socket_get_listener(b), proxy_on_accept_error);
+	}
+	if ((b = evhttp_bind_listener(px->http, lev)) == NULL) {
+		saved = errno;
+		evconnlistener_free(lev);
+		errno = saved;
+		return -1;
+	}
+	evconnlistener_set_error_cb(lev, proxy_on_accept_error);
 	if (px->bound != NULL)
 		evhttp_del_accept_socket(px->http, px->bound);
 	px->bound = b;
@@ -1481,7 +1515,6 @@ proxy_new(struct event_base *base, struct curlev *cv, struct evlog *ev,
 	if (proxy_listen_on(px, fd, listen) == -1) {
 		snprintf(err, errlen, "ollama_listen %s: cannot listen: %s",
 		    listen, strerror(errno));
-		evutil_closesocket(fd);
 		goto fail;
 	}
 	return px;
@@ -1499,8 +1532,20 @@ proxy_listen_prepare(const struct proxy *px, const struct conf *c, size_t self,
 	*fd = -1;
 	if (strcmp(listen, px->listen) == 0)
 		return 0;
-	if ((*fd = proxy_listen_open(listen, err, errlen)) == -1)
+	if ((*fd = proxy_listen_open(listen, err, errlen)) != -1)
+		return 0;
+	/*
+	 * The same port on another address (127.0.0.1 to 0.0.0.0, or only
+	 * spelt differently): on Linux the running listener itself holds
+	 * it. Not a reason to refuse the rest of the reload.
+	 */
+	if (errno != EADDRINUSE ||
+	    proxy_port_of(listen) != proxy_port_of(px->listen))
 		return -1;
+	log_warnx("reload: ollama_listen %s: port %u is held by the endpoint "
+	          "on %s; it moves with the next restart",
+	    listen, proxy_port_of(listen), px->listen);
+	err[0] = '\0';
 	return 0;
 }
 
@@ -1526,7 +1571,6 @@ proxy_reconf(struct proxy *px, const struct conf *c, size_t self, int fd)
 		log_warnx("ollama_listen %s: cannot accept there (%s); still "
 		          "on %s",
 		    listen, strerror(errno), was);
-		evutil_closesocket(fd);
 	} else {
 		/* connections open on the old address finish there */
 		log_info("ollama_listen moved from %s to %s", was, listen);

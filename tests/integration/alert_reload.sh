@@ -4,8 +4,9 @@
 # Telegram while a service's breaker is open (an incident, logged only).
 # Telegram settings added with an unsafe token file refuse the reload
 # whole; with a safe one the reload turns escalation on and the incident
-# already open is delivered, once. Settings removed: escalation goes off,
-# a new incident is not sent, alert-test says so.
+# already open is delivered, once. Settings removed: escalation goes off
+# (an alert-test waiting on the API gets its answer), a new incident is
+# not sent, alert-test says so.
 . "$(dirname "$0")/lib.sh"
 pw_setup "$@"
 . "$(dirname "$0")/alert_lib.sh"
@@ -51,11 +52,24 @@ hold 2 eval '[ "$(tg_count "PROBLEM circuit_open dead1@alpha")" -eq 1 ]' ||
     fail "dead1 delivered twice"
 pw_cli alpha alert-test >"$T/on.out" 2>&1 || fail "alert-test: $(cat "$T/on.out")"
 
-# 3. settings removed: off; a new incident is only logged
+# 3. settings removed: off, while an alert-test waits on a Bot API that
+# hangs: the test gets its answer at once (else the control socket keeps
+# it pending for ever); a new incident is only logged
+tg_set '{"mode":"hang","count":1,"then":"ok"}'
+a0=$(tg_attempts)
+pw_cli alpha alert-test >"$T/hung.out" 2>&1 &
+HT=$!
+ALL_PIDS+=($HT)
+wait_until 5 eval '[ "$(tg_attempts)" -gt '"$a0"' ]' || fail "the alert-test never reached the API"
 grep -v '^telegram_' "$T/peers.conf" >"$T/peers.tmp" && mv "$T/peers.tmp" "$T/peers.conf"
 n=$(tg_total)
 reload_peer alpha
 ev_has alpha escalation_off || fail "no escalation_off event"
+wait_until 5 pw_gone "$HT" || fail "alert-test still waits after escalation was turned off"
+rc=0
+wait "$HT" || rc=$?
+[ "$rc" = 1 ] && grep -q 'turned off by a reload' "$T/hung.out" ||
+    fail "the waiting alert-test got (exit $rc): $(cat "$T/hung.out")"
 add_dead dead2 18082
 reload_peer alpha
 wait_until 10 ev_has alpha escalation dead2@alpha || fail "no incident for dead2"

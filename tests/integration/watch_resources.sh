@@ -12,7 +12,10 @@
 # (keep_alive 0), the last one kept; with one model loaded -> nothing
 # unloaded. Swap above swap_critical -> incident, closed back below warn.
 # beta, without the hook, shows this host's own / and swap as statvfs and
-# /proc/meminfo have them. /metrics stays promtool-clean. (loopback)
+# /proc/meminfo have them. /metrics stays promtool-clean. This host in
+# maintenance: crossings logged, but no cleanup, no unload, no incident
+# until it ends. `run --once` reads the guards once, acts on nothing and
+# exits 1 at a critical level. (loopback)
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/ollama_lib.sh"
 pw_setup "$@"
@@ -269,5 +272,52 @@ if command -v promtool >/dev/null 2>&1; then
 else
 	log "promtool not found: /metrics format not checked"
 fi
+# --- this host in maintenance: read and logged, hands off -----------------
+SWAP=0
+root 50
+fake_set alpha '{"loaded":["tiny","big","huge"],"unloads":[]}'
+pw_cli alpha maintenance on --for 60s >/dev/null || fail "maintenance on failed"
+ncl=$(cleanups)
+nwarn=$(ev_count alpha disk_warn)
+nsw=$(ev_count alpha swap_warn)
+SWAP=$((3 * G + G / 2))
+root 97
+wait_until 5 ev_is disk_warn $((nwarn + 1)) || fail "no disk_warn in maintenance"
+wait_until 5 ev_is swap_warn $((nsw + 1)) || fail "no swap_warn in maintenance"
+grep -q 'maintenance: no cleanup' "$(events_file alpha)" ||
+    fail "the disk_warn event does not say the cleanup is held"
+no_critical() {
+	status alpha && ! has_incident disk_critical && ! has_incident swap_critical
+}
+hold 2 no_critical || fail "an incident in maintenance: $(jget "$ST" incidents)"
+[ "$(cleanups)" = "$ncl" ] || fail "a cleanup ran in maintenance"
+[ -z "$(fake_unloads)" ] || fail "a model was unloaded in maintenance: $(fake_unloads)"
+pw_cli alpha maintenance off >/dev/null || fail "maintenance off failed"
+wait_until 5 open_incident disk_critical '/@alpha' ||
+    fail "no disk incident once maintenance ended"
+wait_until 5 open_incident swap_critical 'swap@alpha' ||
+    fail "no swap incident once maintenance ended"
+wait_until 10 eval '[ -n "$(fake_unloads)" ]' || fail "no unload once maintenance ended"
+
+# --- run --once: the guards read once, nothing done, exit 1 at critical ---
+# (alpha's daemon reads the same figures; it may still unload, but it
+# has crossed disk_warn already: a cleanup now would be the once run's)
+ncl=$(cleanups)
+rc=0
+PEERWATCH_TEST_SYSINFO=$T/alpha.fig pw_cli alpha run --once --json \
+    >"$T/once.json" 2>"$T/once.err" || rc=$?
+[ "$rc" = 1 ] || fail "run --once at 97 %: exit $rc, want 1"
+[ "$(jget "$(cat "$T/once.json")" resources.disk./.level)" = critical ] &&
+    [ "$(jget "$(cat "$T/once.json")" resources.swap.level)" = critical ] &&
+    [ "$(jget "$(cat "$T/once.json")" ok)" = false ] ||
+    fail "run --once --json: $(cat "$T/once.json")"
+SWAP=0
+figs "$T/alpha.fig" 0 500
+rc=0
+PEERWATCH_TEST_SYSINFO=$T/alpha.fig pw_cli alpha run --once \
+    >"$T/once.out" 2>"$T/once.err" || rc=$?
+[ "$rc" = 0 ] || fail "run --once at 50 %: exit $rc: $(cat "$T/once.out" "$T/once.err")"
+grep -Eq '^/ +50% +ok$' "$T/once.out" || fail "run --once table: $(cat "$T/once.out")"
+[ "$(cleanups)" = "$ncl" ] || fail "run --once ran the disk cleanup"
 stop_all_clean
 pass
