@@ -4,7 +4,7 @@
  * bytes of one request line (the read stops there: a high watermark, so a
  * longer line is refused whole, never parsed); anything longer or not a
  * JSON object gets an error reply and changes nothing. At most
- * CTL_MAX_OPEN connections at once (peer/listener.h), each with an
+ * CTL_MAX_OPEN connections at once (common/listener.h), each with an
  * absolute 5 s deadline until its request is read and answered at once
  * (a deferred answer has none), and at most CTL_MAX_DEFERRED answers
  * pending (each is a heal worker: revive, revive --dry-run).
@@ -31,7 +31,7 @@
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "peer/ctl.h"
-#include "peer/listener.h"
+#include "common/listener.h"
 
 #define CTL_MAX_OPEN 16
 

@@ -11,7 +11,7 @@
  * gets one request: the head (at most STATUS_MAX_HEAD bytes) is read, one
  * answer written with Connection: close, and the connection ends, all
  * within STATUS_DEADLINE_MS of accept() or it is cut. At most
- * STATUS_MAX_OPEN are open at once (peer/listener.h). The Host header must
+ * STATUS_MAX_OPEN are open at once (common/listener.h). The Host header must
  * name this host (an IP literal, localhost, or a name from peers.conf), so
  * a web page cannot read /status through DNS rebinding. Every answer
  * carries a Content-Security-Policy that lets the page load only its own
@@ -40,7 +40,7 @@
 #include "common/tcplisten.h"
 #include "common/xmalloc.h"
 #include "config/conf.h"
-#include "peer/listener.h"
+#include "common/listener.h"
 #include "peer/status.h"
 #include "peer/status_assets.h"
 

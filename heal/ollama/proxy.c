@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * proxy: ollama_listen. One struct proxy_req per client request lives from
- * the evhttp callback to the end of the reply (or the client's going).
+ * the server's callback (heal/ollama/hsrv.h) to the end of the reply (or
+ * the client's going).
  * Each attempt on a backend is one curl easy handle on the shared multi:
  * its header callback collects the status and headers, its write callback
  * starts the client's reply at the first body byte and passes every chunk
@@ -10,11 +11,7 @@
  * the next candidate; after it, a failure is told to the client in the
  * stream's own format and never papered over.
  */
-#include <sys/socket.h>
 #include <sys/types.h>
-
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <stdarg.h>
@@ -25,12 +22,8 @@
 
 #include <curl/curl.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-#include <event2/listener.h>
 #include <jansson.h>
 
 #include "common/clock.h"
@@ -41,20 +34,19 @@
 #include "common/xmalloc.h"
 #include "config/conf.h"
 #include "heal/curlev.h"
+#include "heal/ollama/hsrv.h"
 #include "heal/ollama/ollama_report.h"
 #include "heal/ollama/ollama_route.h"
 #include "heal/ollama/proxy.h"
 
-#define PROXY_MAX_ACTIVE 512     /* concurrent requests; more get 503 */
-#define PROXY_CONNECT_MS 3000    /* connect to a backend */
-#define PROXY_HEADERS_MAX 65536  /* request headers from a client */
-#define PROXY_CLIENT_TIMEOUT 120 /* s: a client stalled on read or write */
+#define PROXY_MAX_ACTIVE 512        /* concurrent requests; more get 503 */
+#define PROXY_MAX_CONNS 1024        /* client connections open at once */
+#define PROXY_CONNECT_MS 3000       /* connect to a backend */
+#define PROXY_HEADERS_MAX 65536     /* request headers from a client */
+#define PROXY_CLIENT_TIMEOUT 120000 /* ms: a client stalled, or idle */
 #define PROXY_REPORT_STALE_MS 30000
 #define PROXY_TRIED_LEN 512
 #define PROXY_OUT_MAX (1024 * 1024) /* queued for a client: pause above */
-#define PROXY_WATCH_AFTER_MS 20     /* watch for a client's going after this */
-#define PROXY_ACCEPT_PAUSE_MS 1000  /* after accept() failed */
-#define PROXY_ACCEPT_LOG_MS 60000   /* at most a line this often about it */
 #define PROXY_SPARE 32 /* finished requests' structs kept for the next */
 
 enum proxy_fail {
@@ -97,18 +89,14 @@ struct proxy {
 	struct event_base *base;
 	struct curlev *cv;
 	struct evlog *ev;
-	struct evhttp *http;
-	struct evhttp_bound_socket *bound;
-	char *listen;          /* what bound listens on */
-	struct proxy *next_px; /* proxy_all */
-	struct event *resume;  /* accepting again after a failure */
-	uint64_t accept_failures, accept_failures_said, accept_said_ms;
+	struct hsrv *srv;
+	char *listen; /* what srv accepts on */
 	const struct conf *conf;
 	size_t self;
 	struct proxy_backend *be;
 	size_t nbe;
 	size_t active;
-	uint64_t requests, rejected[3]; /* 400, 404/503 no route, 413/cap */
+	uint64_t requests, rejected[4]; /* 400, 404/503 no route, cap, 413 */
 	uint64_t pauses;                /* a backend held for a slow client */
 	struct proxy_req *reqs;         /* every live request */
 	struct proxy_req *spare;        /* kept for reuse, by next */
@@ -119,11 +107,10 @@ struct proxy {
 struct proxy_req {
 	struct proxy *px;
 	struct proxy_req *next, *prev;
-	struct evhttp_request *req;
-	struct evhttp_connection *evcon;
-	const char *uri; /* path and query, owned by req */
-	enum evhttp_cmd_type cmd;
-	char *body;
+	struct hreq *req;
+	const char *uri;    /* path and query, owned by req */
+	const char *method; /* owned by req */
+	const char *body;   /* in req's body buffer */
 	size_t bodylen;
 	char model[OLLAMA_NAME_MAX + 1]; /* normalised, for routing */
 	char asked[OLLAMA_NAME_MAX + 1]; /* as the client wrote it */
@@ -132,7 +119,6 @@ struct proxy_req {
 	size_t cur; /* backend index of the attempt */
 	CURL *easy;
 	struct curl_slist *req_hdrs;
-	struct evbuffer *chunk; /* passes body pieces on */
 	long code;
 	int started;   /* the client's reply began */
 	int paused;    /* the backend waits for a slow client */
@@ -142,11 +128,7 @@ struct proxy_req {
 	char last[2];  /* the last two bytes passed on */
 	int all_busy;  /* every failure so far was a 503 */
 	uint64_t t0_ms, attempt_ms;
-	/* embedded: three fewer allocations per request */
-	struct event fb_timer;
-	struct event watch;       /* the client's socket, for its going away */
-	struct event watch_timer; /* arms watch once the request lingers */
-	int has_watch;
+	struct event fb_timer; /* embedded: one allocation fewer */
 	char tried[PROXY_TRIED_LEN];
 	struct proxy_tags *tags; /* GET /api/tags: one part per backend */
 	size_t tags_left;
@@ -306,14 +288,13 @@ proxy_error_json(const char *uri, int code, const char *msg)
 	return json_pack("{ss}", "error", msg);
 }
 
-static void proxy_reply_error(struct evhttp_request *req, int code,
-    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void proxy_reply_error(struct hreq *req, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
+/* the whole answer; the request is gone after it */
 static void
-proxy_reply_error(struct evhttp_request *req, int code, const char *fmt, ...)
+proxy_reply_error(struct hreq *req, int code, const char *fmt, ...)
 {
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-	struct evbuffer *buf = evbuffer_new();
 	char msg[1024];
 	va_list ap;
 	json_t *o;
@@ -322,12 +303,13 @@ proxy_reply_error(struct evhttp_request *req, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	o = proxy_error_json(evhttp_request_get_uri(req), code, msg);
+	o = proxy_error_json(hreq_uri(req), code, msg);
 	s = json_dumps(o, JSON_COMPACT);
-	evhttp_add_header(h, "Content-Type", "application/json; charset=utf-8");
-	evbuffer_add_printf(buf, "%s", s ? s : "{\"error\":\"error\"}");
-	evhttp_send_reply(req, code, code == 404 ? "Not Found" : "Error", buf);
-	evbuffer_free(buf);
+	hreq_add_header(req, "Content-Type", "application/json; charset=utf-8");
+	if (s != NULL)
+		hreq_reply(req, code, s, strlen(s));
+	else
+		hreq_reply(req, code, "{\"error\":\"error\"}", 17);
 	free(s);
 	json_decref(o);
 }
@@ -339,15 +321,7 @@ proxy_req_free(struct proxy_req *r)
 	struct proxy *px = r->px;
 
 	curlev_release(px->cv, r->easy);
-	if (r->evcon != NULL)
-		evhttp_connection_set_closecb(r->evcon, NULL, NULL);
 	evtimer_del(&r->fb_timer);
-	if (r->has_watch) {
-		event_del(&r->watch);
-		evtimer_del(&r->watch_timer);
-	}
-	if (r->chunk != NULL)
-		evbuffer_drain(r->chunk, evbuffer_get_length(r->chunk));
 	for (size_t i = 0; r->tags != NULL && i < r->ncand; i++) {
 		curlev_get_cancel(px->cv, r->tags[i].get);
 		json_decref(r->tags[i].models);
@@ -366,7 +340,6 @@ proxy_req_free(struct proxy_req *r)
 		proxy_backends_load(px, px->conf, px->self);
 	}
 	free(r->order);
-	free(r->body);
 	/* a request struct is over a kilobyte: malloc's large-chunk path,
 	 * which consolidates its small free chunks each time */
 	if (px->nspare < PROXY_SPARE) {
@@ -375,8 +348,6 @@ proxy_req_free(struct proxy_req *r)
 		px->nspare++;
 		return;
 	}
-	if (r->chunk != NULL)
-		evbuffer_free(r->chunk);
 	free(r);
 }
 
@@ -385,18 +356,12 @@ static struct proxy_req *
 proxy_req_new(struct proxy *px)
 {
 	struct proxy_req *r = px->spare;
-	struct evbuffer *chunk;
 
-	if (r == NULL) {
-		r = xcalloc(1, sizeof(*r));
-		r->chunk = evbuffer_new();
-		return r;
-	}
+	if (r == NULL)
+		return xcalloc(1, sizeof(*r));
 	px->spare = r->next;
 	px->nspare--;
-	chunk = r->chunk;
 	memset(r, 0, sizeof(*r));
-	r->chunk = chunk;
 	return r;
 }
 
@@ -432,15 +397,15 @@ proxy_arm_timer(struct proxy_req *r)
 static void
 proxy_start_reply(struct proxy_req *r)
 {
-	struct evkeyvalq *out = evhttp_request_get_output_headers(r->req);
+	int64_t clen = -1;
 
 	/* a body of known length goes out as it came, not chunked: less
 	 * work on both ends. Never on a stream, whose death mid-way adds
 	 * an error line; a plain body cut short gets a cut connection */
 	if (r->stream == 0 && r->clen[0] != '\0')
-		evhttp_add_header(out, "Content-Length", r->clen);
-	evhttp_add_header(out, "X-Peerwatch-Backend", r->px->be[r->cur].name);
-	evhttp_send_reply_start(r->req, (int)r->code, "OK");
+		clen = (int64_t)strtoll(r->clen, NULL, 10);
+	hreq_add_header(r->req, "X-Peerwatch-Backend", r->px->be[r->cur].name);
+	hreq_start(r->req, (int)r->code, clen);
 	r->started = 1;
 	r->last[0] = r->last[1] = '\n';
 	proxy_observe(&r->px->be[r->cur], clock_mono_ms() - r->attempt_ms);
@@ -452,13 +417,13 @@ proxy_retryable(long code)
 	return code == 502 || code == 503;
 }
 
-/* evhttp: what we queued for the client went out */
+/* what we queued for the client went out */
 static void
-proxy_on_drained(struct evhttp_connection *evcon, void *arg)
+proxy_on_drained(struct hreq *req, void *arg)
 {
 	struct proxy_req *r = arg;
 
-	(void)evcon;
+	(void)req;
 	if (r->paused) {
 		r->paused = 0;
 		curl_easy_pause(r->easy, CURLPAUSE_CONT);
@@ -470,7 +435,6 @@ static size_t
 proxy_on_body(char *data, size_t size, size_t n, void *arg)
 {
 	struct proxy_req *r = arg;
-	struct bufferevent *bev;
 	size_t len = size * n;
 
 	if (len == 0)
@@ -480,15 +444,13 @@ proxy_on_body(char *data, size_t size, size_t n, void *arg)
 			return len; /* dropped: the next backend answers */
 		proxy_start_reply(r);
 	}
-	bev = evhttp_connection_get_bufferevent(r->evcon);
-	if (evbuffer_get_length(bufferevent_get_output(bev)) > PROXY_OUT_MAX) {
+	if (hreq_pending(r->req) > PROXY_OUT_MAX) {
 		/* a slow client: hold the backend, not its whole answer */
 		r->paused = 1;
 		r->px->pauses++;
 		return CURL_WRITEFUNC_PAUSE;
 	}
-	evbuffer_add(r->chunk, data, len);
-	evhttp_send_reply_chunk_with_cb(r->req, r->chunk, proxy_on_drained, r);
+	hreq_chunk(r->req, data, len);
 	proxy_arm_timer(r);
 	r->last[0] = len > 1 ? data[len - 2] : r->last[1];
 	r->last[1] = data[len - 1];
@@ -502,7 +464,6 @@ static size_t
 proxy_on_header(char *data, size_t size, size_t n, void *arg)
 {
 	struct proxy_req *r = arg;
-	struct evkeyvalq *out = evhttp_request_get_output_headers(r->req);
 	size_t len = size * n;
 	char line[8192], *val, *sp;
 	long code;
@@ -516,7 +477,7 @@ proxy_on_header(char *data, size_t size, size_t n, void *arg)
 		if ((sp = strchr(line, ' ')) != NULL &&
 		    (code = strtol(sp + 1, NULL, 10)) >= 100 && code <= 999)
 			r->code = code;
-		evhttp_clear_headers(out);
+		hreq_clear_headers(r->req);
 		r->stream = 0;
 		r->clen[0] = '\0';
 		r->chunked = 0;
@@ -535,7 +496,7 @@ proxy_on_header(char *data, size_t size, size_t n, void *arg)
 		memcpy(r->clen, val, strlen(val) + 1);
 	if (proxy_hop_header(line))
 		return len;
-	evhttp_add_header(out, line, val);
+	hreq_add_header(r->req, line, val);
 	if (strcasecmp(line, "content-type") == 0) {
 		if (strncasecmp(val, "application/x-ndjson", 20) == 0)
 			r->stream = 1;
@@ -567,7 +528,7 @@ proxy_next(struct proxy_req *r, enum proxy_fail f, const char *why)
 	curlev_release(r->px->cv, r->easy);
 	r->easy = NULL;
 	/* what that backend said goes nowhere */
-	evhttp_clear_headers(evhttp_request_get_output_headers(r->req));
+	hreq_clear_headers(r->req);
 	if (r->next_cand < r->ncand) {
 		evlog_writef(r->px->ev, "ollama_retry", b->name, NULL,
 		    "%s failed before the first byte (%s); trying %s", b->name,
@@ -596,44 +557,42 @@ static void
 proxy_mid_stream(struct proxy_req *r, const char *why)
 {
 	struct proxy_backend *b = &r->px->be[r->cur];
-	struct evbuffer *buf;
-	char msg[256];
+	char msg[256], line[512];
+	int n;
 	json_t *o;
 	char *s;
 
 	snprintf(msg, sizeof(msg), "backend %s died mid-stream", b->name);
 	proxy_mark_down(r->px, b, PROXY_F_MIDSTREAM, why);
 	evlog_writef(r->px->ev, "ollama_mid_stream", b->name, NULL,
-	    "%s %s: %s (%s)", evhttp_request_get_uri(r->req),
-	    r->model[0] ? r->model : "-", msg, why);
+	    "%s %s: %s (%s)", r->uri, r->model[0] ? r->model : "-", msg, why);
 	log_warnx("ollama backend=%s died mid-stream on %s: %s", b->name,
-	    evhttp_request_get_uri(r->req), why);
+	    r->uri, why);
 	if (r->stream == 0) {
 		/* a plain JSON body cut short: only a cut connection says so */
-		evhttp_connection_set_closecb(r->evcon, NULL, NULL);
-		evhttp_connection_free(r->evcon);
-		r->evcon = NULL;
+		hreq_abort(r->req);
 		proxy_req_free(r);
 		return;
 	}
 	o = proxy_error_json(r->stream == 2 ? "/v1/" : NULL, 500, msg);
 	s = json_dumps(o, JSON_COMPACT);
-	buf = evbuffer_new();
 	/* end the event or line the backend left unfinished */
 	if (r->stream == 2)
-		evbuffer_add_printf(buf, "%sdata: %s\n\n",
+		n = snprintf(line, sizeof(line), "%sdata: %s\n\n",
 		    r->last[1] != '\n'   ? "\n\n"
 		    : r->last[0] != '\n' ? "\n"
 		                         : "",
-		    s);
+		    s ? s : "{}");
 	else
-		evbuffer_add_printf(
-		    buf, "%s%s\n", r->last[1] == '\n' ? "" : "\n", s);
-	evhttp_send_reply_chunk(r->req, buf);
-	evbuffer_free(buf);
+		n = snprintf(line, sizeof(line), "%s%s\n",
+		    r->last[1] == '\n' ? "" : "\n", s ? s : "{}");
+	hreq_chunk(r->req, line,
+	    n < 0                      ? 0
+	    : (size_t)n < sizeof(line) ? (size_t)n
+	                               : sizeof(line) - 1);
 	free(s);
 	json_decref(o);
-	evhttp_send_reply_end(r->req);
+	hreq_end(r->req);
 	proxy_req_free(r);
 }
 
@@ -654,7 +613,7 @@ proxy_on_done(CURL *easy, CURLcode rc, void *arg)
 		}
 		b->ok++;
 		b->unreachable = 0;
-		evhttp_send_reply_end(r->req);
+		hreq_end(r->req);
 		proxy_req_free(r);
 		return;
 	}
@@ -670,7 +629,7 @@ proxy_on_done(CURL *easy, CURLcode rc, void *arg)
 	/* a complete answer without a body (HEAD, 204, an empty 200) */
 	proxy_start_reply(r);
 	b->ok++;
-	evhttp_send_reply_end(r->req);
+	hreq_end(r->req);
 	proxy_req_free(r);
 }
 
@@ -698,65 +657,17 @@ proxy_on_first_byte_timeout(evutil_socket_t fd, short what, void *arg)
 	proxy_next(r, PROXY_F_TIMEOUT, why);
 }
 
-/*
- * evhttp: the client's connection closed under a live request. When
- * evhttp saw the EOF or error itself, it has already detached our
- * unfinished request from the connection and leaves it to us: ending the
- * reply then frees it. When we saw it (proxy_on_client_readable), the
- * request is still attached and goes with the connection.
- */
+/* the client went under a live request: its transfer stops at once */
 static void
-proxy_on_client_close(struct evhttp_connection *evcon, void *arg)
+proxy_on_client_gone(struct hreq *req, void *arg)
 {
 	struct proxy_req *r = arg;
-	struct evhttp_request *req = r->req;
 
-	(void)evcon;
+	(void)req;
 	r->px->be[r->cur].fails[PROXY_F_CLIENTGONE]++;
 	log_debug("ollama client gone: %s cancelled on %s", r->uri,
 	    r->px->be[r->cur].name);
-	evhttp_connection_set_closecb(r->evcon, NULL, NULL);
-	r->evcon = NULL; /* evhttp is freeing it */
 	proxy_req_free(r);
-	if (evhttp_request_get_connection(req) == NULL)
-		evhttp_send_reply_end(req);
-}
-
-/*
- * evhttp stops reading a connection once it has the request, so a client
- * that leaves while the backend has not answered yet (a model load, a
- * hang) would go unnoticed until the first write. We watch the socket
- * ourselves: EOF or an error there means gone; bytes mean a pipelined
- * request, and we stop watching (evhttp reads them after this reply).
- */
-static void
-proxy_on_client_readable(evutil_socket_t fd, short what, void *arg)
-{
-	struct proxy_req *r = arg;
-	struct evhttp_connection *evcon = r->evcon;
-	char c;
-	ssize_t n;
-
-	(void)what;
-	n = recv(fd, &c, 1, MSG_PEEK);
-	if (n > 0 || (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
-	                             errno == EINTR))) {
-		if (n > 0)
-			event_del(&r->watch);
-		return;
-	}
-	proxy_on_client_close(evcon, r);
-	evhttp_connection_free(evcon);
-}
-
-static void
-proxy_on_watch_timer(evutil_socket_t fd, short what, void *arg)
-{
-	struct proxy_req *r = arg;
-
-	(void)fd;
-	(void)what;
-	event_add(&r->watch, NULL);
 }
 
 static CURL *
@@ -779,24 +690,14 @@ proxy_easy(struct proxy_req *r, struct proxy_backend *b)
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, proxy_on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-	switch (r->cmd) {
-	case EVHTTP_REQ_GET:
-		break;
-	case EVHTTP_REQ_HEAD:
+	if (strcmp(r->method, "HEAD") == 0)
 		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-		break;
-	default:
+	else if (strcmp(r->method, "GET") != 0) {
 		curl_easy_setopt(
 		    e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->bodylen);
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body ? r->body : "");
-		if (r->cmd != EVHTTP_REQ_POST) {
-			const char *m = r->cmd == EVHTTP_REQ_PUT      ? "PUT"
-			                : r->cmd == EVHTTP_REQ_DELETE ? "DELETE"
-			                : r->cmd == EVHTTP_REQ_PATCH
-			                    ? "PATCH"
-			                    : "OPTIONS";
-			curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
-		}
+		if (strcmp(r->method, "POST") != 0)
+			curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
 	}
 	return e;
 }
@@ -814,7 +715,7 @@ proxy_attempt(struct proxy_req *r)
 	r->code = 0;
 	r->clen[0] = '\0';
 	r->chunked = 0;
-	evhttp_clear_headers(evhttp_request_get_output_headers(r->req));
+	hreq_clear_headers(r->req);
 	r->attempt_ms = clock_mono_ms();
 	if ((r->easy = proxy_easy(r, b)) == NULL ||
 	    curlev_add(px->cv, r->easy, proxy_on_done, r) == -1) {
@@ -831,14 +732,14 @@ proxy_attempt(struct proxy_req *r)
 static void
 proxy_copy_headers(struct proxy_req *r)
 {
-	struct evkeyvalq *in = evhttp_request_get_input_headers(r->req);
-	struct evkeyval *kv;
+	const char *k, *v;
 	char *line;
+	size_t i;
 
-	for (kv = in->tqh_first; kv != NULL; kv = kv->next.tqe_next) {
-		if (proxy_hop_header(kv->key))
+	for (i = 0; hreq_header_at(r->req, i, &k, &v); i++) {
+		if (proxy_hop_header(k))
 			continue;
-		line = xasprintf("%s: %s", kv->key, kv->value);
+		line = xasprintf("%s: %s", k, v);
 		r->req_hdrs = curl_slist_append(r->req_hdrs, line);
 		free(line);
 	}
@@ -935,7 +836,6 @@ static void
 proxy_tags_reply(struct proxy_req *r)
 {
 	json_t *all = json_array(), *seen = json_object(), *m, *o;
-	struct evbuffer *buf = evbuffer_new();
 	char who[256] = "", *s;
 	size_t i, k, n = 0;
 
@@ -961,18 +861,15 @@ proxy_tags_reply(struct proxy_req *r)
 		o = json_pack("{so}", "models", all);
 		all = NULL;
 		s = json_dumps(o, JSON_COMPACT);
-		evhttp_add_header(evhttp_request_get_output_headers(r->req),
-		    "Content-Type", "application/json; charset=utf-8");
-		evhttp_add_header(evhttp_request_get_output_headers(r->req),
-		    "X-Peerwatch-Backend", who);
-		evbuffer_add(buf, s, strlen(s));
-		evhttp_send_reply(r->req, 200, "OK", buf);
+		hreq_add_header(
+		    r->req, "Content-Type", "application/json; charset=utf-8");
+		hreq_add_header(r->req, "X-Peerwatch-Backend", who);
+		hreq_reply(r->req, 200, s ? s : "{}", s ? strlen(s) : 2);
 		free(s);
 		json_decref(o);
 	}
 	json_decref(all);
 	json_decref(seen);
-	evbuffer_free(buf);
 	proxy_req_free(r);
 }
 
@@ -1027,17 +924,12 @@ proxy_tags_union(struct proxy_req *r)
 }
 
 static void
-proxy_on_request(struct evhttp_request *req, void *arg)
+proxy_on_request(struct hreq *req, void *arg)
 {
 	struct proxy *px = arg;
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	struct bufferevent *bev;
-	struct timeval watch_after = {0, PROXY_WATCH_AFTER_MS * 1000};
+	struct evbuffer *in = hreq_body(req);
 	struct proxy_req *r;
 	char names[256];
-#ifndef __linux__
-	int one = 1;
-#endif
 
 	px->requests++;
 	if (px->active >= PROXY_MAX_ACTIVE || px->nbe == 0) {
@@ -1051,9 +943,8 @@ proxy_on_request(struct evhttp_request *req, void *arg)
 	r = proxy_req_new(px);
 	r->px = px;
 	r->req = req;
-	r->evcon = evhttp_request_get_connection(req);
-	r->uri = evhttp_request_get_uri(req);
-	r->cmd = evhttp_request_get_command(req);
+	r->uri = hreq_uri(req);
+	r->method = hreq_method(req);
 	r->t0_ms = clock_mono_ms();
 	r->all_busy = 1;
 	evtimer_assign(&r->fb_timer, px->base, proxy_on_first_byte_timeout, r);
@@ -1062,22 +953,9 @@ proxy_on_request(struct evhttp_request *req, void *arg)
 		px->reqs->prev = r;
 	px->reqs = r;
 	px->active++;
-	if ((r->bodylen = evbuffer_get_length(in)) > 0) {
-		r->body = xmalloc(r->bodylen);
-		evbuffer_remove(in, r->body, r->bodylen);
-	}
-	if ((bev = evhttp_connection_get_bufferevent(r->evcon)) != NULL) {
-#ifndef __linux__
-		/* Linux sockets inherit it from the listener (proxy_new) */
-		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY,
-		    &one, sizeof(one));
-#endif
-		event_assign(&r->watch, px->base, bufferevent_getfd(bev),
-		    EV_READ | EV_PERSIST, proxy_on_client_readable, r);
-		evtimer_assign(
-		    &r->watch_timer, px->base, proxy_on_watch_timer, r);
-		r->has_watch = 1;
-	}
+	/* the body stays in the request's buffer, whole for every retry */
+	if ((r->bodylen = evbuffer_get_length(in)) > 0)
+		r->body = (const char *)evbuffer_pullup(in, -1);
 	if (proxy_parse_body(r) == -1) {
 		proxy_req_free(r);
 		return;
@@ -1092,16 +970,30 @@ proxy_on_request(struct evhttp_request *req, void *arg)
 		proxy_req_free(r);
 		return;
 	}
-	evhttp_connection_set_closecb(r->evcon, proxy_on_client_close, r);
-	if (r->cmd == EVHTTP_REQ_GET && strcmp(r->uri, "/api/tags") == 0) {
+	hreq_set_cbs(req, proxy_on_client_gone, proxy_on_drained, r);
+	if (strcmp(r->method, "GET") == 0 && strcmp(r->uri, "/api/tags") == 0) {
 		proxy_tags_union(r);
 		return;
 	}
 	proxy_copy_headers(r);
-	/* most answers come sooner: spare them the epoll changes */
-	if (r->has_watch)
-		evtimer_add(&r->watch_timer, &watch_after);
 	proxy_attempt(r);
+}
+
+/* the server refused a request before it was whole: said in the same
+ * JSON shape as every other error */
+static void
+proxy_on_reject(struct hreq *req, int code, const char *msg, void *arg)
+{
+	struct proxy *px = arg;
+
+	px->requests++;
+	px->rejected[code == 413 ? 3 : 0]++;
+	if (code == 413)
+		proxy_reply_error(req, 413,
+		    "request body too large: ollama_max_body is %zu bytes",
+		    px->conf->mesh.ollama_max_body);
+	else
+		proxy_reply_error(req, code, "%s", msg);
 }
 
 /* --- reports ------------------------------------------------------------- */
@@ -1283,10 +1175,14 @@ proxy_metrics_hist(struct metrics *m, const struct proxy_backend *b)
 void
 proxy_metrics(const struct proxy *px, struct metrics *m)
 {
-	static const char *const rej[] = {"bad_request", "no_backend", "busy"};
+	static const char *const rej[] = {
+	    "bad_request", "no_backend", "busy", "too_large"};
 	uint64_t now = clock_mono_ms();
 	char lab[CONF_NAME_MAX + 64];
+	struct hsrv_stats hs;
 	size_t i, k;
+
+	hsrv_stats(px->srv, &hs);
 
 	metrics_family(m, "peerwatch_ollama_requests_total", "counter",
 	    "Requests to the Ollama failover endpoint.");
@@ -1294,7 +1190,7 @@ proxy_metrics(const struct proxy *px, struct metrics *m)
 	metrics_family(m, "peerwatch_ollama_rejected_total", "counter",
 	    "Requests answered by the endpoint itself with an error, by "
 	    "reason.");
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < 4; i++) {
 		snprintf(lab, sizeof(lab), "reason=\"%s\"", rej[i]);
 		metrics_u64(
 		    m, "peerwatch_ollama_rejected_total", lab, px->rejected[i]);
@@ -1311,7 +1207,15 @@ proxy_metrics(const struct proxy *px, struct metrics *m)
 	    "accept() failures on ollama_listen (out of descriptors or "
 	    "memory), each followed by a pause.");
 	metrics_u64(m, "peerwatch_ollama_accept_failures_total", NULL,
-	    px->accept_failures);
+	    hs.accept_failures);
+	metrics_family(m, "peerwatch_ollama_connections", "gauge",
+	    "Client connections open on ollama_listen.");
+	metrics_u64(m, "peerwatch_ollama_connections", NULL, hs.open);
+	metrics_family(m, "peerwatch_ollama_connection_cap_total", "counter",
+	    "Times ollama_listen reached its cap of open connections (an "
+	    "idle one is closed to make room, or accepting waits).");
+	metrics_u64(
+	    m, "peerwatch_ollama_connection_cap_total", NULL, hs.at_cap);
 	metrics_family(m, "peerwatch_ollama_backend_requests_total", "counter",
 	    "Attempts sent to each Ollama backend.");
 	for (i = 0; i < px->nbe; i++) {
@@ -1358,55 +1262,6 @@ proxy_wanted(const struct conf *c)
 	return 0;
 }
 
-/* every proxy: an accept error's only handle is its evhttp */
-static struct proxy *proxy_all;
-
-/*
- * accept() failed for want of descriptors or memory. The socket stays
- * readable, so evhttp would try again at once, for ever: accepting stops
- * for PROXY_ACCEPT_PAUSE_MS instead, said at most once a minute.
- */
-static void
-proxy_on_accept_error(struct evconnlistener *lev, void *arg)
-{
-	struct timeval tv = {PROXY_ACCEPT_PAUSE_MS / 1000,
-	    (PROXY_ACCEPT_PAUSE_MS % 1000) * 1000};
-	int err = EVUTIL_SOCKET_ERROR();
-	uint64_t now = clock_mono_ms();
-	struct proxy *px;
-
-	evconnlistener_disable(lev);
-	for (px = proxy_all; px != NULL && px->http != arg; px = px->next_px)
-		continue;
-	if (px == NULL)
-		return;
-	px->accept_failures++;
-	if (px->accept_said_ms == 0 ||
-	    now - px->accept_said_ms >= PROXY_ACCEPT_LOG_MS) {
-		log_warnx("ollama_listen %s: accept: %s; not accepting for %d "
-		          "ms (%llu failures since the last such line)",
-		    px->listen, evutil_socket_error_to_string(err),
-		    PROXY_ACCEPT_PAUSE_MS,
-		    (unsigned long long)(px->accept_failures -
-		                         px->accept_failures_said));
-		px->accept_said_ms = now;
-		px->accept_failures_said = px->accept_failures;
-	}
-	evtimer_add(px->resume, &tv);
-}
-
-static void
-proxy_on_accept_resume(evutil_socket_t fd, short what, void *arg)
-{
-	struct proxy *px = arg;
-
-	(void)fd;
-	(void)what;
-	if (px->bound != NULL)
-		evconnlistener_enable(
-		    evhttp_bound_socket_get_listener(px->bound));
-}
-
 /* the port of host:port, 0 if there is none */
 static unsigned
 proxy_port_of(const char *hostport)
@@ -1426,7 +1281,7 @@ proxy_listen_open(const char *listen, char *err, size_t errlen)
 {
 	char *host = NULL;
 	uint16_t port = 0;
-	int fd, saved, one = 1;
+	int fd, saved;
 
 	if (conf_parse_hostport(listen, &host, &port) == -1 || port == 0) {
 		snprintf(
@@ -1442,43 +1297,20 @@ proxy_listen_open(const char *listen, char *err, size_t errlen)
 		errno = saved;
 		return -1;
 	}
-	/* tokens are small writes: no Nagle delay on them. Accepted sockets
-	 * inherit it (on Linux; elsewhere set per request) */
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	free(host);
 	return fd;
 }
 
 /* fd is the endpoint's now (closed if that fails); the socket it
- * replaces closes */
+ * replaces closes, its connections go on */
 static int
 proxy_listen_on(struct proxy *px, int fd, const char *listen)
 {
-	struct evhttp_bound_socket *b;
-	struct evconnlistener *lev;
-	int saved;
+	char what[256];
 
-	/* ours, not evhttp_accept_socket_with_handle's: when the binding
-	 * fails, freeing the listener is what closes fd, exactly once */
-	lev = evconnlistener_new(px->base, NULL, NULL,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE,
-	    0, fd);
-	if (lev == NULL) {
-		saved = errno;
-		evutil_closesocket(fd);
-		errno = saved;
+	snprintf(what, sizeof(what), "ollama_listen %s", listen);
+	if (hsrv_listen(px->srv, fd, what) == -1)
 		return -1;
-	}
-	if ((b = evhttp_bind_listener(px->http, lev)) == NULL) {
-		saved = errno;
-		evconnlistener_free(lev);
-		errno = saved;
-		return -1;
-	}
-	evconnlistener_set_error_cb(lev, proxy_on_accept_error);
-	if (px->bound != NULL)
-		evhttp_del_accept_socket(px->http, px->bound);
-	px->bound = b;
 	free(px->listen);
 	px->listen = xstrdup(listen);
 	return 0;
@@ -1490,6 +1322,8 @@ proxy_new(struct event_base *base, struct curlev *cv, struct evlog *ev,
 {
 	struct proxy *px = xcalloc(1, sizeof(*px));
 	const char *listen = conf_ollama_listen(c, self);
+	struct hsrv_limits lim = {PROXY_MAX_CONNS, PROXY_HEADERS_MAX,
+	    c->mesh.ollama_max_body, PROXY_CLIENT_TIMEOUT};
 	int fd;
 
 	px->base = base;
@@ -1498,18 +1332,7 @@ proxy_new(struct event_base *base, struct curlev *cv, struct evlog *ev,
 	px->conf = c;
 	px->self = self;
 	proxy_backends_load(px, c, self);
-	px->http = evhttp_new(base);
-	evhttp_set_allowed_methods(
-	    px->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
-	                  EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-	                  EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
-	evhttp_set_timeout(px->http, PROXY_CLIENT_TIMEOUT);
-	evhttp_set_max_headers_size(px->http, PROXY_HEADERS_MAX);
-	evhttp_set_max_body_size(px->http, (ev_ssize_t)c->mesh.ollama_max_body);
-	evhttp_set_gencb(px->http, proxy_on_request, px);
-	px->resume = evtimer_new(base, proxy_on_accept_resume, px);
-	px->next_px = proxy_all;
-	proxy_all = px;
+	px->srv = hsrv_new(base, &lim, proxy_on_request, proxy_on_reject, px);
 	if ((fd = proxy_listen_open(listen, err, errlen)) == -1)
 		goto fail;
 	if (proxy_listen_on(px, fd, listen) == -1) {
@@ -1563,7 +1386,7 @@ proxy_reconf(struct proxy *px, const struct conf *c, size_t self, int fd)
 		proxy_backends_load(px, c, self);
 	else
 		px->reload = 1;
-	evhttp_set_max_body_size(px->http, (ev_ssize_t)c->mesh.ollama_max_body);
+	hsrv_set_max_body(px->srv, c->mesh.ollama_max_body);
 	if (fd == -1)
 		return;
 	was = xstrdup(px->listen);
@@ -1583,28 +1406,16 @@ proxy_reconf(struct proxy *px, const struct conf *c, size_t self, int fd)
 void
 proxy_free(struct proxy *px)
 {
-	struct proxy **pp;
-
 	if (px == NULL)
 		return;
-	while (px->reqs != NULL) {
-		proxy_req_free(px->reqs); /* evhttp_free closes them */
-	}
+	while (px->reqs != NULL)
+		proxy_req_free(px->reqs); /* hsrv_free closes them */
 	while (px->spare != NULL) {
 		struct proxy_req *r = px->spare;
 		px->spare = r->next;
-		evbuffer_free(r->chunk);
 		free(r);
 	}
-	if (px->http != NULL)
-		evhttp_free(px->http);
-	for (pp = &proxy_all; *pp != NULL; pp = &(*pp)->next_px)
-		if (*pp == px) {
-			*pp = px->next_px;
-			break;
-		}
-	if (px->resume != NULL)
-		event_free(px->resume);
+	hsrv_free(px->srv);
 	proxy_backends_free(px);
 	free(px->listen);
 	free(px);

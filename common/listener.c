@@ -19,7 +19,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
-#include "peer/listener.h"
+#include "common/listener.h"
 
 #define LISTENER_LOG_MS 60000
 
@@ -29,6 +29,7 @@ struct listener {
 	char *what;
 	unsigned max_open;
 	listener_conn_cb cb;
+	listener_fd_cb fdcb; /* instead of cb */
 	void *arg;
 	int paused; /* by a failure, until resume_ev */
 	int enabled;
@@ -61,12 +62,13 @@ listener_on_accept(struct evconnlistener *lev, evutil_socket_t fd,
     struct sockaddr *sa, int socklen, void *arg)
 {
 	struct listener *l = arg;
-	struct bufferevent *bev = bufferevent_socket_new(
-	    evconnlistener_get_base(lev), fd, BEV_OPT_CLOSE_ON_FREE);
+	struct bufferevent *bev = NULL;
 
 	(void)sa;
 	(void)socklen;
-	if (bev == NULL) {
+	if (l->fdcb == NULL &&
+	    (bev = bufferevent_socket_new(evconnlistener_get_base(lev), fd,
+	         BEV_OPT_CLOSE_ON_FREE)) == NULL) {
 		evutil_closesocket(fd);
 		return;
 	}
@@ -75,7 +77,10 @@ listener_on_accept(struct evconnlistener *lev, evutil_socket_t fd,
 	if (l->st.open >= l->max_open)
 		l->st.at_cap++;
 	listener_update(l);
-	l->cb(bev, l->arg);
+	if (l->fdcb != NULL)
+		l->fdcb(fd, l->arg);
+	else
+		l->cb(bev, l->arg);
 }
 
 static void
@@ -132,6 +137,16 @@ listener_new(struct evconnlistener *lev, const char *what, unsigned max_open,
 	evconnlistener_set_cb(lev, listener_on_accept, l);
 	evconnlistener_set_error_cb(lev, listener_on_error);
 	listener_update(l);
+	return l;
+}
+
+struct listener *
+listener_new_fd(struct evconnlistener *lev, const char *what, unsigned max_open,
+    listener_fd_cb cb, void *arg)
+{
+	struct listener *l = listener_new(lev, what, max_open, NULL, arg);
+
+	l->fdcb = cb;
 	return l;
 }
 

@@ -7,8 +7,8 @@
  * LISTENER_PAUSE_MS instead of spinning on a ready socket, and says so in
  * the log at most once a minute. Never blocks, never exits.
  */
-#ifndef PW_PEER_LISTENER_H
-#define PW_PEER_LISTENER_H
+#ifndef PW_COMMON_LISTENER_H
+#define PW_COMMON_LISTENER_H
 
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -22,6 +22,8 @@ struct listener;
  * close-on-exec socket, now the callee's; it calls listener_closed() once
  * when it has freed it */
 typedef void (*listener_conn_cb)(struct bufferevent *, void *arg);
+/* the same, the bare socket (non-blocking, close-on-exec) instead */
+typedef void (*listener_fd_cb)(evutil_socket_t, void *arg);
 
 struct listener_stats {
 	unsigned long long accepted;
@@ -36,6 +38,8 @@ struct listener_stats {
  */
 struct listener *listener_new(struct evconnlistener *lev, const char *what,
     unsigned max_open, listener_conn_cb, void *arg);
+struct listener *listener_new_fd(struct evconnlistener *lev, const char *what,
+    unsigned max_open, listener_fd_cb, void *arg);
 void listener_closed(struct listener *);
 void listener_stats(const struct listener *, struct listener_stats *);
 /* closes the listening socket; connections handed out are the callee's */
