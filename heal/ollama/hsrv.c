@@ -45,6 +45,8 @@
 #define HSRV_CHUNK_LINE 1024        /* a chunk-size line, extensions too */
 #define HSRV_LINGER_MS 2000         /* reading on after our last answer */
 #define HSRV_LINGER_MAX (1024 * 1024)
+#define HSRV_STREAM_HIGH (1024 * 1024) /* a streamed body held for the taker   \
+	                                */
 
 enum hconn_state {
 	HC_HEAD,   /* reading a request's head (or idle between requests) */
@@ -63,6 +65,10 @@ struct hreq {
 	struct evbuffer *body;
 	struct evbuffer *hdrs; /* the answer's, "Name: value\r\n" each */
 	int http11, keep, head_only, expect;
+	int64_t clen;  /* as announced; -1 chunked */
+	int streaming; /* the body is handed over as it comes... */
+	int body_more; /* ...and this much is still to come */
+	hreq_body_cb on_body;
 	int started, nobody, chunked_out, close_out;
 	hreq_gone_cb gone;
 	hreq_drained_cb drained;
@@ -85,6 +91,7 @@ struct hconn {
 	uint64_t left; /* body bytes to read: all, or of this chunk */
 	int chunked_in;
 	enum hconn_chunk ck;
+	int body_news; /* a streamed body grew or ended: tell the taker */
 	size_t lingered;
 	uint64_t idle_ms; /* since when it waits for a request */
 	struct hreq rq;
@@ -95,6 +102,7 @@ struct hsrv {
 	struct hsrv_limits lim;
 	hsrv_request_cb on_request;
 	hsrv_reject_cb on_reject;
+	hsrv_stream_cb stream;
 	void *arg;
 	struct listener *lis;
 	LIST_HEAD(, hconn) conns;
@@ -226,6 +234,7 @@ hconn_reset(struct hconn *c)
 	c->left = 0;
 	c->chunked_in = 0;
 	c->ck = CK_SIZE;
+	c->body_news = 0;
 	c->idle_ms = clock_mono_ms();
 	hconn_reading(c, 1);
 }
@@ -305,9 +314,17 @@ hconn_new(struct hsrv *s, int fd, struct listener *lis)
 }
 
 /* the server refuses the request itself; the connection ends after it */
+static void hconn_gone(struct hconn *);
+
 static void
 hconn_reject(struct hconn *c, int code, const char *msg)
 {
+	if (c->rq.streaming) {
+		/* the body went bad under a live request: a client gone */
+		log_debug("ollama_listen: %s in a streamed body", msg);
+		hconn_gone(c);
+		return;
+	}
 	c->s->st.refused++;
 	c->rq.keep = 0;
 	c->state = HC_ACTIVE;
@@ -487,9 +504,7 @@ hconn_parse(struct hconn *c, const char **why)
 		return 405;
 	}
 	r->head_only = strcmp(r->method, "HEAD") == 0;
-	*why = "request body too large";
-	if (clen > c->s->lim.max_body)
-		return 413;
+	r->clen = c->chunked_in ? -1 : (int64_t)clen;
 	c->left = clen;
 	return 0;
 }
@@ -558,12 +573,47 @@ hconn_read_head(struct hconn *c, struct evbuffer *in)
 		return -1;
 	}
 	c->state = HC_BODY;
+	if (c->s->stream != NULL && c->s->stream(&c->rq, c->s->arg)) {
+		/* the caller has it now and the body follows as it comes:
+		 * what is in the input already is read from the loop */
+		c->rq.streaming = 1;
+		c->rq.body_more = 1;
+		if (c->rq.expect) {
+			evbuffer_add(
+			    c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+			hconn_flush(c);
+		}
+		if (evbuffer_get_length(in) > 0)
+			event_active(&c->nev, EV_TIMEOUT, 1);
+		c->s->on_request(&c->rq, c->s->arg);
+		return -1;
+	}
+	if (c->rq.clen > 0 && (uint64_t)c->rq.clen > c->s->lim.max_body) {
+		hconn_reject(c, 413, "request body too large");
+		return -1;
+	}
 	if (c->rq.expect &&
 	    (c->chunked_in || evbuffer_get_length(in) < c->left)) {
 		evbuffer_add(c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
 		hconn_flush(c);
 	}
 	return 1;
+}
+
+/* the body is whole: the request is the caller's now, or (streamed) the
+ * caller hears of it; 0 read on, -1 done */
+static int
+hconn_body_whole(struct hconn *c)
+{
+	if (!c->rq.streaming) {
+		hconn_dispatch(c);
+		return -1;
+	}
+	c->rq.body_more = 0;
+	c->body_news = 1;
+	c->state = HC_ACTIVE;
+	hconn_reading(c, 0);
+	return 0;
 }
 
 /* body bytes: 1 read on, 0 wait for more, -1 done (dispatched or not) */
@@ -576,14 +626,24 @@ hconn_read_body(struct hconn *c, struct evbuffer *in)
 
 	if (!c->chunked_in || c->ck == CK_DATA) {
 		n = avail < c->left ? avail : (size_t)c->left;
+		if (c->rq.streaming) {
+			size_t held = evbuffer_get_length(c->rq.body);
+			if (held >= HSRV_STREAM_HIGH) {
+				/* the taker is behind: the client waits */
+				event_del(&c->rev);
+				c->reading = 0;
+				return 0;
+			}
+			if (n > HSRV_STREAM_HIGH - held)
+				n = HSRV_STREAM_HIGH - held;
+			c->body_news |= n > 0;
+		}
 		evbuffer_remove_buffer(in, c->rq.body, n);
 		c->left -= n;
 		if (c->left > 0)
-			return 0;
-		if (!c->chunked_in) {
-			hconn_dispatch(c);
-			return -1;
-		}
+			return n > 0 && evbuffer_get_length(in) > 0 ? 1 : 0;
+		if (!c->chunked_in)
+			return hconn_body_whole(c);
 		c->ck = CK_DATA_END;
 		return 1;
 	}
@@ -606,9 +666,10 @@ hconn_read_body(struct hconn *c, struct evbuffer *in)
 			return -1;
 		}
 		free(line);
-		if (size > c->s->lim.max_body ||
-		    evbuffer_get_length(c->rq.body) + size >
-		        c->s->lim.max_body) {
+		if (!c->rq.streaming &&
+		    (size > c->s->lim.max_body ||
+		        evbuffer_get_length(c->rq.body) + size >
+		            c->s->lim.max_body)) {
 			hconn_reject(c, 413, "request body too large");
 			return -1;
 		}
@@ -626,10 +687,8 @@ hconn_read_body(struct hconn *c, struct evbuffer *in)
 		return 1;
 	default: /* CK_TRAILER: read and dropped up to the empty line */
 		free(line);
-		if (n == 0) {
-			hconn_dispatch(c);
-			return -1;
-		}
+		if (n == 0)
+			return hconn_body_whole(c);
 		return 1;
 	}
 }
@@ -656,7 +715,8 @@ hconn_process(struct hconn *c)
 				event_del(&c->rev);
 				c->reading = 0;
 			}
-			return;
+			more = 0;
+			break;
 		case HC_CLOSING:
 			c->lingered += evbuffer_get_length(in);
 			evbuffer_drain(in, evbuffer_get_length(in));
@@ -665,13 +725,21 @@ hconn_process(struct hconn *c)
 			return;
 		}
 	}
+	/* last, for the taker may end the request (and the connection) */
+	if (more == 0 && c->body_news) {
+		c->body_news = 0;
+		if (c->rq.on_body != NULL)
+			c->rq.on_body(&c->rq, c->rq.arg);
+	}
 }
 
 /* the client closed, failed or stalled: a live request hears of it */
 static void
 hconn_gone(struct hconn *c)
 {
-	if (c->state == HC_ACTIVE && c->rq.gone != NULL)
+	if ((c->state == HC_ACTIVE ||
+	        (c->state == HC_BODY && c->rq.streaming)) &&
+	    c->rq.gone != NULL)
 		c->rq.gone(&c->rq, c->rq.arg);
 	hconn_free(c);
 }
@@ -737,7 +805,7 @@ hsrv_on_next(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (c->state == HC_HEAD)
+	if (c->state == HC_HEAD || c->state == HC_BODY)
 		hconn_process(c);
 }
 
@@ -835,6 +903,12 @@ hsrv_adopt(struct hsrv *s, int fd)
 }
 
 void
+hsrv_set_stream_cb(struct hsrv *s, hsrv_stream_cb cb)
+{
+	s->stream = cb;
+}
+
+void
 hsrv_set_max_body(struct hsrv *s, size_t max)
 {
 	s->lim.max_body = max;
@@ -912,6 +986,38 @@ hreq_body(struct hreq *r)
 	return r->body;
 }
 
+int64_t
+hreq_body_length(const struct hreq *r)
+{
+	return r->clen;
+}
+
+int
+hreq_streaming(const struct hreq *r)
+{
+	return r->body_more;
+}
+
+void
+hreq_set_body_cb(struct hreq *r, hreq_body_cb cb)
+{
+	r->on_body = cb;
+}
+
+void
+hreq_body_taken(struct hreq *r)
+{
+	struct hconn *c = r->c;
+
+	/* reading stopped at HSRV_STREAM_HIGH: on again, and what waits
+	 * in the input is read from the loop */
+	if (c->state != HC_BODY || c->reading ||
+	    evbuffer_get_length(r->body) >= HSRV_STREAM_HIGH)
+		return;
+	hconn_reading(c, 1);
+	event_active(&c->nev, EV_TIMEOUT, 1);
+}
+
 void
 hreq_set_cbs(
     struct hreq *r, hreq_gone_cb gone, hreq_drained_cb drained, void *arg)
@@ -947,6 +1053,8 @@ hreq_start(struct hreq *r, int code, int64_t clen)
 	if (r->started)
 		return;
 	r->started = 1;
+	if (r->c->state == HC_BODY)
+		r->keep = 0; /* the rest of a streamed body is not read */
 	if (now != s->date_t && gmtime_r(&now, &tm) != NULL) {
 		strftime(
 		    s->date, sizeof(s->date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
@@ -1008,6 +1116,8 @@ hreq_end(struct hreq *r)
 
 	if (!r->started)
 		hreq_start(r, 500, 0);
+	if (c->state == HC_BODY)
+		r->keep = 0; /* the rest of a streamed body is not read */
 	if (r->chunked_out)
 		evbuffer_add(c->out, "0\r\n\r\n", 5);
 	if (!r->keep || r->close_out) {

@@ -48,6 +48,14 @@ typedef void (*hsrv_reject_cb)(
 typedef void (*hreq_gone_cb)(struct hreq *, void *arg);
 /* what hreq_chunk queued went out to the client */
 typedef void (*hreq_drained_cb)(struct hreq *, void *arg);
+/*
+ * Asked with a request's head when it has a body: 1 to be handed the
+ * request at once and its body as it arrives (hreq_streaming), with no
+ * max_body limit, or 0 to have the body read whole first.
+ */
+typedef int (*hsrv_stream_cb)(struct hreq *, void *arg);
+/* more of a streamed body is in hreq_body, or it is whole now */
+typedef void (*hreq_body_cb)(struct hreq *, void *arg);
 
 struct hsrv_stats {
 	uint64_t accepted, at_cap, accept_failures;
@@ -68,6 +76,7 @@ int hsrv_listen(struct hsrv *, int fd, const char *what);
 /* serve an already connected socket (tests) */
 int hsrv_adopt(struct hsrv *, int fd);
 void hsrv_set_max_body(struct hsrv *, size_t);
+void hsrv_set_stream_cb(struct hsrv *, hsrv_stream_cb);
 void hsrv_stats(const struct hsrv *, struct hsrv_stats *);
 /* closes the socket and every connection, without callbacks */
 void hsrv_free(struct hsrv *);
@@ -81,6 +90,17 @@ int hreq_header_at(
 const char *hreq_header(const struct hreq *, const char *name);
 /* the request body (empty without one); the request's until it ends */
 struct evbuffer *hreq_body(struct hreq *);
+/* the body's length as the client announced it; -1 when chunked */
+int64_t hreq_body_length(const struct hreq *);
+/*
+ * A streamed body: 1 while the client still sends it. Take what is in
+ * hreq_body as it comes (reading stops while HSRV_STREAM_HIGH waits
+ * there) and say so with hreq_body_taken; body_cb says when there is
+ * more. Answering before it is whole closes the connection after.
+ */
+int hreq_streaming(const struct hreq *);
+void hreq_set_body_cb(struct hreq *, hreq_body_cb);
+void hreq_body_taken(struct hreq *);
 void hreq_set_cbs(struct hreq *, hreq_gone_cb, hreq_drained_cb, void *arg);
 
 /* a header for the answer; CR and LF in either are refused (-1) */

@@ -120,13 +120,16 @@ struct proxy_req {
 	CURL *easy;
 	struct curl_slist *req_hdrs;
 	long code;
-	int started;   /* the client's reply began */
-	int paused;    /* the backend waits for a slow client */
-	int stream;    /* 0 other, 1 NDJSON, 2 SSE */
-	char clen[24]; /* the backend's Content-Length, "" if none */
-	int chunked;   /* the backend sent a Transfer-Encoding */
-	char last[2];  /* the last two bytes passed on */
-	int all_busy;  /* every failure so far was a 503 */
+	int started;       /* the client's reply began */
+	int paused;        /* the backend waits for a slow client */
+	int streaming;     /* the body comes as the client sends it (hsrv.h) */
+	int upload_paused; /* the backend waits for more of it */
+	uint64_t sent;     /* of it, gone to the backend */
+	int stream;        /* 0 other, 1 NDJSON, 2 SSE */
+	char clen[24];     /* the backend's Content-Length, "" if none */
+	int chunked;       /* the backend sent a Transfer-Encoding */
+	char last[2];      /* the last two bytes passed on */
+	int all_busy;      /* every failure so far was a 503 */
 	uint64_t t0_ms, attempt_ms;
 	struct event fb_timer; /* embedded: one allocation fewer */
 	char tried[PROXY_TRIED_LEN];
@@ -417,6 +420,16 @@ proxy_retryable(long code)
 	return code == 502 || code == 503;
 }
 
+/* the transfer's directions paused as r says, the others going */
+static void
+proxy_pause_update(struct proxy_req *r)
+{
+	if (r->easy != NULL)
+		curl_easy_pause(
+		    r->easy, (r->paused ? CURLPAUSE_RECV : 0) |
+		                 (r->upload_paused ? CURLPAUSE_SEND : 0));
+}
+
 /* what we queued for the client went out */
 static void
 proxy_on_drained(struct hreq *req, void *arg)
@@ -426,8 +439,56 @@ proxy_on_drained(struct hreq *req, void *arg)
 	(void)req;
 	if (r->paused) {
 		r->paused = 0;
-		curl_easy_pause(r->easy, CURLPAUSE_CONT);
+		proxy_pause_update(r);
 	}
+}
+
+/* more of a streamed body came from the client, or the end of it */
+static void
+proxy_on_client_body(struct hreq *req, void *arg)
+{
+	struct proxy_req *r = arg;
+
+	(void)req;
+	if (r->upload_paused) {
+		r->upload_paused = 0;
+		proxy_pause_update(r);
+	}
+}
+
+/* CURLOPT_READFUNCTION of a streamed body: what the client has sent */
+static size_t
+proxy_on_upload(char *buf, size_t size, size_t n, void *arg)
+{
+	struct proxy_req *r = arg;
+	struct evbuffer *body = hreq_body(r->req);
+	size_t len = evbuffer_get_length(body), want = size * n;
+
+	if (len > 0) {
+		if (len > want)
+			len = want;
+		evbuffer_remove(body, buf, len);
+		r->sent += len;
+		hreq_body_taken(r->req);
+		proxy_arm_timer(r);
+		return len;
+	}
+	if (!hreq_streaming(r->req))
+		return 0; /* all of it */
+	r->upload_paused = 1;
+	return CURL_READFUNC_PAUSE;
+}
+
+/* CURLOPT_SEEKFUNCTION: curl may start a body again (a reused connection
+ * found dead) only while none of it is gone */
+static int
+proxy_on_seek(void *arg, curl_off_t off, int origin)
+{
+	struct proxy_req *r = arg;
+
+	return off == 0 && origin == SEEK_SET && r->sent == 0
+	           ? CURL_SEEKFUNC_OK
+	           : CURL_SEEKFUNC_CANTSEEK;
 }
 
 /* CURLOPT_WRITEFUNCTION: pass each piece on as it arrives */
@@ -529,6 +590,15 @@ proxy_next(struct proxy_req *r, enum proxy_fail f, const char *why)
 	r->easy = NULL;
 	/* what that backend said goes nowhere */
 	hreq_clear_headers(r->req);
+	if (r->streaming && r->sent > 0) {
+		/* what went is gone from here: no second backend gets it */
+		proxy_reply_error(r->req, 502,
+		    "backend %s failed after the request body began to go to "
+		    "it (%s); a streamed body is not sent twice",
+		    b->name, why);
+		proxy_req_free(r);
+		return;
+	}
 	if (r->next_cand < r->ncand) {
 		evlog_writef(r->px->ev, "ollama_retry", b->name, NULL,
 		    "%s failed before the first byte (%s); trying %s", b->name,
@@ -641,7 +711,7 @@ proxy_on_first_byte_timeout(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (r->paused) {
+	if (r->paused || r->upload_paused) {
 		proxy_arm_timer(r); /* the client is slow, not the backend */
 		return;
 	}
@@ -692,7 +762,18 @@ proxy_easy(struct proxy_req *r, struct proxy_backend *b)
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
 	if (strcmp(r->method, "HEAD") == 0)
 		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-	else if (strcmp(r->method, "GET") != 0) {
+	else if (r->streaming) {
+		/* as it comes; chunked (-1) when the client's was */
+		curl_easy_setopt(e, CURLOPT_POST, 1L);
+		curl_easy_setopt(e, CURLOPT_READFUNCTION, proxy_on_upload);
+		curl_easy_setopt(e, CURLOPT_READDATA, r);
+		curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, proxy_on_seek);
+		curl_easy_setopt(e, CURLOPT_SEEKDATA, r);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t)hreq_body_length(r->req));
+		if (strcmp(r->method, "POST") != 0)
+			curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+	} else if (strcmp(r->method, "GET") != 0) {
 		curl_easy_setopt(
 		    e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->bodylen);
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body ? r->body : "");
@@ -715,6 +796,7 @@ proxy_attempt(struct proxy_req *r)
 	r->code = 0;
 	r->clen[0] = '\0';
 	r->chunked = 0;
+	r->upload_paused = 0;
 	hreq_clear_headers(r->req);
 	r->attempt_ms = clock_mono_ms();
 	if ((r->easy = proxy_easy(r, b)) == NULL ||
@@ -747,6 +829,23 @@ proxy_copy_headers(struct proxy_req *r)
 	r->req_hdrs = curl_slist_append(r->req_hdrs, "Expect:");
 }
 
+/* a body of this path is read for its "model": whole, within
+ * ollama_max_body. Others (blob uploads) stream to the backend. */
+static int
+proxy_body_routed(const char *path)
+{
+	return strncmp(path, "/api/blobs/", 11) != 0 &&
+	       (strncmp(path, "/api/", 5) == 0 ||
+	           strncmp(path, "/v1/", 4) == 0);
+}
+
+static int
+proxy_wants_stream(struct hreq *req, void *arg)
+{
+	(void)arg;
+	return !proxy_body_routed(hreq_uri(req));
+}
+
 /* the JSON body's "model", checked; -1 (reply sent) on a bad body */
 static int
 proxy_parse_body(struct proxy_req *r)
@@ -756,8 +855,7 @@ proxy_parse_body(struct proxy_req *r)
 	const json_t *m;
 	json_t *o;
 
-	if (r->bodylen == 0 || strncmp(path, "/api/blobs/", 11) == 0 ||
-	    (strncmp(path, "/api/", 5) != 0 && strncmp(path, "/v1/", 4) != 0))
+	if (r->bodylen == 0 || !proxy_body_routed(path))
 		return 0;
 	o = json_loadb(r->body, r->bodylen, 0, &jerr);
 	if (o == NULL || !json_is_object(o)) {
@@ -953,8 +1051,10 @@ proxy_on_request(struct hreq *req, void *arg)
 		px->reqs->prev = r;
 	px->reqs = r;
 	px->active++;
-	/* the body stays in the request's buffer, whole for every retry */
-	if ((r->bodylen = evbuffer_get_length(in)) > 0)
+	/* the body stays in the request's buffer, whole for every retry;
+	 * a streamed one goes as it comes (proxy_on_upload) */
+	r->streaming = hreq_streaming(req);
+	if (!r->streaming && (r->bodylen = evbuffer_get_length(in)) > 0)
 		r->body = (const char *)evbuffer_pullup(in, -1);
 	if (proxy_parse_body(r) == -1) {
 		proxy_req_free(r);
@@ -971,6 +1071,7 @@ proxy_on_request(struct hreq *req, void *arg)
 		return;
 	}
 	hreq_set_cbs(req, proxy_on_client_gone, proxy_on_drained, r);
+	hreq_set_body_cb(req, proxy_on_client_body);
 	if (strcmp(r->method, "GET") == 0 && strcmp(r->uri, "/api/tags") == 0) {
 		proxy_tags_union(r);
 		return;
@@ -1333,6 +1434,7 @@ proxy_new(struct event_base *base, struct curlev *cv, struct evlog *ev,
 	px->self = self;
 	proxy_backends_load(px, c, self);
 	px->srv = hsrv_new(base, &lim, proxy_on_request, proxy_on_reject, px);
+	hsrv_set_stream_cb(px->srv, proxy_wants_stream);
 	if ((fd = proxy_listen_open(listen, err, errlen)) == -1)
 		goto fail;
 	if (proxy_listen_on(px, fd, listen) == -1) {

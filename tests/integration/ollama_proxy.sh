@@ -110,9 +110,76 @@ px alpha /api/chat '{"model":'
 [ "$CODE" = 400 ] && jget "$BODY" error | grep -q 'invalid JSON' ||
     fail "bad JSON: $CODE $BODY"
 head -c 150000 /dev/zero | tr '\0' x >"$T/big.body"
-CODE=$(curl -s -o /dev/null -w '%{http_code}' \
+px alpha /api/generate @"$T/big.body"
+[ "$CODE" = 413 ] && jget "$BODY" error | grep -q 'ollama_max_body' ||
+    fail "body over ollama_max_body: $CODE $BODY, want 413 in Ollama's shape"
+# said before the body is sent, to a client that asks first
+out=$(curl -s -H 'Expect: 100-continue' -w '%{http_code}' --max-time 10 \
     "http://${ADDR[alpha]}:17948/api/generate" --data-binary @"$T/big.body")
-[ "$CODE" = 413 ] || fail "body over ollama_max_body: $CODE, want 413"
+case $out in *'"error"'*413) ;; *) fail "413 with Expect: $out" ;; esac
+[ "$(metric alpha 'peerwatch_ollama_rejected_total{reason="too_large"}')" = 2 ] ||
+    fail "the 413s are not counted"
+
+# --- uploads stream: /api/blobs/ goes to the backend as it comes ------------
+# A blob (ollama create) is no JSON to route by and can be gigabytes: it is
+# not held whole, so ollama_max_body (100000 here) does not apply to it.
+head -c 3000000 /dev/urandom >"$T/blob"
+dig=sha256:$(sha256sum "$T/blob" | cut -d' ' -f1)
+upload() {
+	CODE=$(curl -s -o "$T/up.b" -D "$T/up.h" -w '%{http_code}' --max-time 20 \
+	    --data-binary @"$T/blob" "http://${ADDR[alpha]}:17948/api/blobs/$1") ||
+	    CODE=000
+	BODY=$(cat "$T/up.b")
+	BACKEND=$(tr -d '\r' <"$T/up.h" |
+	    awk -F': ' 'tolower($1) == "x-peerwatch-backend" { print $2 }')
+}
+upload "$dig"
+[ "$CODE" = 201 ] && [ "$BACKEND" = alpha ] ||
+    fail "blob upload of 3 MB: $CODE via '$BACKEND' $BODY"
+px alpha "/api/blobs/$dig" '' -I
+[ "$CODE" = 200 ] || fail "HEAD of the uploaded blob: $CODE"
+upload "sha256:$(printf %064d 0)"
+[ "$CODE" = 400 ] && jget "$BODY" error | grep -q 'digest mismatch' ||
+    fail "a wrong digest is the backend's 400: $CODE $BODY"
+# streamed, not stored: a client sends half a chunked blob and waits until
+# the backend has a good part of it before it sends the rest (a proxy
+# that read the body whole first would leave it waiting forever)
+python3 - "${ADDR[alpha]}" "$OPORT" "$T/blob" <<'PYEOF' ||
+import hashlib, json, socket, sys, time, urllib.request
+host, oport, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+data = open(path, "rb").read()
+dig = "sha256:" + hashlib.sha256(data).hexdigest()
+s = socket.create_connection((host, 17948), timeout=20)
+s.sendall(("POST /api/blobs/%s HTTP/1.1\r\nHost: x\r\n"
+           "Transfer-Encoding: chunked\r\n\r\n" % dig).encode())
+def chunk(b):
+    s.sendall(b"%x\r\n%s\r\n" % (len(b), b))
+half = len(data) // 2
+for i in range(0, half, 65536):
+    chunk(data[i:min(i + 65536, half)])
+got, t0 = 0, time.time()
+while time.time() - t0 < 15:
+    with urllib.request.urlopen("http://%s:%d/_fake" % (host, oport)) as r:
+        got = json.load(r)["blob_bytes"]
+    if got >= 1000000:
+        break
+    time.sleep(0.05)
+if got < 1000000:
+    sys.exit("the backend had %d bytes of the first %d after 15 s" % (got, half))
+chunk(data[half:])
+s.sendall(b"0\r\n\r\n")
+resp = b""
+while b"\r\n\r\n" not in resp:
+    b = s.recv(4096)
+    if not b:
+        break
+    resp += b
+line = resp.split(b"\r\n")[0]
+if b" 201 " not in line + b" ":
+    sys.exit("streamed chunked blob: %r" % resp[:300])
+print("backend had %d bytes before the client sent the second half" % got)
+PYEOF
+    fail "a chunked upload was not streamed to the backend"
 
 # --- what operators see ---------------------------------------------------
 [ "$(metric alpha 'peerwatch_ollama_backend_requests_total{backend="gamma"}')" -ge 2 ] ||

@@ -19,12 +19,17 @@ object of the same settings):
   tokens     stream lines before the final one
   exit       exit the process at once (a dead Ollama)
   sizes      {model: bytes} for /api/tags and /api/ps (else ~1 MB)
+POST /api/blobs/sha256:HEX takes a blob (Content-Length or chunked),
+checks its digest and answers 201 (400 on a mismatch), as Ollama does;
+HEAD /api/blobs/DIGEST is 200 once it has it, else 404. "blob_bytes" in
+GET /_fake is how much of the upload under way has arrived so far.
 A generate with keep_alive 0 and no prompt unloads the model as Ollama
 does (done_reason "unload", gone from /api/ps) and is recorded in the
 list "unloads" ({"model", "keep_alive"}), which GET /_fake shows.
 Every answer carries the header X-Fake-Name: NAME; streamed text too.
 """
 import argparse
+import hashlib
 import json
 import os
 import socket
@@ -162,7 +167,56 @@ class Handler(BaseHTTPRequestHandler):
 
     # --- routes -----------------------------------------------------------
     def do_HEAD(self):
+        if self.path.startswith("/api/blobs/"):
+            known = self.path[len("/api/blobs/"):] in STATE["blobs"]
+            self.send_response(200 if known else 404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         self.do_GET()
+
+    def body_pieces(self):
+        """the request body as it arrives, Content-Length or chunked"""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or ""):
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return
+                left = size
+                while left > 0:
+                    piece = self.rfile.read(min(left, 65536))
+                    if not piece:
+                        return
+                    left -= len(piece)
+                    yield piece
+                self.rfile.readline()
+        left = int(self.headers.get("Content-Length") or 0)
+        while left > 0:
+            piece = self.rfile.read1(min(left, 65536))
+            if not piece:
+                return
+            left -= len(piece)
+            yield piece
+
+    def blob_upload(self, digest):
+        h = hashlib.sha256()
+        with LOCK:
+            STATE["blob_bytes"] = 0
+        for piece in self.body_pieces():
+            h.update(piece)
+            with LOCK:
+                STATE["blob_bytes"] += len(piece)
+        if digest.replace("-", ":", 1) != "sha256:" + h.hexdigest():
+            return self.error(400, "digest mismatch, expected \"%s\", got "
+                              "\"sha256:%s\"" % (digest, h.hexdigest()))
+        with LOCK:
+            STATE["blobs"].append(digest)
+        self.send_response(201)
+        self.send_header("Content-Length", "0")
+        self.send_header("X-Fake-Name", STATE["name"])
+        self.end_headers()
 
     def do_GET(self):
         path = self.path.split("?")[0]
@@ -207,6 +261,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         path = self.path.split("?")[0]
+        if path.startswith("/api/blobs/"):
+            return self.blob_upload(path[len("/api/blobs/"):])
         req = self.body_json()
         if path == "/_fake":
             with LOCK:
@@ -377,7 +433,7 @@ def main():
                  loaded=[norm(m) for m in a.loaded.split(",") if m],
                  sizes={norm(kv.split("=")[0]): int(kv.split("=")[1])
                         for kv in a.sizes.split(",") if kv},
-                 unloads=[])
+                 unloads=[], blobs=[], blob_bytes=0)
     srv = Server((a.host, a.port), Handler)
     sys.stderr.write("fake_ollama %s listening on %s:%d\n"
                      % (a.name, a.host, a.port))

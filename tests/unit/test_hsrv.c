@@ -6,7 +6,8 @@
  * chunked bodies, Expect: 100-continue, every refusal the server makes
  * itself (400, 405, 413, 417, 431, 501, 505), streamed answers chunked
  * for HTTP/1.1 and to the close for HTTP/1.0, a client's going under a
- * live request, and the cap closing the idle connection first.
+ * live request, the cap closing the idle connection first, and bodies
+ * handed over as they come.
  */
 #include <sys/socket.h>
 
@@ -34,7 +35,9 @@
 enum mode {
 	M_ANSWER, /* 200 with "ok:" and the body */
 	M_STREAM, /* start a stream and keep the request */
-	M_HOLD    /* keep the request unanswered */
+	M_HOLD,   /* keep the request unanswered */
+	M_TAKE,   /* stream the body in, answer once it is whole */
+	M_EARLY   /* stream the body in, answer before it is whole */
 };
 
 struct t {
@@ -49,7 +52,33 @@ struct t {
 	char got[65536];
 	size_t gotlen;
 	int eof;
+	int streamed, bodycbs;
 };
+
+static void
+on_body(struct hreq *r, void *arg)
+{
+	struct t *t = arg;
+	struct evbuffer *b = hreq_body(r);
+	size_t have = strlen(t->body), n = evbuffer_get_length(b);
+
+	t->bodycbs++;
+	assert_true(have + n < sizeof(t->body));
+	evbuffer_remove(b, t->body + have, n);
+	t->body[have + n] = '\0';
+	hreq_body_taken(r);
+	if (!hreq_streaming(r))
+		hreq_reply(r, 201, t->body, strlen(t->body));
+}
+
+static int
+want_stream(struct hreq *r, void *arg)
+{
+	struct t *t = arg;
+
+	(void)r;
+	return t->mode == M_TAKE || t->mode == M_EARLY;
+}
 
 static void
 on_gone(struct hreq *r, void *arg)
@@ -94,6 +123,16 @@ on_request(struct hreq *r, void *arg)
 		hreq_set_cbs(r, on_gone, NULL, t);
 		t->held[t->nheld++] = r;
 		return;
+	case M_TAKE:
+		t->streamed = hreq_streaming(r);
+		assert_int_equal(hreq_body_length(r), 110);
+		hreq_set_body_cb(r, on_body);
+		hreq_set_cbs(r, on_gone, NULL, t);
+		return;
+	case M_EARLY:
+		t->streamed = hreq_streaming(r);
+		hreq_reply(r, 404, "no", 2);
+		return;
 	}
 }
 
@@ -119,6 +158,7 @@ setup(void **state)
 
 	t->base = event_base_new();
 	t->srv = hsrv_new(t->base, &lim, on_request, on_reject, t);
+	hsrv_set_stream_cb(t->srv, want_stream);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	assert_int_equal(hsrv_adopt(t->srv, sv[0]), 0);
 	t->cfd = sv[1];
@@ -359,6 +399,41 @@ test_gone(void **state)
 	assert_int_equal(t->nheld, 0);
 }
 
+static void
+test_stream_body(void **state)
+{
+	struct t *t = *state;
+
+	/* handed over at the head; the body as it comes, past max_body */
+	t->mode = M_TAKE;
+	send_str(
+	    t, "POST /api/blobs/x HTTP/1.1\r\nContent-Length: 110\r\n\r\n");
+	pump(t, t->cfd, "never", 50);
+	assert_int_equal(t->requests, 1);
+	assert_int_equal(t->streamed, 1);
+	assert_string_equal(t->body, "");
+	send_str(t, "abc");
+	pump(t, t->cfd, "never", 50);
+	assert_string_equal(t->body, "abc");
+	send_str(t, "defghij");
+	for (int i = 0; i < 10; i++)
+		send_str(t, "0123456789");
+	assert_true(pump(t, t->cfd, "abcdefghij0123456789", 2000));
+	assert_non_null(strstr(t->got, "HTTP/1.1 201 "));
+	assert_true(t->bodycbs >= 2);
+	/* the connection goes on; an answer before the body is whole ends
+	 * it (the rest is not read as a request) */
+	clear(t);
+	t->mode = M_EARLY;
+	send_str(t, "POST /up HTTP/1.1\r\nContent-Length: 500\r\n\r\nGET / "
+	            "HTTP/1.1\r\n\r\n");
+	assert_true(pump(t, t->cfd, NULL, 3000));
+	assert_non_null(strstr(t->got, "HTTP/1.1 404 "));
+	assert_non_null(strstr(t->got, "Connection: close\r\n"));
+	assert_int_equal(t->requests, 2);
+	assert_int_equal(t->gone, 0);
+}
+
 static int
 tcp_connect(uint16_t port)
 {
@@ -438,6 +513,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stream, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_gone, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stream_body, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cap, setup, teardown),
 	};
 
