@@ -752,6 +752,9 @@ proxy_easy(struct proxy_req *r, struct proxy_backend *b)
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	free(url);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	/* the backends are peers on the LAN: never through an http_proxy
+	 * the daemon's environment may name (nor a getenv() per request) */
+	curl_easy_setopt(e, CURLOPT_PROXY, "");
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)PROXY_CONNECT_MS);
@@ -815,15 +818,20 @@ static void
 proxy_copy_headers(struct proxy_req *r)
 {
 	const char *k, *v;
-	char *line;
+	char buf[512], *line;
 	size_t i;
+	int n;
 
 	for (i = 0; hreq_header_at(r->req, i, &k, &v); i++) {
 		if (proxy_hop_header(k))
 			continue;
-		line = xasprintf("%s: %s", k, v);
+		n = snprintf(buf, sizeof(buf), "%s: %s", k, v);
+		line = n >= 0 && (size_t)n < sizeof(buf)
+		           ? buf
+		           : xasprintf("%s: %s", k, v);
 		r->req_hdrs = curl_slist_append(r->req_hdrs, line);
-		free(line);
+		if (line != buf)
+			free(line);
 	}
 	/* no "Expect: 100-continue" round trip for large bodies */
 	r->req_hdrs = curl_slist_append(r->req_hdrs, "Expect:");
@@ -1091,8 +1099,8 @@ proxy_on_reject(struct hreq *req, int code, const char *msg, void *arg)
 	px->rejected[code == 413 ? 3 : 0]++;
 	if (code == 413)
 		proxy_reply_error(req, 413,
-		    "request body too large: ollama_max_body is %zu bytes",
-		    px->conf->mesh.ollama_max_body);
+		    "request body too large: ollama_max_body is %llu bytes",
+		    (unsigned long long)px->conf->mesh.ollama_max_body);
 	else
 		proxy_reply_error(req, code, "%s", msg);
 }

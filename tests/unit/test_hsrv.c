@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -517,5 +518,6 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_cap, setup, teardown),
 	};
 
+	signal(SIGPIPE, SIG_IGN); /* as the daemon has it */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
