@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * osdep: executable path and a full fsync, for Linux and macOS.
+ * osdep: executable path, a full fsync and the descriptor limit, for
+ * Linux and macOS.
  */
 #include <sys/types.h>
+#include <sys/resource.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -52,4 +54,26 @@ pw_fsync_full(int fd)
 		return 0;
 #endif
 	return fsync(fd);
+}
+
+unsigned long
+pw_raise_nofile(unsigned long want)
+{
+	struct rlimit rl;
+	rlim_t target = (rlim_t)want;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return 0;
+	if (rl.rlim_max != RLIM_INFINITY && target > rl.rlim_max)
+		target = rl.rlim_max;
+#ifdef OPEN_MAX
+	if (target > OPEN_MAX)
+		target = OPEN_MAX; /* macOS refuses more for a process */
+#endif
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < target) {
+		rl.rlim_cur = target;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	return rl.rlim_cur == RLIM_INFINITY ? want : (unsigned long)rl.rlim_cur;
 }

@@ -22,4 +22,11 @@ int pw_self_exe(char *buf, size_t len);
  */
 int pw_fsync_full(int fd);
 
+/*
+ * The soft limit on open descriptors raised to want, or as far as the hard
+ * limit (and macOS's OPEN_MAX) allow; launchd starts a daemon with 256,
+ * systemd with 1024. The soft limit in force after it.
+ */
+unsigned long pw_raise_nofile(unsigned long want);
+
 #endif

@@ -174,6 +174,8 @@ main_run(int argc, char **argv)
 	/* unknown: revive_worker_path falls back to the libexec path */
 	lo.self_exe = pw_self_exe(exe, sizeof(exe)) == 0 ? exe : NULL;
 	signal(SIGPIPE, SIG_IGN);
+	/* client connections to ollama_listen, each with one to a backend */
+	pw_raise_nofile(4096);
 	if ((l = loop_new(&lo, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "peerwatch: %s\n", err);
 		curl_global_cleanup();

@@ -11,6 +11,7 @@
  * the next candidate; after it, a failure is told to the client in the
  * stream's own format and never papered over.
  */
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <errno.h>
@@ -1410,6 +1411,20 @@ proxy_listen_open(const char *listen, char *err, size_t errlen)
 	return fd;
 }
 
+/* PROXY_MAX_CONNS, or fewer when the descriptor limit would run out
+ * first: each client may hold one to a backend too */
+static unsigned
+proxy_max_conns(void)
+{
+	struct rlimit rl;
+	rlim_t n;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur == RLIM_INFINITY)
+		return PROXY_MAX_CONNS;
+	n = rl.rlim_cur > 128 ? (rl.rlim_cur - 64) / 2 : 32;
+	return n < PROXY_MAX_CONNS ? (unsigned)n : PROXY_MAX_CONNS;
+}
+
 /* fd is the endpoint's now (closed if that fails); the socket it
  * replaces closes, its connections go on */
 static int
@@ -1431,7 +1446,7 @@ proxy_new(struct event_base *base, struct curlev *cv, struct evlog *ev,
 {
 	struct proxy *px = xcalloc(1, sizeof(*px));
 	const char *listen = conf_ollama_listen(c, self);
-	struct hsrv_limits lim = {PROXY_MAX_CONNS, PROXY_HEADERS_MAX,
+	struct hsrv_limits lim = {proxy_max_conns(), PROXY_HEADERS_MAX,
 	    c->mesh.ollama_max_body, PROXY_CLIENT_TIMEOUT};
 	int fd;
 

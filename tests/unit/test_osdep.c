@@ -4,6 +4,7 @@
  * absolute, no symlink left), refuses a buffer too short; pw_fsync_full
  * syncs a real file and reports a bad descriptor.
  */
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -60,12 +61,36 @@ test_fsync_full(void **state)
 	assert_int_equal(errno, EBADF);
 }
 
+/* a low soft limit goes up to what was asked, never past the hard one */
+static void
+test_raise_nofile(void **state)
+{
+	struct rlimit old, low, now;
+	rlim_t want;
+
+	(void)state;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = 200;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	want = old.rlim_max == RLIM_INFINITY || old.rlim_max > 300
+	           ? 300
+	           : old.rlim_max;
+	assert_int_equal(pw_raise_nofile(300), (unsigned long)want);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &now), 0);
+	assert_int_equal(now.rlim_cur, want);
+	/* never lowered */
+	assert_int_equal(pw_raise_nofile(100), (unsigned long)want);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+}
+
 int
 main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_self_exe),
 	    cmocka_unit_test(test_fsync_full),
+	    cmocka_unit_test(test_raise_nofile),
 	};
 
 	(void)argc;
