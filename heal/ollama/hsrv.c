@@ -45,8 +45,9 @@
 #define HSRV_CHUNK_LINE 1024        /* a chunk-size line, extensions too */
 #define HSRV_LINGER_MS 2000         /* reading on after our last answer */
 #define HSRV_LINGER_MAX (1024 * 1024)
-#define HSRV_STREAM_HIGH (1024 * 1024) /* a streamed body held for the taker   \
-	                                */
+#define HSRV_STREAM_HIGH                                                       \
+	(1024 * 1024) /* a streamed body held for the taker                    \
+	               */
 
 enum hconn_state {
 	HC_HEAD,   /* reading a request's head (or idle between requests) */
@@ -94,6 +95,7 @@ struct hconn {
 	int body_news; /* a streamed body grew or ended: tell the taker */
 	size_t lingered;
 	uint64_t idle_ms; /* since when it waits for a request */
+	uint64_t head_ms; /* when the head's first byte came; 0 none yet */
 	struct hreq rq;
 };
 
@@ -236,6 +238,7 @@ hconn_reset(struct hconn *c)
 	c->ck = CK_SIZE;
 	c->body_news = 0;
 	c->idle_ms = clock_mono_ms();
+	c->head_ms = 0;
 	hconn_reading(c, 1);
 }
 
@@ -529,6 +532,14 @@ hconn_read_head(struct hconn *c, struct evbuffer *in)
 	char *buf;
 	int code;
 
+	/* a client may be slow, but not drip a head for ever (the idle
+	 * timeout alone restarts with every byte) */
+	if (len > 0 && c->head_ms == 0)
+		c->head_ms = clock_mono_ms();
+	else if (len > 0 && clock_mono_ms() - c->head_ms > c->s->lim.head_ms) {
+		hconn_reject(c, 408, "request head too slow");
+		return -1;
+	}
 	/* empty lines before a request line are allowed (RFC 9112 2.2) */
 	while (len > 0) {
 		buf =

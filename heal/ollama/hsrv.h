@@ -32,13 +32,14 @@ struct hsrv_limits {
 	size_t max_head;     /* request line and headers, bytes */
 	size_t max_body;     /* a request body, bytes */
 	unsigned timeout_ms; /* a client stalled on read or write */
+	unsigned head_ms;    /* a head whole within this of its first byte */
 };
 
 /* a complete request: answer it now or later, exactly once */
 typedef void (*hsrv_request_cb)(struct hreq *, void *arg);
 /*
- * A request the server refuses itself (code 400, 405, 413, 417, 431, 501
- * or 505): answer with hreq_reply; the connection closes after it.
+ * A request the server refuses itself (code 400, 405, 408, 413, 417, 431,
+ * 501 or 505): answer with hreq_reply; the connection closes after it.
  * hreq_uri may be NULL when the request line was unreadable.
  */
 typedef void (*hsrv_reject_cb)(

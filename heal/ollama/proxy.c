@@ -45,6 +45,7 @@
 #define PROXY_CONNECT_MS 3000       /* connect to a backend */
 #define PROXY_HEADERS_MAX 65536     /* request headers from a client */
 #define PROXY_CLIENT_TIMEOUT 120000 /* ms: a client stalled, or idle */
+#define PROXY_HEAD_TIMEOUT 30000    /* ms: a request head, from its start */
 #define PROXY_REPORT_STALE_MS 30000
 #define PROXY_TRIED_LEN 512
 #define PROXY_OUT_MAX (1024 * 1024) /* queued for a client: pause above */
@@ -1447,7 +1448,7 @@ proxy_new(struct event_base *base, struct curlev *cv, struct evlog *ev,
 	struct proxy *px = xcalloc(1, sizeof(*px));
 	const char *listen = conf_ollama_listen(c, self);
 	struct hsrv_limits lim = {proxy_max_conns(), PROXY_HEADERS_MAX,
-	    c->mesh.ollama_max_body, PROXY_CLIENT_TIMEOUT};
+	    c->mesh.ollama_max_body, PROXY_CLIENT_TIMEOUT, PROXY_HEAD_TIMEOUT};
 	int fd;
 
 	px->base = base;

@@ -4,7 +4,7 @@
  * a client on the other end of a socket pair (a loopback TCP listener for
  * the connection cap). Keep-alive and pipelining, Content-Length and
  * chunked bodies, Expect: 100-continue, every refusal the server makes
- * itself (400, 405, 413, 417, 431, 501, 505), streamed answers chunked
+ * itself (400, 405, 408, 413, 417, 431, 501, 505), streamed answers chunked
  * for HTTP/1.1 and to the close for HTTP/1.0, a client's going under a
  * live request, the cap closing the idle connection first, and bodies
  * handed over as they come.
@@ -149,7 +149,7 @@ on_reject(struct hreq *r, int code, const char *msg, void *arg)
 	hreq_reply(r, code, out, strlen(out));
 }
 
-static struct hsrv_limits lim = {2, 4096, 100, 5000};
+static struct hsrv_limits lim = {2, 4096, 100, 5000, 300};
 
 static int
 setup(void **state)
@@ -435,6 +435,26 @@ test_stream_body(void **state)
 	assert_int_equal(t->gone, 0);
 }
 
+/* a head dripped byte by byte, each in time, is cut at head_ms */
+static void
+test_slow_head(void **state)
+{
+	struct t *t = *state;
+	const char *req =
+	    "GET /slow HTTP/1.1\r\nX-Drip: aaaaaaaaaaaaaaaaaaaaaaaa";
+	uint64_t t0 = clock_mono_ms();
+	size_t i;
+
+	for (i = 0; req[i] != '\0' && !t->eof; i++) {
+		assert_int_equal(write(t->cfd, req + i, 1), 1);
+		pump(t, t->cfd, "HTTP/1.1 408", 50);
+	}
+	assert_non_null(strstr(t->got, "HTTP/1.1 408 "));
+	assert_int_equal(t->last_reject, 408);
+	assert_int_equal(t->requests, 0);
+	assert_true(clock_mono_ms() - t0 < 2000);
+}
+
 static int
 tcp_connect(uint16_t port)
 {
@@ -514,6 +534,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stream, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_gone, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_slow_head, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stream_body, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cap, setup, teardown),
 	};
