@@ -45,6 +45,9 @@
 #define HSRV_CHUNK_LINE 1024        /* a chunk-size line, extensions too */
 #define HSRV_LINGER_MS 2000         /* reading on after our last answer */
 #define HSRV_LINGER_MAX (1024 * 1024)
+#define HSRV_OUT_HIGH (256 * 1024) /* queued: the next request waits */
+#define HSRV_BODY_MS 60000         /* a body's grace, then at least... */
+#define HSRV_BODY_RATE 65536       /* ...this many bytes a second */
 #define HSRV_STREAM_HIGH                                                       \
 	(1024 * 1024) /* a streamed body held for the taker                    \
 	               */
@@ -94,8 +97,14 @@ struct hconn {
 	enum hconn_chunk ck;
 	int body_news; /* a streamed body grew or ended: tell the taker */
 	size_t lingered;
-	uint64_t idle_ms; /* since when it waits for a request */
-	uint64_t head_ms; /* when the head's first byte came; 0 none yet */
+	uint64_t linger_ms; /* when the lingering close began */
+	size_t scanned;     /* of a head not whole yet, looked at so far */
+	size_t trailer;     /* bytes of a chunked body's trailer */
+	uint64_t body_due;  /* the body must be whole by then (mono ms) */
+	int out_wait;       /* the next request waits for the output */
+	uint64_t paused_ms; /* a streamed body waits for its taker since */
+	uint64_t idle_ms;   /* since when it waits for a request */
+	uint64_t head_ms;   /* when the head's first byte came; 0 none yet */
 	struct hreq rq;
 };
 
@@ -239,6 +248,8 @@ hconn_reset(struct hconn *c)
 	c->body_news = 0;
 	c->idle_ms = clock_mono_ms();
 	c->head_ms = 0;
+	c->scanned = 0;
+	c->trailer = 0;
 	hconn_reading(c, 1);
 }
 
@@ -251,6 +262,7 @@ hconn_linger(struct hconn *c)
 	if (c->lingering)
 		return;
 	c->lingering = 1;
+	c->linger_ms = clock_mono_ms();
 	shutdown(c->fd, SHUT_WR);
 	c->reading = 1;
 	event_add(&c->rev, &tv);
@@ -407,8 +419,11 @@ hconn_parse(struct hconn *c, const char **why)
 	/* the request line */
 	next = strchr(line, '\n');
 	*next++ = '\0';
-	line[strcspn(line, "\r")] = '\0';
+	e = line + strcspn(line, "\r");
 	*why = "malformed request line";
+	if (*e != '\0' && e[1] != '\0')
+		return 400; /* a CR inside */
+	*e = '\0';
 	if ((sp = strchr(line, ' ')) == NULL)
 		return 400;
 	*sp++ = '\0';
@@ -433,8 +448,8 @@ hconn_parse(struct hconn *c, const char **why)
 	}
 	r->keep = r->http11;
 
-	/* the headers */
-	for (line = next; *line != '\0' && *line != '\r' && *line != '\n';
+	/* the headers, up to the empty line (a line of a lone CR is not) */
+	for (line = next; *line != '\n' && strncmp(line, "\r\n", 2) != 0;
 	     line = next) {
 		next = strchr(line, '\n');
 		*next++ = '\0';
@@ -556,7 +571,14 @@ hconn_read_head(struct hconn *c, struct evbuffer *in)
 		return 0;
 	want = len > c->s->lim.max_head + 3 ? c->s->lim.max_head + 3 : len;
 	buf = (char *)evbuffer_pullup(in, (ev_ssize_t)want);
-	if ((end = hsrv_head_end(buf, want)) == 0 || end > c->s->lim.max_head) {
+	/* from where the last look ended (less the 2 bytes a terminator
+	 * may have begun with): a head that comes in drips costs no more */
+	end = c->scanned > 2 && c->scanned - 2 < want ? c->scanned - 2 : 0;
+	if ((end = hsrv_head_end(buf + end, want - end)) != 0)
+		end += c->scanned > 2 && c->scanned - 2 < want ? c->scanned - 2
+		                                               : 0;
+	c->scanned = want;
+	if (end == 0 || end > c->s->lim.max_head) {
 		if (want > c->s->lim.max_head) {
 			hconn_reject(c, 431, "request head too large");
 			return -1;
@@ -584,6 +606,7 @@ hconn_read_head(struct hconn *c, struct evbuffer *in)
 		return -1;
 	}
 	c->state = HC_BODY;
+	c->body_due = clock_mono_ms() + HSRV_BODY_MS;
 	if (c->s->stream != NULL && c->s->stream(&c->rq, c->s->arg)) {
 		/* the caller has it now and the body follows as it comes:
 		 * what is in the input already is read from the loop */
@@ -631,10 +654,16 @@ hconn_body_whole(struct hconn *c)
 static int
 hconn_read_body(struct hconn *c, struct evbuffer *in)
 {
-	size_t avail = evbuffer_get_length(in), n;
+	size_t avail = evbuffer_get_length(in), n, d;
 	char *line, *e;
 	uint64_t size;
 
+	/* slow is fine, a drip is not: the idle timeout alone restarts
+	 * with every byte */
+	if (clock_mono_ms() > c->body_due) {
+		hconn_reject(c, 408, "request body too slow");
+		return -1;
+	}
 	if (!c->chunked_in || c->ck == CK_DATA) {
 		n = avail < c->left ? avail : (size_t)c->left;
 		if (c->rq.streaming) {
@@ -643,6 +672,7 @@ hconn_read_body(struct hconn *c, struct evbuffer *in)
 				/* the taker is behind: the client waits */
 				event_del(&c->rev);
 				c->reading = 0;
+				c->paused_ms = clock_mono_ms();
 				return 0;
 			}
 			if (n > HSRV_STREAM_HIGH - held)
@@ -651,6 +681,7 @@ hconn_read_body(struct hconn *c, struct evbuffer *in)
 		}
 		evbuffer_remove_buffer(in, c->rq.body, n);
 		c->left -= n;
+		c->body_due += (uint64_t)n * 1000 / HSRV_BODY_RATE;
 		if (c->left > 0)
 			return n > 0 && evbuffer_get_length(in) > 0 ? 1 : 0;
 		if (!c->chunked_in)
@@ -667,15 +698,17 @@ hconn_read_body(struct hconn *c, struct evbuffer *in)
 	}
 	switch (c->ck) {
 	case CK_SIZE:
-		line[strcspn(line, "; \t")] = '\0';
-		errno = 0;
-		size = strtoull(line, &e, 16);
-		if (line[0] == '\0' || *e != '\0' || errno != 0 ||
-		    !isxdigit((unsigned char)line[0])) {
+		/* hex digits only (no "0x", no sign), at most 15 of them,
+		 * then only white space before an extension */
+		d = strspn(line, "0123456789abcdefABCDEF");
+		e = line + d + strspn(line + d, " \t");
+		if (d == 0 || d > 15 || (*e != '\0' && *e != ';')) {
 			free(line);
 			hconn_reject(c, 400, "bad chunk size");
 			return -1;
 		}
+		line[d] = '\0';
+		size = strtoull(line, NULL, 16);
 		free(line);
 		if (!c->rq.streaming &&
 		    (size > c->s->lim.max_body ||
@@ -700,6 +733,10 @@ hconn_read_body(struct hconn *c, struct evbuffer *in)
 		free(line);
 		if (n == 0)
 			return hconn_body_whole(c);
+		if ((c->trailer += n + 2) > c->s->lim.max_head) {
+			hconn_reject(c, 431, "chunked trailer too large");
+			return -1;
+		}
 		return 1;
 	}
 }
@@ -714,6 +751,14 @@ hconn_process(struct hconn *c)
 	while (more == 1) {
 		switch (c->state) {
 		case HC_HEAD:
+			if (evbuffer_get_length(c->out) > HSRV_OUT_HIGH) {
+				/* a client that sends but does not read:
+				 * its answers are not queued without end */
+				c->out_wait = 1;
+				event_del(&c->rev);
+				c->reading = 0;
+				return;
+			}
 			more = hconn_read_head(c, in);
 			break;
 		case HC_BODY:
@@ -731,7 +776,10 @@ hconn_process(struct hconn *c)
 		case HC_CLOSING:
 			c->lingered += evbuffer_get_length(in);
 			evbuffer_drain(in, evbuffer_get_length(in));
-			if (c->lingered > HSRV_LINGER_MAX)
+			/* the timeout restarts with each read: a deadline */
+			if (c->lingered > HSRV_LINGER_MAX ||
+			    (c->lingering && clock_mono_ms() - c->linger_ms >
+			                         HSRV_LINGER_MS))
 				hconn_free(c);
 			return;
 		}
@@ -798,13 +846,21 @@ hsrv_on_write(evutil_socket_t fd, short what, void *arg)
 		hconn_gone(c);
 		return;
 	}
+	if (c->out_wait && evbuffer_get_length(c->out) <= HSRV_OUT_HIGH / 2) {
+		/* the client reads again: its next request's turn */
+		c->out_wait = 0;
+		hconn_reading(c, 1);
+		event_active(&c->nev, EV_TIMEOUT, 1);
+	}
 	if (evbuffer_get_length(c->out) != 0)
 		return;
 	event_del(&c->wev);
 	c->writing = 0;
 	if (c->state == HC_CLOSING)
 		hconn_linger(c);
-	else if (c->state == HC_ACTIVE && c->rq.drained != NULL)
+	else if ((c->state == HC_ACTIVE ||
+	             (c->state == HC_BODY && c->rq.streaming)) &&
+	         c->rq.drained != NULL)
 		c->rq.drained(&c->rq, c->rq.arg);
 }
 
@@ -836,13 +892,22 @@ hsrv_on_conn(evutil_socket_t fd, void *arg)
 	listener_stats(s->lis, &ls);
 	if (ls.open < s->lim.max_conns)
 		return;
-	/* at the cap: the longest idle connection makes room, if any
-	 * (accepting waits otherwise, common/listener.h) */
-	LIST_FOREACH(c, &s->conns, entry)
-		if (c != nc && c->state == HC_HEAD && c->lis == s->lis &&
+	/* at the cap: one closing after its last answer, or else the
+	 * longest idle one (nothing read, nothing left to send) makes
+	 * room, if any; accepting waits otherwise (common/listener.h) */
+	LIST_FOREACH(c, &s->conns, entry) {
+		if (c == nc || c->lis != s->lis)
+			continue;
+		if (c->lingering) {
+			idle = c;
+			break;
+		}
+		if (c->state == HC_HEAD && !c->writing && !c->out_wait &&
 		    evbuffer_get_length(c->in) == 0 &&
+		    evbuffer_get_length(c->out) == 0 &&
 		    (idle == NULL || c->idle_ms < idle->idle_ms))
 			idle = c;
+	}
 	if (idle != NULL) {
 		s->st.idle_closed++;
 		hconn_free(idle);
@@ -1025,6 +1090,8 @@ hreq_body_taken(struct hreq *r)
 	if (c->state != HC_BODY || c->reading ||
 	    evbuffer_get_length(r->body) >= HSRV_STREAM_HIGH)
 		return;
+	/* the time we kept the client waiting is not its delay */
+	c->body_due += clock_mono_ms() - c->paused_ms;
 	hconn_reading(c, 1);
 	event_active(&c->nev, EV_TIMEOUT, 1);
 }

@@ -776,6 +776,9 @@ proxy_easy(struct proxy_req *r, struct proxy_backend *b)
 		curl_easy_setopt(e, CURLOPT_SEEKDATA, r);
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
 		    (curl_off_t)hreq_body_length(r->req));
+		/* a cached connection found dead after the body began could
+		 * not be given it again: a new one for an upload */
+		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
 		if (strcmp(r->method, "POST") != 0)
 			curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
 	} else if (strcmp(r->method, "GET") != 0) {

@@ -38,7 +38,8 @@ enum mode {
 	M_STREAM, /* start a stream and keep the request */
 	M_HOLD,   /* keep the request unanswered */
 	M_TAKE,   /* stream the body in, answer once it is whole */
-	M_EARLY   /* stream the body in, answer before it is whole */
+	M_EARLY,  /* stream the body in, answer before it is whole */
+	M_BIG     /* stream the body in, start a big answer at once */
 };
 
 struct t {
@@ -53,8 +54,17 @@ struct t {
 	char got[65536];
 	size_t gotlen;
 	int eof;
-	int streamed, bodycbs;
+	int streamed, bodycbs, drained;
 };
+
+static void
+on_drained(struct hreq *r, void *arg)
+{
+	struct t *t = arg;
+
+	(void)r;
+	t->drained++;
+}
 
 static void
 on_body(struct hreq *r, void *arg)
@@ -78,7 +88,7 @@ want_stream(struct hreq *r, void *arg)
 	struct t *t = arg;
 
 	(void)r;
-	return t->mode == M_TAKE || t->mode == M_EARLY;
+	return t->mode == M_TAKE || t->mode == M_EARLY || t->mode == M_BIG;
 }
 
 static void
@@ -134,6 +144,15 @@ on_request(struct hreq *r, void *arg)
 		t->streamed = hreq_streaming(r);
 		hreq_reply(r, 404, "no", 2);
 		return;
+	case M_BIG: {
+		static char big[300000];
+		memset(big, 'b', sizeof(big));
+		hreq_set_cbs(r, on_gone, on_drained, t);
+		hreq_start(r, 200, (int64_t)sizeof(big));
+		hreq_chunk(r, big, sizeof(big));
+		t->held[t->nheld++] = r;
+		return;
+	}
 	}
 }
 
@@ -332,6 +351,17 @@ test_refusals(void **state)
 	refused(t, "GET / HTTP/2.0\r\n\r\n", 505);
 	refused(t, "GET / HTTP/1.1\r\nbad header\r\n\r\n", 400);
 	refused(t, "GET / HTTP/1.1\r\n folded: x\r\n\r\n", 400);
+	/* a lone CR is no end of the headers (nor a way to hide one) */
+	refused(t,
+	    "POST / HTTP/1.1\r\nHost: a\r\n\rContent-Length: 5\r\n\r\nhello",
+	    400);
+	refused(t, "GET /a\rb HTTP/1.1\r\n\r\n", 400);
+	refused(t,
+	    "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0x3\r\n",
+	    400);
+	refused(t,
+	    "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3 x\r\n",
+	    400);
 	refused(t, "GET / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n", 400);
 	refused(t,
 	    "GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
@@ -455,6 +485,78 @@ test_slow_head(void **state)
 	assert_true(clock_mono_ms() - t0 < 2000);
 }
 
+/* a client that sends and never reads: its answers stop being made
+ * once 256 KiB wait for it, and all come once it reads */
+static void
+test_no_reader(void **state)
+{
+	struct t *t = *state;
+	const char *req = "GET /p HTTP/1.1\r\n\r\n";
+	int i, sent = 0, stalled;
+
+	for (i = 0; i < 20000; i++) {
+		if (write(t->cfd, req, strlen(req)) != (ssize_t)strlen(req))
+			break;
+		sent++;
+		if (i % 100 == 0)
+			event_base_loop(t->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	}
+	for (i = 0; i < 200; i++)
+		event_base_loop(t->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	stalled = t->requests;
+	assert_true(stalled < sent);
+	/* read it all: every request is answered */
+	for (i = 0; i < 2000 && t->requests < sent; i++) {
+		clear(t);
+		pump(t, t->cfd, "never", 5);
+	}
+	assert_int_equal(t->requests, sent);
+}
+
+/* a streamed body's taker hears its answer went out, body or not */
+static void
+test_drained_streaming(void **state)
+{
+	struct t *t = *state;
+	int i;
+
+	t->mode = M_BIG;
+	send_str(t, "POST /api/blobs/x HTTP/1.1\r\nContent-Length: 10\r\n\r\n");
+	for (i = 0; i < 400 && t->drained == 0; i++) {
+		clear(t);
+		pump(t, t->cfd, "never", 5);
+	}
+	assert_int_equal(t->nheld, 1);
+	assert_true(t->drained >= 1);
+	send_str(t, "0123456789");
+	pump(t, t->cfd, "never", 50);
+	hreq_end(t->held[0]);
+	t->nheld = 0;
+}
+
+/* a lingering close is a deadline, not an idle timeout */
+static void
+test_linger(void **state)
+{
+	struct t *t = *state;
+	uint64_t t0;
+
+	refused(t, "GARBAGE\r\n\r\n", 400);
+	/* refused() closed its end; this connection drips after a 413 */
+	send_str(t, "POST / HTTP/1.1\r\nContent-Length: 101\r\n\r\n");
+	assert_true(pump(t, t->cfd, "HTTP/1.1 413", 2000));
+	t0 = clock_mono_ms();
+	while (clock_mono_ms() - t0 < 5000) {
+		if (write(t->cfd, "x", 1) != 1)
+			break;
+		for (int i = 0; i < 10; i++) {
+			event_base_loop(t->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+			usleep(10000);
+		}
+	}
+	assert_true(clock_mono_ms() - t0 < 3500);
+}
+
 static int
 tcp_connect(uint16_t port)
 {
@@ -535,6 +637,10 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_stream, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_gone, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_slow_head, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_no_reader, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_drained_streaming, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_linger, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stream_body, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cap, setup, teardown),
 	};
