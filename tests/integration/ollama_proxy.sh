@@ -180,6 +180,31 @@ if b" 201 " not in line + b" ":
 print("backend had %d bytes before the client sent the second half" % got)
 PYEOF
     fail "a chunked upload was not streamed to the backend"
+# a backend that fails once part of a blob has gone to it: a 502 naming
+# it, not a second backend given the rest (beta never sees the blob)
+fake_set alpha '{"blob_die_after":1000000}'
+upload "$dig"
+[ "$CODE" = 502 ] && jget "$BODY" error | grep -q 'not sent twice' ||
+    fail "an upload cut by its backend: $CODE $BODY, want 502"
+[ "$(curl -s -o /dev/null -w '%{http_code}' -I \
+    "http://${ADDR[beta]}:$OPORT/api/blobs/$dig")" = 404 ] ||
+    fail "the rest of a cut upload went to beta"
+fake_set alpha '{"blob_die_after":null}'
+wait_until 10 eval 'px alpha /api/version; [ "$BACKEND" = alpha ]' ||
+    fail "alpha's own Ollama not used again after the cut upload"
+# a client that goes mid-upload: its transfer is cancelled at once
+gone0=$(metric alpha 'peerwatch_ollama_backend_failures_total{backend="alpha",kind="client_gone"}')
+python3 - "${ADDR[alpha]}" "$T/blob" <<'PYEOF' || fail "client-gone upload"
+import socket, sys
+host, path = sys.argv[1], sys.argv[2]
+s = socket.create_connection((host, 17948), timeout=10)
+s.sendall(b"POST /api/blobs/sha256:%s HTTP/1.1\r\nContent-Length: 3000000"
+          b"\r\n\r\n" % (b"1" * 64))
+s.sendall(open(path, "rb").read()[:500000])
+s.close()
+PYEOF
+wait_until 5 eval '[ "$(metric alpha '"'"'peerwatch_ollama_backend_failures_total{backend="alpha",kind="client_gone"}'"'"')" -gt "${gone0:-0}" ]' ||
+    fail "a client gone mid-upload was not counted as client_gone"
 
 # --- what operators see ---------------------------------------------------
 [ "$(metric alpha 'peerwatch_ollama_backend_requests_total{backend="gamma"}')" -ge 2 ] ||

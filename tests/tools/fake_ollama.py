@@ -22,7 +22,8 @@ object of the same settings):
 POST /api/blobs/sha256:HEX takes a blob (Content-Length or chunked),
 checks its digest and answers 201 (400 on a mismatch), as Ollama does;
 HEAD /api/blobs/DIGEST is 200 once it has it, else 404. "blob_bytes" in
-GET /_fake is how much of the upload under way has arrived so far.
+GET /_fake is how much of the upload under way has arrived so far;
+"blob_die_after" N makes it cut the connection after N bytes of one.
 A generate with keep_alive 0 and no prompt unloads the model as Ollama
 does (done_reason "unload", gone from /api/ps) and is recorded in the
 list "unloads" ({"model", "keep_alive"}), which GET /_fake shows.
@@ -208,6 +209,10 @@ class Handler(BaseHTTPRequestHandler):
             h.update(piece)
             with LOCK:
                 STATE["blob_bytes"] += len(piece)
+                cut = STATE.get("blob_die_after") is not None and \
+                    STATE["blob_bytes"] >= STATE["blob_die_after"]
+            if cut:
+                return self.die()
         if digest.replace("-", ":", 1) != "sha256:" + h.hexdigest():
             return self.error(400, "digest mismatch, expected \"%s\", got "
                               "\"sha256:%s\"" % (digest, h.hexdigest()))
