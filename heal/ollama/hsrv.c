@@ -1110,8 +1110,13 @@ hreq_add_header(struct hreq *r, const char *name, const char *value)
 {
 	if (strpbrk(name, "\r\n:") != NULL || strpbrk(value, "\r\n") != NULL)
 		return -1;
-	return evbuffer_add_printf(r->hdrs, "%s: %s\r\n", name, value) < 0 ? -1
-	                                                                   : 0;
+	/* pieces, not a printf: a reply has several of these */
+	if (evbuffer_add(r->hdrs, name, strlen(name)) == -1 ||
+	    evbuffer_add(r->hdrs, ": ", 2) == -1 ||
+	    evbuffer_add(r->hdrs, value, strlen(value)) == -1 ||
+	    evbuffer_add(r->hdrs, "\r\n", 2) == -1)
+		return -1;
+	return 0;
 }
 
 void

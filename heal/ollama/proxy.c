@@ -49,7 +49,8 @@
 #define PROXY_REPORT_STALE_MS 30000
 #define PROXY_TRIED_LEN 512
 #define PROXY_OUT_MAX (1024 * 1024) /* queued for a client: pause above */
-#define PROXY_SPARE 32 /* finished requests' structs kept for the next */
+#define PROXY_SPARE 32      /* finished requests' structs kept for the next */
+#define PROXY_SMALL_MESH 16 /* backends routed without an allocation */
 
 enum proxy_fail {
 	PROXY_F_CONNECT,    /* refused, reset, unreachable, DNS */
@@ -103,6 +104,8 @@ struct proxy {
 	struct proxy_req *reqs;         /* every live request */
 	struct proxy_req *spare;        /* kept for reuse, by next */
 	size_t nspare;
+	CURL *easy[PROXY_SPARE]; /* transfer handles kept (proxy_easy_get) */
+	size_t neasy;
 	int reload; /* backends to rebuild when idle */
 };
 
@@ -116,7 +119,8 @@ struct proxy_req {
 	size_t bodylen;
 	char model[OLLAMA_NAME_MAX + 1]; /* normalised, for routing */
 	char asked[OLLAMA_NAME_MAX + 1]; /* as the client wrote it */
-	size_t *order;
+	size_t *order;                   /* order_buf in a small mesh */
+	size_t order_buf[PROXY_SMALL_MESH];
 	size_t ncand, next_cand;
 	size_t cur; /* backend index of the attempt */
 	CURL *easy;
@@ -148,6 +152,7 @@ struct proxy_tags {
 };
 
 static void proxy_attempt(struct proxy_req *);
+static void proxy_easy_put(struct proxy *, CURL *);
 
 /* --- backends ------------------------------------------------------------ */
 
@@ -325,7 +330,7 @@ proxy_req_free(struct proxy_req *r)
 {
 	struct proxy *px = r->px;
 
-	curlev_release(px->cv, r->easy);
+	proxy_easy_put(px, r->easy);
 	evtimer_del(&r->fb_timer);
 	for (size_t i = 0; r->tags != NULL && i < r->ncand; i++) {
 		curlev_get_cancel(px->cv, r->tags[i].get);
@@ -344,7 +349,8 @@ proxy_req_free(struct proxy_req *r)
 		px->reload = 0;
 		proxy_backends_load(px, px->conf, px->self);
 	}
-	free(r->order);
+	if (r->order != r->order_buf)
+		free(r->order);
 	/* a request struct is over a kilobyte: malloc's large-chunk path,
 	 * which consolidates its small free chunks each time */
 	if (px->nspare < PROXY_SPARE) {
@@ -588,7 +594,7 @@ proxy_next(struct proxy_req *r, enum proxy_fail f, const char *why)
 	proxy_mark_down(r->px, b, f, why);
 	if (f != PROXY_F_BUSY)
 		r->all_busy = 0;
-	curlev_release(r->px->cv, r->easy);
+	proxy_easy_put(r->px, r->easy);
 	r->easy = NULL;
 	/* what that backend said goes nowhere */
 	hreq_clear_headers(r->req);
@@ -742,17 +748,18 @@ proxy_on_client_gone(struct hreq *req, void *arg)
 	proxy_req_free(r);
 }
 
+/* a transfer handle with what every request shares set once: kept by
+ * the proxy between requests rather than reset (curl_easy_reset and a
+ * dozen options each time were a measurable part of a request) */
 static CURL *
-proxy_easy(struct proxy_req *r, struct proxy_backend *b)
+proxy_easy_get(struct proxy *px)
 {
-	CURL *e = curlev_easy(r->px->cv);
-	char *url;
+	CURL *e;
 
-	if (e == NULL)
+	if (px->neasy > 0)
+		return px->easy[--px->neasy];
+	if ((e = curl_easy_init()) == NULL)
 		return NULL;
-	url = xasprintf("%s%s", b->url, r->uri);
-	curl_easy_setopt(e, CURLOPT_URL, url);
-	free(url);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	/* the backends are peers on the LAN: never through an http_proxy
 	 * the daemon's environment may name (nor a getenv() per request) */
@@ -760,11 +767,49 @@ proxy_easy(struct proxy_req *r, struct proxy_backend *b)
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)PROXY_CONNECT_MS);
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->req_hdrs);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, proxy_on_header);
-	curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, proxy_on_body);
+	curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, proxy_on_seek);
+	return e;
+}
+
+static void
+proxy_easy_put(struct proxy *px, CURL *e)
+{
+	if (e == NULL)
+		return;
+	curlev_remove(px->cv, e);
+	/* nothing of the request may outlive it in the handle */
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDS, NULL);
+	if (px->neasy < PROXY_SPARE)
+		px->easy[px->neasy++] = e;
+	else
+		curl_easy_cleanup(e);
+}
+
+static CURL *
+proxy_easy(struct proxy_req *r, struct proxy_backend *b)
+{
+	CURL *e = proxy_easy_get(r->px);
+	char buf[1024], *url = buf;
+	int n;
+
+	if (e == NULL)
+		return NULL;
+	n = snprintf(buf, sizeof(buf), "%s%s", b->url, r->uri);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		url = xasprintf("%s%s", b->url, r->uri);
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	if (url != buf)
+		free(url);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->req_hdrs);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+	/* the method from scratch: the handle served another request */
+	curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
+	curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 0L);
 	if (strcmp(r->method, "HEAD") == 0)
 		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
 	else if (r->streaming) {
@@ -772,7 +817,6 @@ proxy_easy(struct proxy_req *r, struct proxy_backend *b)
 		curl_easy_setopt(e, CURLOPT_POST, 1L);
 		curl_easy_setopt(e, CURLOPT_READFUNCTION, proxy_on_upload);
 		curl_easy_setopt(e, CURLOPT_READDATA, r);
-		curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, proxy_on_seek);
 		curl_easy_setopt(e, CURLOPT_SEEKDATA, r);
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
 		    (curl_off_t)hreq_body_length(r->req));
@@ -809,7 +853,7 @@ proxy_attempt(struct proxy_req *r)
 	r->attempt_ms = clock_mono_ms();
 	if ((r->easy = proxy_easy(r, b)) == NULL ||
 	    curlev_add(px->cv, r->easy, proxy_on_done, r) == -1) {
-		curlev_release(px->cv, r->easy);
+		proxy_easy_put(px, r->easy);
 		r->easy = NULL;
 		proxy_next(r, PROXY_F_CONNECT, "cannot start a transfer");
 		return;
@@ -902,11 +946,18 @@ static void
 proxy_route(struct proxy_req *r)
 {
 	struct proxy *px = r->px;
-	struct ollama_route_in *in = xcalloc(px->nbe + 1, sizeof(*in));
+	struct ollama_route_in inbuf[PROXY_SMALL_MESH], *in = inbuf;
 	uint64_t now = clock_mono_ms();
 	size_t i;
 
-	r->order = xcalloc(px->nbe + 1, sizeof(*r->order));
+	/* a mesh of 2-10 hosts needs no allocation here */
+	if (px->nbe < PROXY_SMALL_MESH) {
+		memset(inbuf, 0, sizeof(inbuf));
+		r->order = r->order_buf;
+	} else {
+		in = xcalloc(px->nbe + 1, sizeof(*in));
+		r->order = xcalloc(px->nbe + 1, sizeof(*r->order));
+	}
 	for (i = 0; i < px->nbe; i++) {
 		struct proxy_backend *b = &px->be[i];
 		in[i].local = b->local;
@@ -923,7 +974,8 @@ proxy_route(struct proxy_req *r)
 			    ollama_report_has(&b->rep, r->model, &in[i].loaded);
 	}
 	r->ncand = ollama_route_order(in, px->nbe, r->order);
-	free(in);
+	if (in != inbuf)
+		free(in);
 }
 
 /* the names of the backends known to be up, for a 404's message */
@@ -1545,6 +1597,8 @@ proxy_free(struct proxy *px)
 		free(r);
 	}
 	hsrv_free(px->srv);
+	while (px->neasy > 0)
+		curl_easy_cleanup(px->easy[--px->neasy]);
 	proxy_backends_free(px);
 	free(px->listen);
 	free(px);
