@@ -47,7 +47,7 @@
 #define HSRV_LINGER_MAX (1024 * 1024)
 #define HSRV_OUT_HIGH (256 * 1024) /* queued: the next request waits */
 #define HSRV_BODY_MS 60000         /* a body's grace, then at least... */
-#define HSRV_BODY_RATE 65536       /* ...this many bytes a second */
+#define HSRV_BODY_RATE 16384       /* ...this many bytes a second */
 #define HSRV_STREAM_HIGH                                                       \
 	(1024 * 1024) /* a streamed body held for the taker                    \
 	               */
@@ -100,7 +100,9 @@ struct hconn {
 	uint64_t linger_ms; /* when the lingering close began */
 	size_t scanned;     /* of a head not whole yet, looked at so far */
 	size_t trailer;     /* bytes of a chunked body's trailer */
-	uint64_t body_due;  /* the body must be whole by then (mono ms) */
+	uint64_t body_ms;   /* when the body began (mono ms) */
+	uint64_t body_got;  /* its bytes read so far */
+	uint64_t paused;    /* ms it waited for a slow taker (streamed) */
 	int out_wait;       /* the next request waits for the output */
 	uint64_t paused_ms; /* a streamed body waits for its taker since */
 	uint64_t idle_ms;   /* since when it waits for a request */
@@ -606,7 +608,9 @@ hconn_read_head(struct hconn *c, struct evbuffer *in)
 		return -1;
 	}
 	c->state = HC_BODY;
-	c->body_due = clock_mono_ms() + HSRV_BODY_MS;
+	c->body_ms = clock_mono_ms();
+	c->body_got = 0;
+	c->paused = 0;
 	if (c->s->stream != NULL && c->s->stream(&c->rq, c->s->arg)) {
 		/* the caller has it now and the body follows as it comes:
 		 * what is in the input already is read from the loop */
@@ -660,7 +664,8 @@ hconn_read_body(struct hconn *c, struct evbuffer *in)
 
 	/* slow is fine, a drip is not: the idle timeout alone restarts
 	 * with every byte */
-	if (clock_mono_ms() > c->body_due) {
+	if (clock_mono_ms() > c->body_ms + HSRV_BODY_MS + c->paused +
+	                          c->body_got * 1000 / HSRV_BODY_RATE) {
 		hconn_reject(c, 408, "request body too slow");
 		return -1;
 	}
@@ -681,7 +686,7 @@ hconn_read_body(struct hconn *c, struct evbuffer *in)
 		}
 		evbuffer_remove_buffer(in, c->rq.body, n);
 		c->left -= n;
-		c->body_due += (uint64_t)n * 1000 / HSRV_BODY_RATE;
+		c->body_got += n;
 		if (c->left > 0)
 			return n > 0 && evbuffer_get_length(in) > 0 ? 1 : 0;
 		if (!c->chunked_in)
@@ -1091,7 +1096,7 @@ hreq_body_taken(struct hreq *r)
 	    evbuffer_get_length(r->body) >= HSRV_STREAM_HIGH)
 		return;
 	/* the time we kept the client waiting is not its delay */
-	c->body_due += clock_mono_ms() - c->paused_ms;
+	c->paused += clock_mono_ms() - c->paused_ms;
 	hconn_reading(c, 1);
 	event_active(&c->nev, EV_TIMEOUT, 1);
 }

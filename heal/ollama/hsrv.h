@@ -60,7 +60,8 @@ typedef void (*hreq_body_cb)(struct hreq *, void *arg);
 
 struct hsrv_stats {
 	uint64_t accepted, at_cap, accept_failures;
-	uint64_t idle_closed; /* keep-alive connections closed at the cap */
+	uint64_t idle_closed; /* closed at the cap to make room (idle ones,
+	                         or lingering after their last answer) */
 	uint64_t refused;     /* requests answered by the reject callback */
 	unsigned open;
 };

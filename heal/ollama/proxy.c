@@ -778,10 +778,27 @@ proxy_easy_put(struct proxy *px, CURL *e)
 {
 	if (e == NULL)
 		return;
+	long conns = 0;
+
 	curlev_remove(px->cv, e);
+	/*
+	 * A handle that had to connect may have counted a retry on a
+	 * cached connection found dead, and curl (before 8.17) resets that
+	 * count only with the handle: after five it fails at once. Such a
+	 * handle goes; one that reused a connection stays.
+	 */
+	if (curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &conns) != CURLE_OK ||
+	    conns > 0) {
+		curl_easy_cleanup(e);
+		return;
+	}
 	/* nothing of the request may outlive it in the handle */
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, NULL);
+	curl_easy_setopt(e, CURLOPT_READDATA, NULL);
+	curl_easy_setopt(e, CURLOPT_SEEKDATA, NULL);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, NULL);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, NULL);
 	if (px->neasy < PROXY_SPARE)
 		px->easy[px->neasy++] = e;
 	else
@@ -825,6 +842,11 @@ proxy_easy(struct proxy_req *r, struct proxy_backend *b)
 		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
 		if (strcmp(r->method, "POST") != 0)
 			curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+	} else if (strcmp(r->method, "GET") != 0 &&
+	           strcmp(r->method, "POST") != 0 && r->bodylen == 0 &&
+	           hreq_header(r->req, "content-length") == NULL) {
+		/* a DELETE or OPTIONS without a body goes without one */
+		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
 	} else if (strcmp(r->method, "GET") != 0) {
 		curl_easy_setopt(
 		    e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->bodylen);
@@ -884,6 +906,9 @@ proxy_copy_headers(struct proxy_req *r)
 	}
 	/* no "Expect: 100-continue" round trip for large bodies */
 	r->req_hdrs = curl_slist_append(r->req_hdrs, "Expect:");
+	/* nor a form's content type where the client gave none */
+	if (hreq_header(r->req, "content-type") == NULL)
+		r->req_hdrs = curl_slist_append(r->req_hdrs, "Content-Type:");
 }
 
 /* a body of this path is read for its "model": whole, within

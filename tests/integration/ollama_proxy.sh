@@ -97,6 +97,18 @@ px alpha /api/pull '{"model":"newone","stream":false}'
 [ "$CODE" = 200 ] && [ "$BACKEND" = alpha ] &&
     [ "$(jget "$BODY" status)" = success ] || fail "pull: $CODE via '$BACKEND' $BODY"
 
+# headers as the client sent them: no body and no type made up
+last() { curl -s "http://${ADDR[alpha]}:$OPORT/_fake" | "$PWJSON" "last_request.$1"; }
+curl -s -o /dev/null -X DELETE "http://${ADDR[alpha]}:17948/api/delete"
+[ "$(last method)" = DELETE ] && [ "$(last content_length)" = null ] ||
+    fail "a DELETE without a body got one: $(last content_length)"
+px alpha /api/generate '{"model":"tiny","stream":false}' -H 'Content-Type:'
+[ "$CODE" = 200 ] && [ "$(last content_type)" = null ] ||
+    fail "a content type was made up for the backend: $(last content_type)"
+px alpha /api/generate '{"model":"tiny","stream":false}' -H 'Content-Type: application/json'
+[ "$(last content_type)" = application/json ] ||
+    fail "the client's content type was not passed: $(last content_type)"
+
 # --- errors in Ollama's shape ---------------------------------------------
 px alpha /api/generate '{"model":"nope","stream":false}'
 [ "$CODE" = 404 ] || fail "missing model: $CODE $BODY"

@@ -24,6 +24,8 @@ checks its digest and answers 201 (400 on a mismatch), as Ollama does;
 HEAD /api/blobs/DIGEST is 200 once it has it, else 404. "blob_bytes" in
 GET /_fake is how much of the upload under way has arrived so far;
 "blob_die_after" N makes it cut the connection after N bytes of one.
+"last_request" shows the method, path, Content-Type and Content-Length
+of the last POST or DELETE.
 A generate with keep_alive 0 and no prompt unloads the model as Ollama
 does (done_reason "unload", gone from /api/ps) and is recorded in the
 list "unloads" ({"model", "keep_alive"}), which GET /_fake shows.
@@ -257,7 +259,16 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(b"404 page not found")
 
+    def seen(self):
+        """what GET /_fake shows as last_request"""
+        with LOCK:
+            STATE["last_request"] = {
+                "method": self.command, "path": self.path,
+                "content_type": self.headers.get("Content-Type"),
+                "content_length": self.headers.get("Content-Length")}
+
     def do_DELETE(self):
+        self.seen()
         req = self.body_json()
         if req is None:
             return self.error(400, "invalid JSON")
@@ -268,6 +279,8 @@ class Handler(BaseHTTPRequestHandler):
         path = self.path.split("?")[0]
         if path.startswith("/api/blobs/"):
             return self.blob_upload(path[len("/api/blobs/"):])
+        if path != "/_fake":
+            self.seen()
         req = self.body_json()
         if path == "/_fake":
             with LOCK:
