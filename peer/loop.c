@@ -516,8 +516,8 @@ loop_load_conf(const char *path, const char *name, size_t *self,
 	int idx;
 
 	if ((c = conf_load_file(path, &errs)) == NULL) {
-		n = (size_t)snprintf(
-		    err, errlen, "%s: invalid (%zu errors)", path, errs.n);
+		n = (size_t)snprintf(err, errlen, "%s: invalid (%zu error%s)",
+		    path, errs.n, errs.n == 1 ? "" : "s");
 		for (i = 0; i < errs.n && n < errlen; i++)
 			n += (size_t)snprintf(
 			    err + n, errlen - n, "\n  %s", errs.msgs[i]);
