@@ -58,7 +58,8 @@ deb: build
 	@command -v lintian >/dev/null && lintian --tag-display-limit 0 $(BUILD)/peerwatch_*.deb || true
 
 bench: build
-	@echo "benchmarks: bench/detect, bench/revive (see bench/README.md)"
+	@echo "benchmarks (not part of make test; see bench/README.md):"
+	@echo "  bench/detect, bench/lossy, bench/revive, bench/ollama-proxy"
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
