@@ -159,6 +159,13 @@ listener_closed(struct listener *l)
 }
 
 void
+listener_adopted(struct listener *l, unsigned n)
+{
+	l->st.open += n;
+	listener_update(l);
+}
+
+void
 listener_stats(const struct listener *l, struct listener_stats *st)
 {
 	*st = l->st;

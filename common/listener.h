@@ -41,6 +41,9 @@ struct listener *listener_new(struct evconnlistener *lev, const char *what,
 struct listener *listener_new_fd(struct evconnlistener *lev, const char *what,
     unsigned max_open, listener_fd_cb, void *arg);
 void listener_closed(struct listener *);
+/* n connections handed out by a listener this one replaces count toward
+ * this one's cap from now on; each ends with listener_closed() on it */
+void listener_adopted(struct listener *, unsigned n);
 void listener_stats(const struct listener *, struct listener_stats *);
 /* closes the listening socket; connections handed out are the callee's */
 void listener_free(struct listener *);

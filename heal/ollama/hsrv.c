@@ -955,6 +955,9 @@ int
 hsrv_listen(struct hsrv *s, int fd, const char *what)
 {
 	struct evconnlistener *lev;
+	struct listener *lis;
+	struct hconn *c;
+	unsigned n = 0;
 	int saved;
 
 	lev = evconnlistener_new(s->base, NULL, NULL,
@@ -967,8 +970,17 @@ hsrv_listen(struct hsrv *s, int fd, const char *what)
 		errno = saved;
 		return -1;
 	}
+	lis = listener_new_fd(lev, what, s->lim.max_conns, hsrv_on_conn, s);
+	/* the old socket's connections go on and still count toward the
+	 * cap: a move must not let twice the cap in */
+	LIST_FOREACH(c, &s->conns, entry)
+		if (c->lis != NULL && c->lis == s->lis) {
+			c->lis = lis;
+			n++;
+		}
+	listener_adopted(lis, n);
 	hsrv_drop_listener(s);
-	s->lis = listener_new_fd(lev, what, s->lim.max_conns, hsrv_on_conn, s);
+	s->lis = lis;
 	return 0;
 }
 

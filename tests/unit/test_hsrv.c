@@ -6,7 +6,8 @@
  * chunked bodies, Expect: 100-continue, every refusal the server makes
  * itself (400, 405, 408, 413, 417, 431, 501, 505), streamed answers chunked
  * for HTTP/1.1 and to the close for HTTP/1.0, a client's going under a
- * live request, the cap closing the idle connection first, and bodies
+ * live request, the cap closing the idle connection first (and still
+ * counting the old socket's connections after a move), and bodies
  * handed over as they come.
  */
 #include <sys/socket.h>
@@ -626,6 +627,59 @@ test_cap(void **state)
 	close(c);
 }
 
+static int
+tcp_listen(int *port)
+{
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof(sin);
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(lfd, 8), 0);
+	fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sin, &sl), 0);
+	*port = ntohs(sin.sin_port);
+	return lfd;
+}
+
+/* the endpoint moves (SIGHUP with a new ollama_listen): the old socket's
+ * connections go on and still count toward the cap */
+static void
+test_cap_move(void **state)
+{
+	struct t *t = *state;
+	int p1, p2, a, b, c;
+
+	assert_int_equal(hsrv_listen(t->srv, tcp_listen(&p1), "one"), 0);
+	t->mode = M_HOLD;
+	a = tcp_connect(p1);
+	assert_int_equal(write(a, "GET /a HTTP/1.1\r\n\r\n", 19), 19);
+	pump(t, a, "never", 100);
+	b = tcp_connect(p1);
+	assert_int_equal(write(b, "GET /b HTTP/1.1\r\n\r\n", 19), 19);
+	pump(t, b, "never", 100);
+	assert_int_equal(t->nheld, 2);
+	assert_int_equal(hsrv_listen(t->srv, tcp_listen(&p2), "two"), 0);
+	/* both busy and at the cap: the new socket's first client waits */
+	c = tcp_connect(p2);
+	assert_int_equal(write(c, "GET /c HTTP/1.1\r\n\r\n", 19), 19);
+	pump(t, c, "never", 300);
+	assert_int_equal(t->nheld, 2);
+	/* one of the old ones ends: c is let in */
+	hreq_reply(t->held[0], 200, "x", 1);
+	t->held[0] = t->held[1];
+	t->nheld = 1;
+	close(a);
+	pump(t, c, "never", 300);
+	assert_int_equal(t->nheld, 2);
+	assert_int_equal(t->requests, 3);
+	close(b);
+	close(c);
+}
+
 int
 main(void)
 {
@@ -643,6 +697,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_linger, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stream_body, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cap, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cap_move, setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN); /* as the daemon has it */
