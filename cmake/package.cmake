@@ -1,5 +1,7 @@
 # Packaging: `make deb` runs cpack -G DEB in the build tree. The package
-# installs under /usr: the binary, the man pages (gzipped, as Debian
+# installs under /usr: the binary and its heal worker (/usr/libexec,
+# where the daemon looks: ../libexec from its own directory), the man
+# pages (gzipped, as Debian
 # wants), and under /usr/share/doc/peerwatch the example config and units,
 # the install scripts, copyright and changelog. Dependencies come from the
 # binary's libraries (dpkg-shlibdeps).
@@ -36,6 +38,10 @@ install(DIRECTORY deploy/linux deploy/macos
     FILE_PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
 install(TARGETS peerwatch DESTINATION sbin COMPONENT deb
     EXCLUDE_FROM_ALL)
+install(TARGETS peerwatch-heal DESTINATION libexec COMPONENT deb
+    EXCLUDE_FROM_ALL)
+install(FILES deploy/debian/lintian-overrides RENAME peerwatch
+    DESTINATION share/lintian/overrides COMPONENT deb EXCLUDE_FROM_ALL)
 
 set(CPACK_PACKAGE_NAME peerwatch)
 set(CPACK_PACKAGE_VENDOR "peerwatch")

@@ -120,12 +120,17 @@ ensure_state_dirs() {
 	done <"$TMP/flags"
 }
 
-# install_from_build SRC PEERWATCH: the binary as /usr/local/sbin/peerwatch,
-# the man pages and the example config from the source tree SRC
+# install_from_build SRC PEERWATCH HEAL: the binary as
+# /usr/local/sbin/peerwatch, its heal worker as
+# /usr/local/libexec/peerwatch-heal (the daemon looks in ../libexec from its
+# own directory), the man pages and the example config from the source
+# tree SRC
 install_from_build() {
 	local man=/usr/local/share/man
 	ensure_dir /usr/local/sbin 0755
 	put "$2" /usr/local/sbin/peerwatch 0755
+	ensure_dir /usr/local/libexec 0755
+	put "$3" /usr/local/libexec/peerwatch-heal 0755
 	ensure_dir "$man/man8" 0755
 	ensure_dir "$man/man5" 0755
 	put "$1/man/peerwatch.8" "$man/man8/peerwatch.8" 0644

@@ -4,10 +4,12 @@
  * upward through callbacks whose arg is the struct loop; the loop turns
  * them into calls on other modules, so no module knows another's insides.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -777,6 +779,10 @@ loop_new(const struct loop_opts *o, char *err, size_t errlen)
 	event_set_log_callback(loop_on_libevent_log);
 	l->conf_path = xstrdup(o->conf_path);
 	l->worker = revive_worker_path(o->self_exe);
+	if (access(l->worker, X_OK) == -1)
+		log_warnx("heal worker %s: %s: revives and repairs cannot run "
+		          "until it is there (or PEERWATCH_HEAL names it)",
+		    l->worker, strerror(errno));
 	l->name = o->name ? xstrdup(o->name) : NULL;
 	if ((l->sk = sodium_malloc(CONF_SECKEY_LEN)) == NULL)
 		fatalx("sodium_malloc");

@@ -24,6 +24,7 @@
 #include "common/osdep.h"
 #include "common/xmalloc.h"
 #include "config/conf.h"
+#include "heal/revive.h"
 #include "peer/cli.h"
 #include "peer/units.h"
 #include "peer/ctl.h"
@@ -198,6 +199,7 @@ main_check_config(int argc, char **argv)
 	const char *cpath = NULL, *sddir;
 	struct conf *c;
 	json_t *o, *a, *w;
+	char exe[4096], *heal;
 	size_t i;
 	int ch, json = 0;
 
@@ -217,9 +219,10 @@ main_check_config(int argc, char **argv)
 			    "1 when not. Also warns about systemd units in\n"
 			    "/etc/systemd/system ($PEERWATCH_SYSTEMD_DIR) that "
 			    "restart a service on a guard's\nflag without "
-			    "`systemctl reset-failed` first (a warning does "
-			    "not "
-			    "change the exit).\n");
+			    "`systemctl reset-failed` first, and when the heal "
+			    "worker\n(peerwatch-heal) is not where the daemon "
+			    "looks for it (a warning does not\nchange the "
+			    "exit).\n");
 			return 0;
 		default:
 			return 2;
@@ -234,6 +237,16 @@ main_check_config(int argc, char **argv)
 			sddir = "/etc/systemd/system";
 		units_check_systemd(c, sddir, w);
 	}
+	/* the worker this binary would start for revives and repairs */
+	heal =
+	    revive_worker_path(pw_self_exe(exe, sizeof(exe)) == 0 ? exe : NULL);
+	if (access(heal, X_OK) == -1)
+		json_array_append_new(
+		    w, json_sprintf("heal worker %s: %s: revives and repairs "
+		                    "cannot run (install it there, or name it "
+		                    "in PEERWATCH_HEAL)",
+		           heal, strerror(errno)));
+	free(heal);
 	if (json) {
 		a = json_array();
 		for (i = 0; i < errs.n; i++)

@@ -117,6 +117,8 @@ fi
 if [ -n "$FROM" ]; then
 	PW=$FROM/peer/peerwatch
 	[ -x "$PW" ] || die "--from $FROM: no peer/peerwatch there (build first)"
+	HEAL=$FROM/peer/peerwatch-heal
+	[ -x "$HEAL" ] || die "--from $FROM: no peer/peerwatch-heal there (build first)"
 	BIN=/usr/local/sbin/peerwatch
 else
 	BIN=$PREFIX/sbin/peerwatch
@@ -176,7 +178,7 @@ if [ -n "$CONF" ]; then
 fi
 
 # 3. binary, man pages, config
-[ -z "$FROM" ] || install_from_build "$SRC" "$PW"
+[ -z "$FROM" ] || install_from_build "$SRC" "$PW" "$HEAL"
 [ -z "$CONF_IN" ] || put "$CONF_IN" "$CONF_DEST" 0640 conf
 
 # 4. the SSH account

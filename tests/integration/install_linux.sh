@@ -48,13 +48,17 @@ tree "$R" >"$T/after2"
 diff "$T/after1" "$T/after2" || fail "second run changed the tree"
 grep -q "nothing changed" <<<"$out2" || fail "second run did not say nothing changed: $out2"
 grep -q "^install.sh: \(install\|update\|create\)" <<<"$out2" && fail "second run acted: $out2"
-for f in usr/local/sbin/peerwatch etc/peerwatch/peers.conf etc/systemd/system/peerwatch.service \
+for f in usr/local/sbin/peerwatch usr/local/libexec/peerwatch-heal etc/peerwatch/peers.conf etc/systemd/system/peerwatch.service \
     etc/systemd/system/peerwatch-revive.path etc/systemd/system/peerwatch-flag-bot.path \
     usr/local/share/man/man8/peerwatch.8 var/lib/peerwatch/flags etc/peerwatch/.installed; do
 	[ -e "$R/$f" ] || fail "$f not installed"
 done
 [ "$(stat -c %a "$R/var/lib/peerwatch")" = 750 ] || fail "state_dir not 0750"
 "$R/usr/local/sbin/peerwatch" version | grep -q '^peerwatch ' || fail "installed binary does not run"
+# the installed daemon finds its installed heal worker (../libexec)
+out=$("$R/usr/local/sbin/peerwatch" check-config -c "$R/etc/peerwatch/peers.conf" 2>&1) ||
+    fail "installed check-config: $out"
+grep -q "heal worker" <<<"$out" && fail "the installed daemon misses its heal worker: $out"
 
 # the sandbox: state_dir, the flag dir and the guarded file's dir writable
 svc=$R/etc/systemd/system/peerwatch.service

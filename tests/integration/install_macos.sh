@@ -35,6 +35,7 @@ grep -q "nothing changed" <<<"$out2" || fail "second run: $out2"
 grep -q "would run: launchctl bootstrap system /Library/LaunchDaemons/com.peerwatch.peerwatch.plist" <<<"$out1" ||
 	fail "no bootstrap line: $out1"
 ls "$R"/Library/LaunchDaemons/*.plist >/dev/null || fail "no plists"
+[ -x "$R/usr/local/libexec/peerwatch-heal" ] || fail "the heal worker is not installed"
 python3 - "$R" "$R"/Library/LaunchDaemons/*.plist <<'PY' || fail "plist check"
 import os, plistlib, sys
 root = sys.argv[1]

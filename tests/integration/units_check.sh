@@ -50,4 +50,9 @@ grep -q "^warning: $T/mine/bot-restart.service: restarts bot.service" <<<"$out" 
 sed -i 's|^ExecStart=|ExecStart=/bin/systemctl reset-failed bot.service\nExecStart=|' "$T/mine/bot-restart.service"
 out=$(check "$T/mine" 2>&1) || fail "check-config failed: $out"
 grep -q '^warning:' <<<"$out" && fail "warned although the unit runs reset-failed: $out"
+
+# a heal worker the daemon would not find is said, the exit unchanged
+out=$(PEERWATCH_HEAL=$T/no-heal check "$T/mine" 2>&1) || fail "a missing worker changed the exit code: $out"
+grep -q "^warning: heal worker $T/no-heal: No such file or directory: revives and repairs cannot run" <<<"$out" ||
+    fail "no warning about the missing heal worker: $out"
 echo "units_check: 1 passed, 0 failed"
