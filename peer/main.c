@@ -363,6 +363,7 @@ main_events(int argc, char **argv)
 	    {NULL, 0, NULL, 0}};
 	const char *cpath = NULL, *name = NULL, *sd;
 	struct conf *c;
+	char *end;
 	long n = 20;
 	int ch, follow = 0, json = 0, self, rc;
 
@@ -375,7 +376,16 @@ main_events(int argc, char **argv)
 			name = optarg;
 			break;
 		case 'n':
-			n = strtol(optarg, NULL, 10);
+			errno = 0;
+			n = strtol(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0' ||
+			    n < 0) {
+				fprintf(stderr,
+				    "peerwatch events: -n %s: not a count "
+				    "(0 or more)\n",
+				    optarg);
+				return 2;
+			}
 			break;
 		case 'f':
 			follow = 1;
@@ -409,8 +419,17 @@ main_events(int argc, char **argv)
 static int
 main_version(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
+	if (argc > 1 &&
+	    (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		printf("usage: peerwatch version\n\nPrint peerwatch's version "
+		       "and those of the libraries it runs with.\n");
+		return 0;
+	}
+	if (argc > 1) {
+		fprintf(
+		    stderr, "peerwatch version: unexpected \"%s\"\n", argv[1]);
+		return 2;
+	}
 	printf("peerwatch %s (libevent %s, libsodium %s, jansson %s)\n",
 	    PW_VERSION, event_get_version(), sodium_version_string(),
 	    JANSSON_VERSION);

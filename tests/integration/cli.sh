@@ -92,9 +92,16 @@ cmds=$(sed -n '/^commands:/,/^$/p' "$T/out" | awk 'NR > 1 && NF { print $1 }')
 [ -n "$cmds" ] || fail "peerwatch --help lists no commands"
 for c in $cmds; do
 	"$PW" "$c" --help >"$T/out" 2>&1 || fail "peerwatch $c --help exited non-zero"
-	[ -s "$T/out" ] || fail "peerwatch $c --help printed nothing"
+	grep -q "^usage: peerwatch" "$T/out" || fail "peerwatch $c --help printed no usage: $(cat "$T/out")"
 done
 log "--help: $(echo $cmds)"
+# a usage error is exit 2, not a guess
+rc=0
+"$PW" events -n abc >"$T/out" 2>&1 || rc=$?
+[ $rc = 2 ] && grep -q "not a count" "$T/out" || fail "events -n abc: exit $rc: $(cat "$T/out")"
+rc=0
+"$PW" version extra >"$T/out" 2>&1 || rc=$?
+[ $rc = 2 ] || fail "version extra: exit $rc"
 
 # --- the daemon: start, reload, stop --------------------------------------
 mesh_loopback alpha beta
