@@ -162,6 +162,8 @@ void
 listener_adopted(struct listener *l, unsigned n)
 {
 	l->st.open += n;
+	if (n > 0 && l->st.open >= l->max_open)
+		l->st.at_cap++;
 	listener_update(l);
 }
 

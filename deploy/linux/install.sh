@@ -143,6 +143,9 @@ if [ -n "$CONF" ]; then
 		printf '%s\n' "$out" >&2
 		die "$CONF is not valid (above); nothing installed or started"
 	fi
+	# its warnings (a flag unit without reset-failed, a heal worker the
+	# installed daemon would not find) are worth seeing; they stop nothing
+	printf '%s\n' "$out" | grep '^warning:' >&2 || true
 	"$PW" deploy-units --paths -c "$CONF" "${NAMEARG[@]}" >"$TMP/paths" ||
 		die "$CONF: this host is not in it (give --name NAME or its key)"
 	mkdir "$TMP/units"

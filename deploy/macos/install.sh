@@ -140,6 +140,9 @@ if [ -n "$CONF" ]; then
 		printf '%s\n' "$out" >&2
 		die "$CONF is not valid (above); nothing installed or started"
 	fi
+	# its warnings (a flag unit without reset-failed, a heal worker the
+	# installed daemon would not find) are worth seeing; they stop nothing
+	printf '%s\n' "$out" | grep '^warning:' >&2 || true
 	# bash 3.2 + set -u: no empty arrays; the name goes in as two words
 	set -- -c "$CONF"
 	[ -z "$NAME" ] || set -- "$@" --name "$NAME"

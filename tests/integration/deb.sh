@@ -57,7 +57,7 @@ unshare -m --propagation private bash -euc '
 	# the daemon finds its worker where the package put it
 	cp /dev/null "$2/merged/tmp/empty.conf"
 	chroot "$2/merged" /usr/sbin/peerwatch check-config -c /tmp/empty.conf --json >"$2/merged/tmp/cc.json" || true
-	grep -q "heal worker" "$2/merged/tmp/cc.json" && { cat "$2/merged/tmp/cc.json"; exit 1; }
+	grep -q "\"warnings\": \[\]" "$2/merged/tmp/cc.json" || { cat "$2/merged/tmp/cc.json"; exit 1; }
 	chroot "$2/merged" /usr/libexec/peerwatch-heal x 2>&1 | grep -q "runs heal jobs"
 	chroot "$2/merged" dpkg -s peerwatch | grep -q "^Status: install ok installed"
 ' _ "$rootfs" "$T" >"$T/dpkg.log" 2>&1 || fail "dpkg -i in the root: $(cat "$T/dpkg.log")"

@@ -55,10 +55,15 @@ for f in usr/local/sbin/peerwatch usr/local/libexec/peerwatch-heal etc/peerwatch
 done
 [ "$(stat -c %a "$R/var/lib/peerwatch")" = 750 ] || fail "state_dir not 0750"
 "$R/usr/local/sbin/peerwatch" version | grep -q '^peerwatch ' || fail "installed binary does not run"
-# the installed daemon finds its installed heal worker (../libexec)
-out=$("$R/usr/local/sbin/peerwatch" check-config -c "$R/etc/peerwatch/peers.conf" 2>&1) ||
+# the installed daemon finds its installed heal worker (../libexec; this
+# proves it only where the host has none in /usr/local/libexec itself,
+# the built-in fallback)
+out=$(env -u PEERWATCH_HEAL "$R/usr/local/sbin/peerwatch" check-config -c "$R/etc/peerwatch/peers.conf" 2>&1) ||
     fail "installed check-config: $out"
 grep -q "heal worker" <<<"$out" && fail "the installed daemon misses its heal worker: $out"
+grep -q "OK (" <<<"$out" || fail "installed check-config said nothing: $out"
+[ ! -e /usr/local/libexec/peerwatch-heal ] ||
+    echo "install_linux: this host has /usr/local/libexec/peerwatch-heal: the ../libexec lookup is not proven here"
 
 # the sandbox: state_dir, the flag dir and the guarded file's dir writable
 svc=$R/etc/systemd/system/peerwatch.service

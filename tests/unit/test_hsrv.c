@@ -651,6 +651,7 @@ static void
 test_cap_move(void **state)
 {
 	struct t *t = *state;
+	struct hsrv_stats st;
 	int p1, p2, a, b, c;
 
 	assert_int_equal(hsrv_listen(t->srv, tcp_listen(&p1), "one"), 0);
@@ -668,6 +669,9 @@ test_cap_move(void **state)
 	assert_int_equal(write(c, "GET /c HTTP/1.1\r\n\r\n", 19), 19);
 	pump(t, c, "never", 300);
 	assert_int_equal(t->nheld, 2);
+	hsrv_stats(t->srv, &st);
+	assert_int_equal(st.accepted, 2);
+	assert_true(st.at_cap >= 2); /* at b, and again at the move */
 	/* one of the old ones ends: c is let in */
 	hreq_reply(t->held[0], 200, "x", 1);
 	t->held[0] = t->held[1];
@@ -676,6 +680,8 @@ test_cap_move(void **state)
 	pump(t, c, "never", 300);
 	assert_int_equal(t->nheld, 2);
 	assert_int_equal(t->requests, 3);
+	hsrv_stats(t->srv, &st);
+	assert_int_equal(st.accepted, 3);
 	close(b);
 	close(c);
 }
