@@ -107,13 +107,20 @@ fake_set alpha '{"hang":false}'
 wait_until 8 alpha_ok || fail "alpha's backend never came back"
 
 # --- a slow client holds the backend, not a copy of its whole answer -------
-# (~7 MB of stream read at 200 kB/s: more than the socket buffers take)
-fake_set alpha '{"tokens":80000}'
-curl -s -N --limit-rate 200K --max-time 4 \
-    "http://${ADDR[alpha]}:17948/api/generate" -d '{"model":"tiny"}' \
-    >/dev/null || true
-[ "$(metric alpha peerwatch_ollama_slow_client_pauses_total)" -gt 0 ] ||
-    fail "the backend was never paused for a slow client"
+# A client that sends its request and then reads nothing: ~11 MB of stream
+# is more than both socket buffers and the 1 MiB the endpoint queues, so
+# the backend transfer must pause, however fast the fake writes (a client
+# reading at a fixed rate for a fixed time made this depend on the
+# fake's speed on a busy machine)
+fake_set alpha '{"tokens":120000}'
+slow='{"model":"tiny"}'
+exec {slowfd}<>"/dev/tcp/${ADDR[alpha]}/17948"
+printf 'POST /api/generate HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' \
+    "${ADDR[alpha]}" ${#slow} "$slow" >&$slowfd
+paused() { [ "$(metric alpha peerwatch_ollama_slow_client_pauses_total)" -gt 0 ]; }
+wait_until 20 paused || fail "the backend was never paused for a slow client"
+[ "$(metric alpha peerwatch_ollama_active)" = 1 ] || fail "the paused request is not active"
+exec {slowfd}>&-
 wait_until 3 idle || fail "the slow client's transfer outlived it"
 fake_set alpha '{"tokens":8}'
 
