@@ -573,60 +573,6 @@ tcp_connect(uint16_t port)
 	return fd;
 }
 
-static void
-test_cap(void **state)
-{
-	struct t *t = *state;
-	struct sockaddr_in sin;
-	socklen_t sl = sizeof(sin);
-	struct hsrv_stats st;
-	int lfd = socket(AF_INET, SOCK_STREAM, 0), a, b, c;
-
-	/* the adopted pair is not the listener's: only these count */
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	assert_int_equal(listen(lfd, 8), 0);
-	fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
-	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sin, &sl), 0);
-	assert_int_equal(hsrv_listen(t->srv, lfd, "test"), 0);
-	t->mode = M_HOLD;
-	a = tcp_connect(ntohs(sin.sin_port));
-	pump(t, a, "never", 100);
-	b = tcp_connect(ntohs(sin.sin_port));
-	pump(t, b, "never", 100);
-	/* at the cap with a idle: a goes for b */
-	clear(t);
-	t->eof = 0;
-	assert_true(pump(t, a, NULL, 2000));
-	hsrv_stats(t->srv, &st);
-	assert_int_equal(st.idle_closed, 1);
-	/* b busy, a third (c) fits; then b and c busy: a fourth waits */
-	assert_int_equal(write(b, "GET /b HTTP/1.1\r\n\r\n", 19), 19);
-	pump(t, b, "never", 100);
-	c = tcp_connect(ntohs(sin.sin_port));
-	assert_int_equal(write(c, "GET /c HTTP/1.1\r\n\r\n", 19), 19);
-	pump(t, c, "never", 200);
-	assert_int_equal(t->nheld, 2);
-	close(a);
-	a = tcp_connect(ntohs(sin.sin_port));
-	assert_int_equal(write(a, "GET /a HTTP/1.1\r\n\r\n", 19), 19);
-	pump(t, a, "never", 200);
-	assert_int_equal(t->nheld, 2); /* not accepted yet */
-	hsrv_stats(t->srv, &st);
-	assert_true(st.at_cap >= 2);
-	/* b's answer ends b (HTTP/1.1 keeps it: close it) */
-	hreq_reply(t->held[0], 200, "x", 1);
-	t->held[0] = t->held[1];
-	t->nheld = 1;
-	close(b);
-	pump(t, a, "never", 300);
-	assert_int_equal(t->nheld, 2);
-	close(a);
-	close(c);
-}
-
 static int
 tcp_listen(int *port)
 {
@@ -645,6 +591,65 @@ tcp_listen(int *port)
 	return lfd;
 }
 
+/* connect to port, send one request line (no body), run the loop ms */
+static int
+request_on(struct t *t, int port, const char *req, int ms)
+{
+	int fd = tcp_connect(port);
+
+	assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+	pump(t, fd, "never", ms);
+	return fd;
+}
+
+/* answer the first of two held requests, and its client (fd) leaves:
+ * HTTP/1.1 would keep the connection, so that ends it */
+static void
+end_first_held(struct t *t, int fd)
+{
+	hreq_reply(t->held[0], 200, "x", 1);
+	t->held[0] = t->held[1];
+	t->nheld = 1;
+	close(fd);
+}
+
+static void
+test_cap(void **state)
+{
+	struct t *t = *state;
+	struct hsrv_stats st;
+	int port, a, b, c;
+
+	/* the adopted pair is not the listener's: only these count */
+	assert_int_equal(hsrv_listen(t->srv, tcp_listen(&port), "test"), 0);
+	t->mode = M_HOLD;
+	a = tcp_connect(port);
+	pump(t, a, "never", 100);
+	b = tcp_connect(port);
+	pump(t, b, "never", 100);
+	/* at the cap with a idle: a goes for b */
+	clear(t);
+	t->eof = 0;
+	assert_true(pump(t, a, NULL, 2000));
+	hsrv_stats(t->srv, &st);
+	assert_int_equal(st.idle_closed, 1);
+	/* b busy, a third (c) fits; then b and c busy: a fourth waits */
+	assert_int_equal(write(b, "GET /b HTTP/1.1\r\n\r\n", 19), 19);
+	pump(t, b, "never", 100);
+	c = request_on(t, port, "GET /c HTTP/1.1\r\n\r\n", 200);
+	assert_int_equal(t->nheld, 2);
+	close(a);
+	a = request_on(t, port, "GET /a HTTP/1.1\r\n\r\n", 200);
+	assert_int_equal(t->nheld, 2); /* not accepted yet */
+	hsrv_stats(t->srv, &st);
+	assert_true(st.at_cap >= 2);
+	end_first_held(t, b); /* b's answer, then b leaves */
+	pump(t, a, "never", 300);
+	assert_int_equal(t->nheld, 2);
+	close(a);
+	close(c);
+}
+
 /* the endpoint moves (SIGHUP with a new ollama_listen): the old socket's
  * connections go on and still count toward the cap */
 static void
@@ -656,27 +661,17 @@ test_cap_move(void **state)
 
 	assert_int_equal(hsrv_listen(t->srv, tcp_listen(&p1), "one"), 0);
 	t->mode = M_HOLD;
-	a = tcp_connect(p1);
-	assert_int_equal(write(a, "GET /a HTTP/1.1\r\n\r\n", 19), 19);
-	pump(t, a, "never", 100);
-	b = tcp_connect(p1);
-	assert_int_equal(write(b, "GET /b HTTP/1.1\r\n\r\n", 19), 19);
-	pump(t, b, "never", 100);
+	a = request_on(t, p1, "GET /a HTTP/1.1\r\n\r\n", 100);
+	b = request_on(t, p1, "GET /b HTTP/1.1\r\n\r\n", 100);
 	assert_int_equal(t->nheld, 2);
 	assert_int_equal(hsrv_listen(t->srv, tcp_listen(&p2), "two"), 0);
 	/* both busy and at the cap: the new socket's first client waits */
-	c = tcp_connect(p2);
-	assert_int_equal(write(c, "GET /c HTTP/1.1\r\n\r\n", 19), 19);
-	pump(t, c, "never", 300);
+	c = request_on(t, p2, "GET /c HTTP/1.1\r\n\r\n", 300);
 	assert_int_equal(t->nheld, 2);
 	hsrv_stats(t->srv, &st);
 	assert_int_equal(st.accepted, 2);
 	assert_true(st.at_cap >= 2); /* at b, and again at the move */
-	/* one of the old ones ends: c is let in */
-	hreq_reply(t->held[0], 200, "x", 1);
-	t->held[0] = t->held[1];
-	t->nheld = 1;
-	close(a);
+	end_first_held(t, a);        /* one of the old ones ends: c is let in */
 	pump(t, c, "never", 300);
 	assert_int_equal(t->nheld, 2);
 	assert_int_equal(t->requests, 3);
