@@ -267,8 +267,11 @@ main_check_config(int argc, char **argv)
 			fprintf(stderr, "warning: %s\n",
 			    json_string_value(json_array_get(w, i)));
 		if (c)
-			printf("%s: OK (%zu peers, %zu guards, %zu services)\n",
-			    cpath, c->npeers, c->nguards, c->nservices);
+			printf("%s: OK (%zu peer%s, %zu guard%s, %zu "
+			       "service%s)\n",
+			    cpath, c->npeers, c->npeers == 1 ? "" : "s",
+			    c->nguards, c->nguards == 1 ? "" : "s",
+			    c->nservices, c->nservices == 1 ? "" : "s");
 		else
 			fprintf(stderr, "%s: %zu error%s\n", cpath, errs.n,
 			    errs.n == 1 ? "" : "s");
