@@ -686,8 +686,9 @@ loop_reload(struct loop *l)
 	l->self = self;
 	l->reloads++;
 	evlog_writef(l->ev, "config_reloaded", c->peers[self].name, NULL,
-	    "%zu peers, %zu guards, %zu services", c->npeers, c->nguards,
-	    c->nservices);
+	    "%zu peer%s, %zu guard%s, %zu service%s", c->npeers,
+	    c->npeers == 1 ? "" : "s", c->nguards, c->nguards == 1 ? "" : "s",
+	    c->nservices, c->nservices == 1 ? "" : "s");
 }
 
 static void
@@ -824,10 +825,11 @@ loop_run(struct loop *l)
 	    json_pack("{sIsisi}", "incarnation",
 	        (json_int_t)hb_incarnation(l->hb), "peers",
 	        (int)l->conf->npeers, "port", (int)me->port));
-	log_info("started: incarnation %llu, %zu peers, heartbeat %s:%u, "
+	log_info("started: incarnation %llu, %zu peer%s, heartbeat %s:%u, "
 	         "status http://%s/",
 	    (unsigned long long)hb_incarnation(l->hb), l->conf->npeers,
-	    me->address, me->port, conf_status_listen(l->conf, l->self));
+	    l->conf->npeers == 1 ? "" : "s", me->address, me->port,
+	    conf_status_listen(l->conf, l->self));
 	hb_start(l->hb);
 	event_base_dispatch(l->base);
 	/* a reload may have replaced the config meanwhile */
