@@ -33,6 +33,7 @@ UP=0
 sd_exit() {
 	local rc=$?
 	trap - EXIT
+	trap '' INT TERM HUP PIPE # finish even when stopped (lib.sh)
 	set +e
 	if [ "$UP" = 1 ]; then
 		sd journalctl --no-pager -o short-precise >"$T/box.log" 2>&1

@@ -234,7 +234,32 @@ pw_setup() {
 	pw_block
 	trap 'log "signal: giving up"; exit 1' INT TERM HUP
 	pw_watchdog "${PW_TEST_TIMEOUT:-170}"
+	pw_reaper
 	log "temp dir $T, peerwatch $PW, address block $K"
+}
+
+# When this script is killed outright its traps never run: ctest, stopped
+# itself (Ctrl-C, SIGTERM), kills the test it runs with SIGKILL. A watcher
+# in a session of its own (so the same signals miss it) waits for the
+# script to end and, if the temp dir is still there, removes what the
+# script could not: the namespaces listed in $T/.ns (and whatever still
+# runs in them, all ours) and the temp dir. After a normal cleanup it
+# finds nothing and exits.
+pw_reaper() {
+	[ "$PW_OS" = Linux ] && command -v setsid >/dev/null 2>&1 || return 0
+	setsid bash -c '
+		trap "" INT TERM HUP PIPE
+		while kill -0 "$1" 2>/dev/null; do sleep 0.5; done
+		[ -d "$2" ] || exit 0
+		if [ -f "$2/.ns" ]; then
+			while read -r ns; do
+				ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL
+				ip netns del "$ns" 2>/dev/null
+				[ "$3" = 1 ] || rm -rf "/etc/netns/$ns"
+			done <"$2/.ns"
+		fi
+		[ "$3" = 1 ] || rm -rf "$2"
+	' pw-reaper $$ "$T" "${PW_KEEP:-0}" </dev/null >/dev/null 2>&1 9>&- &
 }
 
 # Give up (and so clean up) before ctest's TIMEOUT kills us uncleanly. The
@@ -314,7 +339,11 @@ pw_dump_logs() {
 
 pw_cleanup() {
 	local rc=$? p i
-	trap - EXIT INT TERM HUP
+	# finish even when the run is being stopped: a second signal (ctest
+	# or a terminal stopping the whole group), or a write to ctest's pipe
+	# once it is gone (SIGPIPE), must not leave namespaces behind
+	trap - EXIT
+	trap '' INT TERM HUP PIPE
 	set +e
 	[ "$rc" -eq 0 ] || [ "$rc" -eq 77 ] || pw_dump_logs
 	# a scenario's own processes (services it started), by PID
@@ -376,6 +405,7 @@ need_netns() {
 	HUB="$RUN-hub"
 	ip netns add "$HUB" 2>/dev/null || skip "cannot create a network namespace"
 	CREATED_NS+=("$HUB")
+	echo "$HUB" >>"$T/.ns" # for pw_reaper
 }
 
 # the [mesh] section every scenario uses; MESH_EXTRA adds lines
@@ -425,6 +455,7 @@ ollama_listen = 127.0.0.1:11435" >"$T/peers.conf"
 		ETC[$n]=/etc/netns/$ns/peerwatch
 		ip netns add "$ns" || fail "ip netns add $ns"
 		CREATED_NS+=("$ns")
+		echo "$ns" >>"$T/.ns"
 		ip -n "$HUB" link add "v$i" type veth peer name "e$i" netns "$ns"
 		ip -n "$ns" link set "e$i" name eth0
 		if [ "${PW_IPV6:-0}" = 1 ]; then

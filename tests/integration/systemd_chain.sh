@@ -52,6 +52,7 @@ BOXES=()
 sd_exit() {
 	local rc=$? n
 	trap - EXIT
+	trap '' INT TERM HUP PIPE # finish even when stopped (lib.sh)
 	set +e
 	for n in ${BOXES[@]+"${BOXES[@]}"}; do
 		sd "$n" journalctl --no-pager -o short-precise >"$T/$n.log" 2>&1

@@ -25,6 +25,7 @@ TBL="${RUN}blip"
 
 blip_cleanup() {
 	local rc=$?
+	trap '' INT TERM HUP PIPE # finish even when stopped (lib.sh)
 	set +e
 	"$NFT" delete table inet "$TBL" 2>/dev/null || true
 	(exit "$rc")

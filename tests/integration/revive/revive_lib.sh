@@ -346,6 +346,7 @@ rv_watcher_daemons() {
 rv_cleanup() {
 	local rc=$? p i n
 	trap - EXIT
+	trap '' INT TERM HUP PIPE # finish even when stopped (lib.sh)
 	set +e
 	rv_stop_watchers
 	for p in $(rv_watcher_daemons); do
